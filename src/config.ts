@@ -1,0 +1,94 @@
+/**
+ * Every setting is an environment variable (FOLLOWME_<SETTING>; HOST and PORT for the main
+ * listener), validated at start. docs/configuration.md lists the same table; a test keeps them in step.
+ */
+import { resolve } from 'node:path';
+
+interface Setting<T> {
+  env: string;
+  doc: string;
+  default: string;
+  parse(raw: string): T;
+}
+
+function text(env: string, fallback: string, doc: string): Setting<string> {
+  return { env, doc, default: fallback, parse: (raw) => raw };
+}
+
+function integer(env: string, fallback: number, min: number, max: number, doc: string): Setting<number> {
+  return {
+    env,
+    doc,
+    default: String(fallback),
+    parse(raw) {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${env} must be a whole number from ${min} to ${max}, got "${raw}"`);
+      return value;
+    },
+  };
+}
+
+function oneOf<const T extends string>(env: string, values: readonly T[], fallback: T, doc: string): Setting<T> {
+  return {
+    env,
+    doc,
+    default: fallback,
+    parse(raw) {
+      if (!(values as readonly string[]).includes(raw)) throw new Error(`${env} must be one of ${values.join(', ')}, got "${raw}"`);
+      return raw as T;
+    },
+  };
+}
+
+export const ALL_ROLES = ['edge', 'tracker', 'geofence', 'notification', 'client', 'api'] as const;
+export type RoleName = (typeof ALL_ROLES)[number];
+
+export const settings = {
+  host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
+  port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
+  dataDir: text('FOLLOWME_DATA_DIR', './data', 'Folder for the SQLite databases and generated secrets (embedded deployment).'),
+  adminKey: text('FOLLOWME_ADMIN_KEY', '', 'Platform admin API key. Empty: one is generated on first start, printed once and kept (hashed) in the data folder.'),
+  demo: oneOf('FOLLOWME_DEMO', ['on', 'off'], 'on', 'On first start with an empty data folder, provision a demo tenant and run the device simulator.'),
+  demoDevices: integer('FOLLOWME_DEMO_DEVICES', 100, 1, 10_000, 'How many simulated devices the demo moves about.'),
+  logLevel: oneOf('FOLLOWME_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level of the structured (JSON) log on stdout.'),
+  roles: text('FOLLOWME_ROLES', 'all', 'Comma-separated roles this process runs (edge, tracker, geofence, notification, client, api) or "all".'),
+  store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
+  databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
+  sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
+  groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
+  groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),
+  maxFrameBytes: integer('FOLLOWME_MAX_FRAME_BYTES', 1_048_576, 1024, 67_108_864, 'Largest WebSocket frame or HTTP body accepted from a device.'),
+} as const;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
+
+/** Reads and validates every setting; throws one error naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings) as [keyof Settings, Setting<unknown>][]) {
+    const raw = env[setting.env];
+    try {
+      config[key] = setting.parse(raw === undefined || raw === '' ? setting.default : raw);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  const result = config as Config;
+  result.dataDir = resolve(result.dataDir);
+  parseRoles(result.roles);
+  return result;
+}
+
+/** The roles named by a FOLLOWME_ROLES / --roles value. */
+export function parseRoles(value: string): RoleName[] {
+  if (value.trim() === 'all') return [...ALL_ROLES];
+  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const role of roles) {
+    if (!(ALL_ROLES as readonly string[]).includes(role)) throw new Error(`FOLLOWME_ROLES: unknown role "${role}"; roles are ${ALL_ROLES.join(', ')} or all`);
+  }
+  if (roles.length === 0) throw new Error('FOLLOWME_ROLES: name at least one role');
+  return roles as RoleName[];
+}

@@ -1,0 +1,69 @@
+/**
+ * The Store port: SQL through Kysely, one database per service (a SQLite file in the embedded
+ * deployment, a PostgreSQL schema in a cluster), so that no service can read another's tables.
+ * Tenant scoping happens in one place, `TenantScope`: a service reaches tenant-owned rows only
+ * through a scope, which adds the tenant condition to every select, update and delete and sets
+ * the tenant on every insert.
+ */
+import type { Kysely, SelectQueryBuilder, UpdateQueryBuilder, DeleteQueryBuilder, Insertable } from 'kysely';
+import { sql } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  name: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations build schema, not typed rows
+  up(db: Kysely<any>): Promise<void>;
+}
+
+export interface Store<DB> {
+  readonly dialect: Dialect;
+  readonly db: Kysely<DB>;
+  close(): Promise<void>;
+}
+
+export interface StoreFactory {
+  readonly dialect: Dialect;
+  /** Opens (creating and migrating as needed) the database of one service. */
+  open<DB>(service: string, migrations: Migration[]): Promise<Store<DB>>;
+}
+
+/** Tables that have a tenant_id column. */
+export type TenantTable<DB> = {
+  [T in keyof DB & string]: DB[T] extends { tenant_id: unknown } ? T : never;
+}[keyof DB & string];
+
+/** The only way services touch tenant-owned rows: every statement it builds is bound to one tenant. */
+export class TenantScope<DB> {
+  constructor(
+    readonly db: Kysely<DB>,
+    readonly tenantId: string,
+  ) {}
+
+  selectFrom<T extends TenantTable<DB>>(table: T): SelectQueryBuilder<DB, T, object> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely cannot type a generic table name
+    return ((this.db as Kysely<any>).selectFrom(table as string) as SelectQueryBuilder<any, any, object>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
+  }
+
+  updateTable<T extends TenantTable<DB>>(table: T): UpdateQueryBuilder<DB, T, T, never> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    return ((this.db as Kysely<any>).updateTable(table as string) as UpdateQueryBuilder<any, any, any, never>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
+  }
+
+  deleteFrom<T extends TenantTable<DB>>(table: T): DeleteQueryBuilder<DB, T, never> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    return ((this.db as Kysely<any>).deleteFrom(table as string) as DeleteQueryBuilder<any, any, never>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
+  }
+
+  async insert<T extends TenantTable<DB>>(table: T, rows: Omit<Insertable<DB[T]>, 'tenant_id'> | Omit<Insertable<DB[T]>, 'tenant_id'>[]): Promise<void> {
+    const list = (Array.isArray(rows) ? rows : [rows]).map((row) => ({ ...row, tenant_id: this.tenantId }));
+    if (list.length === 0) return;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+    await (this.db as Kysely<any>).insertInto(table).values(list).execute();
+  }
+
+  /** The same scope inside a transaction. */
+  with(db: Kysely<DB>): TenantScope<DB> {
+    return new TenantScope(db, this.tenantId);
+  }
+}
