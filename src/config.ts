@@ -61,7 +61,7 @@ export const settings = {
 } as const;
 
 type Settings = typeof settings;
-export type Config = { [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
+export type Config = { -readonly [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
 
 /** Reads and validates every setting; throws one error naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
