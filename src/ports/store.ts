@@ -5,7 +5,7 @@
  * through a scope, which adds the tenant condition to every select, update and delete and sets
  * the tenant on every insert.
  */
-import type { Kysely, SelectQueryBuilder, UpdateQueryBuilder, DeleteQueryBuilder, Insertable } from 'kysely';
+import type { Kysely, SelectQueryBuilder, UpdateQueryBuilder, DeleteQueryBuilder, Insertable, UpdateResult, DeleteResult } from 'kysely';
 import { sql } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -45,12 +45,12 @@ export class TenantScope<DB> {
     return ((this.db as Kysely<any>).selectFrom(table as string) as SelectQueryBuilder<any, any, object>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
   }
 
-  updateTable<T extends TenantTable<DB>>(table: T): UpdateQueryBuilder<DB, T, T, never> {
+  updateTable<T extends TenantTable<DB>>(table: T): UpdateQueryBuilder<DB, T, T, UpdateResult> {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     return ((this.db as Kysely<any>).updateTable(table as string) as UpdateQueryBuilder<any, any, any, never>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
   }
 
-  deleteFrom<T extends TenantTable<DB>>(table: T): DeleteQueryBuilder<DB, T, never> {
+  deleteFrom<T extends TenantTable<DB>>(table: T): DeleteQueryBuilder<DB, T, DeleteResult> {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     return ((this.db as Kysely<any>).deleteFrom(table as string) as DeleteQueryBuilder<any, any, never>).where(sql.ref(`${table}.tenant_id`), '=', this.tenantId) as never;
   }

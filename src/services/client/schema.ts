@@ -1,0 +1,75 @@
+/** The client service's tables: tenants, users, devices, groups and credentials. */
+import type { Migration } from '../../ports/store.js';
+
+export interface ClientDB {
+  platform: { key: string; value: string };
+  tenants: { id: string; name: string; slug: string; status: string; created_at: number };
+  users: { id: string; tenant_id: string; email: string; name: string; role: string; password_hash: string | null; created_at: number };
+  devices: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    user_id: string | null;
+    token_hash: string;
+    disabled: number;
+    created_at: number;
+  };
+  groups: { id: string; tenant_id: string; name: string; parent_id: string | null; created_at: number };
+  group_members: { tenant_id: string; group_id: string; member_type: string; member_id: string };
+}
+
+export const clientMigrations: Migration[] = [
+  {
+    name: '001-initial',
+    async up(db) {
+      await db.schema.createTable('platform').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+      await db.schema
+        .createTable('tenants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('slug', 'text', (c) => c.notNull().unique())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('users_tenant_email', ['tenant_id', 'email'])
+        .execute();
+      await db.schema
+        .createTable('devices')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.references('users.id').onDelete('set null'))
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('devices_tenant').on('devices').columns(['tenant_id', 'id']).execute();
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('parent_id', 'text', (c) => c.references('groups.id').onDelete('set null'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('group_members')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+        .addColumn('member_type', 'text', (c) => c.notNull())
+        .addColumn('member_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'member_type', 'member_id'])
+        .execute();
+      await db.schema.createIndex('group_members_member').on('group_members').columns(['tenant_id', 'member_type', 'member_id']).execute();
+    },
+  },
+];

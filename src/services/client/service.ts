@@ -1,0 +1,441 @@
+/** The client service: tenants, users with roles, devices with tokens, groups, and authentication. */
+import { SignJWT, jwtVerify } from 'jose';
+import type { Kysely } from 'kysely';
+import { AppError, invalid, notFound } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
+import { hashPassword, hashToken, newToken, verifyPassword } from '../../core/secrets.js';
+import type { TenantContext } from '../../core/tenancy.js';
+import { ROLES, type Principal, type Role } from '../../core/types.js';
+import type { Bus } from '../../ports/bus.js';
+import { TenantScope, type Store } from '../../ports/store.js';
+import type { ClientDB } from './schema.js';
+import { clientChanged } from './events.js';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  slug: string;
+  status: 'active' | 'suspended';
+  createdAt: number;
+}
+
+export interface User {
+  id: string;
+  tenantId: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+}
+
+export interface Device {
+  id: string;
+  tenantId: string;
+  name: string;
+  userId: string | null;
+  disabled: boolean;
+  createdAt: number;
+}
+
+export interface Group {
+  id: string;
+  tenantId: string;
+  name: string;
+  parentId: string | null;
+  members: { userIds: string[]; deviceIds: string[] };
+  createdAt: number;
+}
+
+/** Whom a message or rule is for, before expansion to devices. */
+export interface Audience {
+  deviceIds?: string[];
+  userIds?: string[];
+  groupIds?: string[];
+}
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const JWT_TTL = '12h';
+
+export class ClientService {
+  private jwtKey: Uint8Array | undefined;
+
+  constructor(
+    private readonly store: Store<ClientDB>,
+    private readonly bus: Bus,
+  ) {}
+
+  private get db(): Kysely<ClientDB> {
+    return this.store.db;
+  }
+
+  private scope(ctx: TenantContext): TenantScope<ClientDB> {
+    return new TenantScope(this.db, ctx.tenantId);
+  }
+
+  // ---- platform ----
+
+  /** The platform admin key: sets it from configuration, or makes one on first start. Returns a new key when one was made. */
+  async ensureAdminKey(configured: string): Promise<string | undefined> {
+    if (configured) {
+      await this.setPlatform('admin_key_hash', hashToken(configured));
+      return undefined;
+    }
+    if (await this.getPlatform('admin_key_hash')) return undefined;
+    const key = newToken('fma');
+    await this.setPlatform('admin_key_hash', hashToken(key));
+    return key;
+  }
+
+  async createTenant(input: { name: string; slug?: string | undefined }): Promise<Tenant> {
+    const name = requireText(input.name, 'name', 200);
+    const slug = input.slug ?? slugify(name);
+    if (!SLUG.test(slug)) throw invalid('slug', `must be 1 to 48 lower-case letters, digits or dashes, got "${slug}"`);
+    if (await this.db.selectFrom('tenants').select('id').where('slug', '=', slug).executeTakeFirst()) {
+      throw new AppError('conflict', `a tenant with the slug "${slug}" exists already`, [{ field: 'slug', reason: 'already taken' }]);
+    }
+    const tenant: Tenant = { id: newId('ten'), name, slug, status: 'active', createdAt: Date.now() };
+    await this.db.insertInto('tenants').values({ id: tenant.id, name, slug, status: tenant.status, created_at: tenant.createdAt }).execute();
+    await this.bus.publish(clientChanged, tenant.id, { tenantId: tenant.id, kind: 'tenant', id: tenant.id });
+    return tenant;
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('id').execute();
+    return rows.map(toTenant);
+  }
+
+  async getTenant(id: string): Promise<Tenant> {
+    const row = await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('tenant', id);
+    return toTenant(row);
+  }
+
+  async findTenantBySlug(slug: string): Promise<Tenant | undefined> {
+    const row = await this.db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
+    return row && toTenant(row);
+  }
+
+  async setTenantStatus(id: string, status: Tenant['status']): Promise<Tenant> {
+    await this.getTenant(id);
+    await this.db.updateTable('tenants').set({ status }).where('id', '=', id).execute();
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    return this.getTenant(id);
+  }
+
+  // ---- users ----
+
+  async createUser(ctx: TenantContext, input: { email: string; name: string; role: string; password?: string | undefined }): Promise<User> {
+    await this.requireTenant(ctx.tenantId);
+    const email = requireText(input.email, 'email', 320).toLowerCase();
+    if (!EMAIL.test(email)) throw invalid('email', `must be an e-mail address, got "${email}"`);
+    const name = requireText(input.name, 'name', 200);
+    const role = parseRole(input.role);
+    if (ctx.principal.kind === 'user' && role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('forbidden', 'only an owner may create another owner');
+    if (input.password !== undefined && input.password.length < 8) throw invalid('password', 'must have at least 8 characters');
+    const scope = this.scope(ctx);
+    if (await scope.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()) {
+      throw new AppError('conflict', `a user with the e-mail ${email} exists already in this tenant`, [{ field: 'email', reason: 'already taken' }]);
+    }
+    const user: User = { id: newId('usr'), tenantId: ctx.tenantId, email, name, role, createdAt: Date.now() };
+    const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+    await scope.insert('users', { id: user.id, email, name, role, password_hash: passwordHash, created_at: user.createdAt });
+    return user;
+  }
+
+  async listUsers(ctx: TenantContext): Promise<User[]> {
+    const rows = await this.scope(ctx).selectFrom('users').selectAll().orderBy('id').execute();
+    return rows.map(toUser);
+  }
+
+  async getUser(ctx: TenantContext, id: string): Promise<User> {
+    const row = await this.scope(ctx).selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('user', id);
+    return toUser(row);
+  }
+
+  async deleteUser(ctx: TenantContext, id: string): Promise<void> {
+    await this.getUser(ctx, id);
+    await this.db.transaction().execute(async (trx) => {
+      const scope = this.scope(ctx).with(trx);
+      await scope.deleteFrom('group_members').where('member_type', '=', 'user').where('member_id', '=', id).execute();
+      await scope.updateTable('devices').set({ user_id: null }).where('user_id', '=', id).execute();
+      await scope.deleteFrom('users').where('id', '=', id).execute();
+    });
+  }
+
+  /** Checks a password and returns a signed access token (a JWT) for the user. */
+  async login(input: { tenant: string; email: string; password: string }): Promise<{ token: string; user: User; tenant: Tenant }> {
+    const tenant = await this.findTenantBySlug(input.tenant) ?? (await this.db.selectFrom('tenants').selectAll().where('id', '=', input.tenant).executeTakeFirst().then((r) => r && toTenant(r)));
+    const refuse = new AppError('unauthenticated', 'the tenant, e-mail or password is wrong');
+    if (!tenant) throw refuse;
+    const row = await new TenantScope(this.db, tenant.id).selectFrom('users').selectAll().where('email', '=', String(input.email).toLowerCase()).executeTakeFirst();
+    if (!row || !row.password_hash || !(await verifyPassword(String(input.password), row.password_hash))) throw refuse;
+    if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
+    const user = toUser(row);
+    const token = await new SignJWT({ tid: user.tenantId, role: user.role })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user.id)
+      .setIssuedAt()
+      .setExpirationTime(JWT_TTL)
+      .sign(await this.signingKey());
+    return { token, user, tenant };
+  }
+
+  // ---- devices ----
+
+  /** Creates a device and its token; the token is returned this once and only its hash is kept. */
+  async createDevice(ctx: TenantContext, input: { name: string; userId?: string | undefined }): Promise<{ device: Device; token: string }> {
+    await this.requireTenant(ctx.tenantId);
+    const name = requireText(input.name, 'name', 200);
+    if (input.userId !== undefined && input.userId !== null) await this.getUser(ctx, input.userId).catch(() => {
+      throw invalid('userId', `no user ${input.userId} in this tenant`);
+    });
+    const token = newToken('fmd');
+    const device: Device = { id: newId('dev'), tenantId: ctx.tenantId, name, userId: input.userId ?? null, disabled: false, createdAt: Date.now() };
+    await this.scope(ctx).insert('devices', { id: device.id, name, user_id: device.userId, token_hash: hashToken(token), disabled: 0, created_at: device.createdAt });
+    await this.bus.publish(clientChanged, device.id, { tenantId: ctx.tenantId, kind: 'device', id: device.id });
+    return { device, token };
+  }
+
+  async listDevices(ctx: TenantContext): Promise<Device[]> {
+    const rows = await this.scope(ctx).selectFrom('devices').selectAll().orderBy('id').execute();
+    return rows.map(toDevice);
+  }
+
+  async getDevice(ctx: TenantContext, id: string): Promise<Device> {
+    const row = await this.scope(ctx).selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('device', id);
+    return toDevice(row);
+  }
+
+  /** Replaces a device's token; the old one stops working at once. */
+  async rotateDeviceToken(ctx: TenantContext, id: string): Promise<{ device: Device; token: string }> {
+    const device = await this.getDevice(ctx, id);
+    const token = newToken('fmd');
+    await this.scope(ctx).updateTable('devices').set({ token_hash: hashToken(token) }).where('id', '=', id).execute();
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+    return { device, token };
+  }
+
+  async deleteDevice(ctx: TenantContext, id: string): Promise<void> {
+    await this.getDevice(ctx, id);
+    await this.db.transaction().execute(async (trx) => {
+      const scope = this.scope(ctx).with(trx);
+      await scope.deleteFrom('group_members').where('member_type', '=', 'device').where('member_id', '=', id).execute();
+      await scope.deleteFrom('devices').where('id', '=', id).execute();
+    });
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+  }
+
+  // ---- groups ----
+
+  async createGroup(ctx: TenantContext, input: { name: string; parentId?: string | undefined; userIds?: string[] | undefined; deviceIds?: string[] | undefined }): Promise<Group> {
+    await this.requireTenant(ctx.tenantId);
+    const name = requireText(input.name, 'name', 200);
+    if (input.parentId) await this.getGroup(ctx, input.parentId).catch(() => {
+      throw invalid('parentId', `no group ${input.parentId} in this tenant`);
+    });
+    const id = newId('grp');
+    const createdAt = Date.now();
+    const members = await this.checkMembers(ctx, input.userIds ?? [], input.deviceIds ?? []);
+    await this.db.transaction().execute(async (trx) => {
+      const scope = this.scope(ctx).with(trx);
+      await scope.insert('groups', { id, name, parent_id: input.parentId ?? null, created_at: createdAt });
+      await scope.insert('group_members', members.map((m) => ({ group_id: id, ...m })));
+    });
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'group', id });
+    return this.getGroup(ctx, id);
+  }
+
+  async addGroupMembers(ctx: TenantContext, groupId: string, input: { userIds?: string[] | undefined; deviceIds?: string[] | undefined }): Promise<Group> {
+    await this.getGroup(ctx, groupId);
+    const members = await this.checkMembers(ctx, input.userIds ?? [], input.deviceIds ?? []);
+    const scope = this.scope(ctx);
+    const existing = new Set((await scope.selectFrom('group_members').select(['member_type', 'member_id']).where('group_id', '=', groupId).execute()).map((m) => `${m.member_type}:${m.member_id}`));
+    await scope.insert('group_members', members.filter((m) => !existing.has(`${m.member_type}:${m.member_id}`)).map((m) => ({ group_id: groupId, ...m })));
+    await this.bus.publish(clientChanged, groupId, { tenantId: ctx.tenantId, kind: 'group', id: groupId });
+    return this.getGroup(ctx, groupId);
+  }
+
+  async removeGroupMember(ctx: TenantContext, groupId: string, memberId: string): Promise<Group> {
+    await this.getGroup(ctx, groupId);
+    await this.scope(ctx).deleteFrom('group_members').where('group_id', '=', groupId).where('member_id', '=', memberId).execute();
+    await this.bus.publish(clientChanged, groupId, { tenantId: ctx.tenantId, kind: 'group', id: groupId });
+    return this.getGroup(ctx, groupId);
+  }
+
+  async listGroups(ctx: TenantContext): Promise<Group[]> {
+    const scope = this.scope(ctx);
+    const rows = await scope.selectFrom('groups').selectAll().orderBy('id').execute();
+    const members = await scope.selectFrom('group_members').selectAll().execute();
+    return rows.map((row) => toGroup(row, members.filter((m) => m.group_id === row.id)));
+  }
+
+  async getGroup(ctx: TenantContext, id: string): Promise<Group> {
+    const scope = this.scope(ctx);
+    const row = await scope.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('group', id);
+    const members = await scope.selectFrom('group_members').selectAll().where('group_id', '=', id).execute();
+    return toGroup(row, members);
+  }
+
+  async deleteGroup(ctx: TenantContext, id: string): Promise<void> {
+    await this.getGroup(ctx, id);
+    await this.scope(ctx).deleteFrom('groups').where('id', '=', id).execute();
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'group', id });
+  }
+
+  /**
+   * Expands an audience to device ids: devices as named, users to the devices they carry, groups to
+   * their member users' and devices' devices, including sub-groups. Unknown ids are refused.
+   */
+  async resolveDevices(ctx: TenantContext, audience: Audience): Promise<string[]> {
+    const scope = this.scope(ctx);
+    const deviceIds = new Set<string>();
+    const userIds = new Set<string>(audience.userIds ?? []);
+    await this.expectIds(scope, 'devices', audience.deviceIds ?? [], 'target.deviceIds');
+    await this.expectIds(scope, 'users', [...userIds], 'target.userIds');
+    await this.expectIds(scope, 'groups', audience.groupIds ?? [], 'target.groupIds');
+    for (const id of audience.deviceIds ?? []) deviceIds.add(id);
+    if (audience.groupIds && audience.groupIds.length > 0) {
+      const groups = await scope.selectFrom('groups').select(['id', 'parent_id']).execute();
+      const wanted = new Set(audience.groupIds);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const g of groups) {
+          if (g.parent_id && wanted.has(g.parent_id) && !wanted.has(g.id)) {
+            wanted.add(g.id);
+            grew = true;
+          }
+        }
+      }
+      const members = await scope.selectFrom('group_members').select(['member_type', 'member_id']).where('group_id', 'in', [...wanted]).execute();
+      for (const m of members) (m.member_type === 'device' ? deviceIds : userIds).add(m.member_id);
+    }
+    if (userIds.size > 0) {
+      const carried = await scope.selectFrom('devices').select('id').where('user_id', 'in', [...userIds]).execute();
+      for (const d of carried) deviceIds.add(d.id);
+    }
+    return [...deviceIds].sort();
+  }
+
+  // ---- authentication ----
+
+  /** Who a bearer token belongs to: the platform admin key, a device token, or a user's access token. */
+  async authenticate(token: string): Promise<Principal | undefined> {
+    if (token.startsWith('fma_')) {
+      return (await this.getPlatform('admin_key_hash')) === hashToken(token) ? { kind: 'admin' } : undefined;
+    }
+    if (token.startsWith('fmd_')) {
+      const device = await this.authenticateDevice(token);
+      return device && { kind: 'device', tenantId: device.tenantId, deviceId: device.id };
+    }
+    try {
+      const { payload } = await jwtVerify(token, await this.signingKey(), { algorithms: ['HS256'] });
+      if (typeof payload.sub !== 'string' || typeof payload.tid !== 'string' || typeof payload.role !== 'string') return undefined;
+      const row = await new TenantScope(this.db, payload.tid).selectFrom('users').select(['role']).where('id', '=', payload.sub).executeTakeFirst();
+      if (!row) return undefined;
+      if ((await this.getTenant(payload.tid)).status !== 'active') throw new AppError('tenant_suspended', 'the tenant is suspended');
+      return { kind: 'user', tenantId: payload.tid, userId: payload.sub, role: row.role as Role };
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      return undefined;
+    }
+  }
+
+  /** The device a device token belongs to; throws tenant_suspended for a suspended tenant's or a disabled device. */
+  async authenticateDevice(token: string): Promise<Device | undefined> {
+    const row = await this.db.selectFrom('devices').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    if (!row) return undefined;
+    const tenant = await this.getTenant(row.tenant_id);
+    if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
+    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
+    return toDevice(row);
+  }
+
+  // ---- helpers ----
+
+  private async requireTenant(id: string): Promise<Tenant> {
+    return this.getTenant(id);
+  }
+
+  private async checkMembers(ctx: TenantContext, userIds: string[], deviceIds: string[]): Promise<{ member_type: string; member_id: string }[]> {
+    const scope = this.scope(ctx);
+    await this.expectIds(scope, 'users', userIds, 'userIds');
+    await this.expectIds(scope, 'devices', deviceIds, 'deviceIds');
+    return [...new Set(userIds)].map((id) => ({ member_type: 'user', member_id: id })).concat([...new Set(deviceIds)].map((id) => ({ member_type: 'device', member_id: id })));
+  }
+
+  private async expectIds(scope: TenantScope<ClientDB>, table: 'users' | 'devices' | 'groups', ids: string[], field: string): Promise<void> {
+    if (!Array.isArray(ids)) throw invalid(field, 'must be an array of ids');
+    if (ids.length === 0) return;
+    const found = new Set((await scope.selectFrom(table).select('id').where('id', 'in', ids).execute()).map((r) => r.id));
+    const missing = ids.filter((id) => !found.has(id));
+    if (missing.length > 0) throw invalid(field, `no ${table.slice(0, -1)} ${missing.slice(0, 5).join(', ')} in this tenant`);
+  }
+
+  private async getPlatform(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('platform').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  }
+
+  private async setPlatform(key: string, value: string): Promise<void> {
+    await this.db.insertInto('platform').values({ key, value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
+  }
+
+  private async signingKey(): Promise<Uint8Array> {
+    if (this.jwtKey) return this.jwtKey;
+    let secret = await this.getPlatform('jwt_secret');
+    if (!secret) {
+      await this.db.insertInto('platform').values({ key: 'jwt_secret', value: newToken('jwt') }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      secret = (await this.getPlatform('jwt_secret'))!;
+    }
+    this.jwtKey = new TextEncoder().encode(secret);
+    return this.jwtKey;
+  }
+}
+
+function requireText(value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string') throw invalid(field, `must be a string, got ${value === undefined ? 'nothing' : typeof value}`);
+  const trimmed = value.trim();
+  if (trimmed.length === 0) throw invalid(field, 'must not be empty');
+  if (trimmed.length > max) throw invalid(field, `must be at most ${max} characters, got ${trimmed.length}`);
+  return trimmed;
+}
+
+function parseRole(value: unknown): Role {
+  if (typeof value !== 'string' || !(ROLES as readonly string[]).includes(value)) throw invalid('role', `must be one of ${ROLES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as Role;
+}
+
+function slugify(name: string): string {
+  const slug = name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48).replace(/-+$/, '');
+  return slug || 'tenant';
+}
+
+function toTenant(row: ClientDB['tenants']): Tenant {
+  return { id: row.id, name: row.name, slug: row.slug, status: row.status as Tenant['status'], createdAt: row.created_at };
+}
+
+function toUser(row: ClientDB['users']): User {
+  return { id: row.id, tenantId: row.tenant_id, email: row.email, name: row.name, role: row.role as Role, createdAt: row.created_at };
+}
+
+function toDevice(row: ClientDB['devices']): Device {
+  return { id: row.id, tenantId: row.tenant_id, name: row.name, userId: row.user_id, disabled: row.disabled === 1, createdAt: row.created_at };
+}
+
+function toGroup(row: ClientDB['groups'], members: ClientDB['group_members'][]): Group {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    parentId: row.parent_id,
+    members: {
+      userIds: members.filter((m) => m.member_type === 'user').map((m) => m.member_id),
+      deviceIds: members.filter((m) => m.member_type === 'device').map((m) => m.member_id),
+    },
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,7 @@
+/** The tracker service's public surface. */
+export { TrackerService } from './service.js';
+export type { DeviceRef, HistoryQuery, TrackerCounters } from './service.js';
+export type { IngestResult } from './pipeline.js';
+export { trackerMigrations } from './schema.js';
+export type { TrackerDB } from './schema.js';
+export { positionAccepted } from './events.js';
