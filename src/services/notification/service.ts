@@ -11,7 +11,7 @@ import { systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import type { Bus, Subscription } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
-import { fenceEvent, type FenceEvent } from '../geofence/events.js';
+import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { deliveryUpdated, dispatch, type MessageFrame } from './events.js';
 import type { NotificationDB } from './schema.js';
 

@@ -1,0 +1,162 @@
+/** TypeBox schemas of the API's resources: they validate requests and document the API (OpenAPI). */
+import { Type, type TSchema } from 'typebox';
+
+export const Id = (description: string) => Type.String({ minLength: 1, maxLength: 80, description });
+export const Millis = (description: string) => Type.Number({ description: `${description} (epoch milliseconds)` });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const TenantParams = Type.Object({ tenantId: Id('tenant id') });
+export const TenantItemParams = Type.Object({ tenantId: Id('tenant id'), id: Id('resource id') });
+
+export const Tenant = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  slug: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
+  createdAt: Type.Number(),
+});
+
+export const User = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: Type.String({ enum: ['owner', 'admin', 'operator', 'member'] }),
+  createdAt: Type.Number(),
+});
+
+export const Device = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  userId: Nullable(Type.String()),
+  disabled: Type.Boolean(),
+  createdAt: Type.Number(),
+});
+
+export const DeviceWithToken = Type.Object({
+  device: Device,
+  token: Type.String({ description: 'The device token. Shown this once; only its hash is kept.' }),
+});
+
+export const Group = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  parentId: Nullable(Type.String()),
+  members: Type.Object({ userIds: Type.Array(Type.String()), deviceIds: Type.Array(Type.String()) }),
+  createdAt: Type.Number(),
+});
+
+export const Position = Type.Object({
+  tenantId: Type.String(),
+  deviceId: Type.String(),
+  time: Millis('fix time'),
+  lon: Type.Number(),
+  lat: Type.Number(),
+  accuracy: Type.Optional(Type.Number()),
+  altitude: Type.Optional(Type.Number()),
+  speed: Type.Optional(Type.Number({ description: 'm/s' })),
+  heading: Type.Optional(Type.Number()),
+  battery: Type.Optional(Type.Number()),
+  charging: Type.Optional(Type.Boolean()),
+  receivedAt: Millis('arrival time'),
+  late: Type.Boolean(),
+});
+
+export const Geometry = Type.Object(
+  { type: Type.String({ enum: ['Point', 'Polygon', 'MultiPolygon'] }), coordinates: Type.Array(Type.Any()) },
+  { description: 'GeoJSON geometry (RFC 7946): a Point (with radius: a circle), Polygon or MultiPolygon, [longitude, latitude]' },
+);
+
+export const Fence = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  geometry: Type.Any({ description: 'GeoJSON geometry' }),
+  radius: Type.Optional(Type.Number({ description: 'metres, for a circle (Point geometry)' })),
+  enabled: Type.Boolean(),
+  createdAt: Type.Number(),
+});
+
+export const FenceEvent = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  deviceId: Type.String(),
+  fenceId: Type.String(),
+  fenceName: Type.String(),
+  type: Type.String({ enum: ['enter', 'exit'] }),
+  time: Type.Number(),
+  lon: Type.Number(),
+  lat: Type.Number(),
+  accuracy: Type.Optional(Type.Number()),
+  distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside' }),
+});
+
+export const Target = Type.Object(
+  {
+    deviceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+    userIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+    groupIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+    fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  },
+  { additionalProperties: false, description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups) and everyone inside the fences now' },
+);
+
+const DeliveryState = Type.String({ enum: ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'] });
+
+export const Message = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  title: Type.String(),
+  body: Type.String(),
+  priority: Type.String({ enum: ['normal', 'high', 'critical'] }),
+  ackRequired: Type.Boolean(),
+  options: Nullable(Type.Array(Type.String())),
+  target: Type.Any(),
+  sender: Type.Any(),
+  createdAt: Type.Number(),
+  expiresAt: Nullable(Type.Number()),
+  recipients: Type.Number(),
+  counts: Type.Record(Type.String(), Type.Number()),
+});
+
+export const Delivery = Type.Object({
+  id: Type.String(),
+  messageId: Type.String(),
+  deviceId: Type.String(),
+  state: DeliveryState,
+  response: Nullable(Type.String()),
+  queuedAt: Type.Number(),
+  sentAt: Nullable(Type.Number()),
+  deliveredAt: Nullable(Type.Number()),
+  readAt: Nullable(Type.Number()),
+  acknowledgedAt: Nullable(Type.Number()),
+});
+
+export const Rule = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  on: Type.String({ enum: ['enter', 'exit'] }),
+  fenceId: Type.String(),
+  target: Type.Any(),
+  title: Type.String(),
+  body: Type.String(),
+  priority: Type.String(),
+  enabled: Type.Boolean(),
+  createdAt: Type.Number(),
+});
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Number(),
+    code: Type.String(),
+    detail: Type.String(),
+    instance: Type.Optional(Type.String()),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), reason: Type.String() }))),
+  },
+  { description: 'RFC 9457 problem details; `code` is from the error catalog (docs/errors.md)' },
+);

@@ -1,0 +1,35 @@
+/** The devices connected to this edge process, by device id: one live connection per device. */
+export interface Session {
+  tenantId: string;
+  deviceId: string;
+  connectedAt: number;
+  send(frame: object): boolean;
+  close(code: number, reason: string): void;
+}
+
+export class Sessions {
+  private readonly byDevice = new Map<string, Session>();
+
+  get size(): number {
+    return this.byDevice.size;
+  }
+
+  get(deviceId: string): Session | undefined {
+    return this.byDevice.get(deviceId);
+  }
+
+  /** Registers a session; an older one of the same device is closed as replaced. */
+  add(session: Session): void {
+    const older = this.byDevice.get(session.deviceId);
+    this.byDevice.set(session.deviceId, session);
+    if (older && older !== session) older.close(4409, 'replaced by a newer connection');
+  }
+
+  remove(session: Session): void {
+    if (this.byDevice.get(session.deviceId) === session) this.byDevice.delete(session.deviceId);
+  }
+
+  all(): IterableIterator<Session> {
+    return this.byDevice.values();
+  }
+}
