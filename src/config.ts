@@ -40,9 +40,6 @@ function oneOf<const T extends string>(env: string, values: readonly T[], fallba
   };
 }
 
-export const ALL_ROLES = ['edge', 'tracker', 'geofence', 'notification', 'client', 'api'] as const;
-export type RoleName = (typeof ALL_ROLES)[number];
-
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
   port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
@@ -51,7 +48,6 @@ export const settings = {
   demo: oneOf('FOLLOWME_DEMO', ['on', 'off'], 'on', 'On first start with an empty data folder, provision a demo tenant and run the device simulator.'),
   demoDevices: integer('FOLLOWME_DEMO_DEVICES', 100, 1, 10_000, 'How many simulated devices the demo moves about.'),
   logLevel: oneOf('FOLLOWME_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level of the structured (JSON) log on stdout.'),
-  roles: text('FOLLOWME_ROLES', 'all', 'Comma-separated roles this process runs (edge, tracker, geofence, notification, client, api) or "all".'),
   store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
   databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
@@ -78,17 +74,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   const result = config as Config;
   result.dataDir = resolve(result.dataDir);
-  parseRoles(result.roles);
   return result;
-}
-
-/** The roles named by a FOLLOWME_ROLES / --roles value. */
-export function parseRoles(value: string): RoleName[] {
-  if (value.trim() === 'all') return [...ALL_ROLES];
-  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
-  for (const role of roles) {
-    if (!(ALL_ROLES as readonly string[]).includes(role)) throw new Error(`FOLLOWME_ROLES: unknown role "${role}"; roles are ${ALL_ROLES.join(', ')} or all`);
-  }
-  if (roles.length === 0) throw new Error('FOLLOWME_ROLES: name at least one role');
-  return roles as RoleName[];
 }

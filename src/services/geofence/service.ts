@@ -103,7 +103,7 @@ export class GeofenceService {
   async deleteFence(ctx: TenantContext, id: string): Promise<void> {
     await this.getFence(ctx, id);
     await this.db.transaction().execute(async (trx) => {
-      const scope = new TenantScope(trx, ctx.tenantId);
+      const scope = new TenantScope<GeofenceDB>(trx, ctx.tenantId);
       await scope.deleteFrom('presence').where('fence_id', '=', id).execute();
       await scope.deleteFrom('fences').where('id', '=', id).execute();
     });
@@ -179,7 +179,7 @@ export class GeofenceService {
       distance: Math.round(t.distance * 100) / 100,
     }));
     await this.db.transaction().execute(async (trx) => {
-      const scope = new TenantScope(trx, p.tenantId);
+      const scope = new TenantScope<GeofenceDB>(trx, p.tenantId);
       for (const e of events) {
         if (e.type === 'enter') await scope.insert('presence', { device_id: p.deviceId, fence_id: e.fenceId, since: p.time });
         else await scope.deleteFrom('presence').where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();

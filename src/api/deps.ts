@@ -1,0 +1,16 @@
+import type { Logger } from '../core/log.js';
+import type { Bus } from '../ports/bus.js';
+import type { ClientService } from '../services/client/index.js';
+import type { GeofenceService } from '../services/geofence/index.js';
+import type { NotificationService } from '../services/notification/index.js';
+import type { TrackerService } from '../services/tracker/index.js';
+
+/** The services the API serves, through their public surfaces. */
+export interface ApiDeps {
+  client: ClientService;
+  tracker: TrackerService;
+  geofence: GeofenceService;
+  notification: NotificationService;
+  bus: Bus;
+  logger: Logger;
+}

@@ -1,0 +1,37 @@
+/** The operator API under /api/v1: REST routes, the live stream and the OpenAPI document. */
+import type { HttpServer } from '../http/server.js';
+import type { ApiDeps } from './deps.js';
+import { LiveHub, liveRoutes } from './live.js';
+import { registerOpenApi } from './openapi.js';
+import { messagingRoutes } from './routes/messaging.js';
+import { peopleRoutes } from './routes/people.js';
+import { tenantRoutes } from './routes/tenants.js';
+import { trackingRoutes } from './routes/tracking.js';
+
+export type { ApiDeps } from './deps.js';
+
+export const API_PREFIX = '/api/v1';
+
+export interface Api {
+  close(): Promise<void>;
+}
+
+/** Registers the API on the listener; call before the listener starts. */
+export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> {
+  await registerOpenApi(app);
+  const hub = new LiveHub();
+  await hub.start(deps.bus);
+  await app.register(
+    async (api) => {
+      const scoped = api as unknown as HttpServer;
+      tenantRoutes(scoped, deps);
+      peopleRoutes(scoped, deps);
+      trackingRoutes(scoped, deps);
+      messagingRoutes(scoped, deps);
+      liveRoutes(scoped, deps, hub);
+    },
+    { prefix: API_PREFIX },
+  );
+  app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+  return { close: () => hub.close() };
+}

@@ -1,0 +1,89 @@
+/**
+ * The live stream for the Control Center: Server-Sent Events of positions, fence events and
+ * delivery updates of one tenant. One bus subscription per topic per process fans out to every
+ * open stream; a stream that cannot keep up is closed rather than allowed to buffer without bound.
+ */
+import type { ServerResponse } from 'node:http';
+import { Type } from 'typebox';
+import { Gauge } from 'prom-client';
+import { registry } from '../core/metrics.js';
+import type { Bus, Subscription, Topic } from '../ports/bus.js';
+import type { HttpServer } from '../http/server.js';
+import { positionAccepted } from '../services/tracker/index.js';
+import { fenceEvent } from '../services/geofence/index.js';
+import { deliveryUpdated } from '../services/notification/index.js';
+import { contextOf } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { TenantParams } from './schemas.js';
+
+const MAX_BUFFERED = 4 * 1024 * 1024;
+const HEARTBEAT_MS = 15_000;
+const streams = new Gauge({ name: 'followme_api_live_streams', help: 'Open live (SSE) streams', registers: [registry] });
+
+type Listener = (event: string, data: unknown) => void;
+
+export class LiveHub {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private subscriptions: Subscription[] = [];
+
+  async start(bus: Bus): Promise<void> {
+    const forward = async <T extends { tenantId: string }>(t: Topic<T>, event: string) => {
+      this.subscriptions.push(await bus.subscribe(t, ({ data }) => this.emit(data.tenantId, event, data)));
+    };
+    await forward(positionAccepted, 'position');
+    await forward(fenceEvent, 'fence');
+    await forward(deliveryUpdated, 'delivery');
+  }
+
+  listen(tenantId: string, listener: Listener): () => void {
+    let set = this.listeners.get(tenantId);
+    if (!set) this.listeners.set(tenantId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(tenantId);
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subscriptions) await s.close();
+    this.subscriptions = [];
+  }
+
+  private emit(tenantId: string, event: string, data: unknown): void {
+    for (const listener of this.listeners.get(tenantId) ?? []) listener(event, data);
+  }
+}
+
+export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
+  const auth = (token: string) => deps.client.authenticate(token);
+  app.get('/tenants/:tenantId/live', {
+    schema: {
+      tags: ['live'],
+      summary: 'Live stream (text/event-stream) of `position`, `fence` and `delivery` events. Pass the token as Authorization header or ?access_token=',
+      security: [{ bearer: [] }],
+      params: TenantParams,
+      querystring: Type.Object({ access_token: Type.Optional(Type.String()) }),
+    },
+  }, async (request, reply) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
+    const res: ServerResponse = reply.raw;
+    reply.hijack();
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(`event: hello\ndata: ${JSON.stringify({ tenantId: ctx.tenantId, serverTime: Date.now() })}\n\n`);
+    streams.inc();
+    const stop = hub.listen(ctx.tenantId, (event, data) => {
+      if (res.writableLength > MAX_BUFFERED) {
+        res.destroy();
+        return;
+      }
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      stop();
+      streams.dec();
+    });
+  });
+}

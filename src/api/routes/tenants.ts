@@ -1,0 +1,53 @@
+/** Platform admin: tenants. Anyone: log in, and who am I. */
+import { Type } from 'typebox';
+import type { HttpServer } from '../../http/server.js';
+import { principalOf, requireAdmin, contextOf } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { Tenant, TenantParams, User, Problem } from '../schemas.js';
+
+export function tenantRoutes(app: HttpServer, { client }: ApiDeps): void {
+  const auth = (token: string) => client.authenticate(token);
+
+  app.post('/auth/login', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Log in with e-mail and password; returns a bearer token for the API',
+      body: Type.Object({ tenant: Type.String({ description: 'tenant slug or id' }), email: Type.String(), password: Type.String() }),
+      response: { 200: Type.Object({ token: Type.String(), user: User, tenant: Tenant }), 401: Problem },
+    },
+  }, async (request) => client.login(request.body));
+
+  app.get('/me', { schema: { tags: ['auth'], summary: 'The principal of the token', security: [{ bearer: [] }] } }, async (request) => principalOf(request, auth));
+
+  app.post('/tenants', {
+    schema: {
+      tags: ['tenants'],
+      summary: 'Create a tenant (platform admin)',
+      security: [{ bearer: [] }],
+      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), slug: Type.Optional(Type.String()) }),
+      response: { 201: Tenant, 400: Problem, 409: Problem },
+    },
+  }, async (request, reply) => {
+    await requireAdmin(request, auth);
+    return reply.status(201).send(await client.createTenant(request.body));
+  });
+
+  app.get('/tenants', { schema: { tags: ['tenants'], summary: 'List tenants (platform admin)', security: [{ bearer: [] }], response: { 200: Type.Array(Tenant) } } }, async (request) => {
+    await requireAdmin(request, auth);
+    return client.listTenants();
+  });
+
+  app.get('/tenants/:tenantId', { schema: { tags: ['tenants'], summary: 'One tenant', security: [{ bearer: [] }], params: TenantParams, response: { 200: Tenant } } }, async (request) => {
+    await contextOf(request, auth, request.params.tenantId, 'member');
+    return client.getTenant(request.params.tenantId);
+  });
+
+  for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
+    app.post(`/tenants/:tenantId/${action}`, {
+      schema: { tags: ['tenants'], summary: `${action === 'suspend' ? 'Suspend' : 'Resume'} a tenant (platform admin)`, security: [{ bearer: [] }], params: TenantParams, response: { 200: Tenant } },
+    }, async (request) => {
+      await requireAdmin(request, auth);
+      return client.setTenantStatus(request.params.tenantId, status);
+    });
+  }
+}

@@ -1,0 +1,48 @@
+/** `npm start`: Follow Me in one process on the embedded default (SQLite, in-process bus). */
+import { loadConfig } from './config.js';
+import { createLogger } from './core/log.js';
+import { startPlatform } from './roles.js';
+import { startDemo } from './demo/index.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  const platform = await startPlatform(config, logger);
+  logger.info({ url: platform.url, dataDir: config.dataDir, store: config.store }, `Follow Me is running at ${platform.url} (API docs: ${platform.url}/api/v1/docs)`);
+  if (platform.generatedAdminKey) {
+    // Printed once, on the console as well as the log: it is kept only hashed.
+    const line = `Platform admin key (shown once, keep it): ${platform.generatedAdminKey}`;
+    logger.warn({ adminKey: platform.generatedAdminKey }, line);
+    if (!process.stdout.isTTY) console.error(line);
+  }
+  const demo = config.demo === 'on' ? await startDemo(platform) : undefined;
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining connections and in-flight work');
+    const timer = setTimeout(() => {
+      logger.error('shutdown took longer than 20 s; exiting');
+      process.exit(1);
+    }, 20_000);
+    timer.unref();
+    await demo?.stop();
+    await platform.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

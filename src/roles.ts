@@ -1,0 +1,115 @@
+/**
+ * The composition root: which parts run in this process, on which adapters, wired in this order:
+ * bus and stores → services → edge and api on the HTTP listener → background consumers → demo.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './core/log.js';
+import type { TenantContext } from './core/tenancy.js';
+import { MemoryBus } from './adapters/bus-memory.js';
+import { SqliteStoreFactory } from './adapters/store-sqlite.js';
+import { PostgresStoreFactory } from './adapters/store-postgres.js';
+import type { Bus } from './ports/bus.js';
+import type { StoreFactory } from './ports/store.js';
+import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
+import { TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
+import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
+import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
+import { createHttpServer, type HttpServer } from './http/server.js';
+import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
+import { registerApi, type Api } from './api/index.js';
+
+export interface Platform {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly bus: Bus;
+  readonly http: HttpServer;
+  readonly client: ClientService;
+  readonly tracker: TrackerService;
+  readonly geofence: GeofenceService;
+  readonly notification: NotificationService;
+  readonly edge: Edge;
+  /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  /** The admin key, when this start generated one (it is printed once and kept only hashed). */
+  readonly generatedAdminKey: string | undefined;
+  /** Stops accepting, drains in-flight work, closes stores. */
+  close(): Promise<void>;
+}
+
+export function storeFactory(config: Config): StoreFactory {
+  return config.store === 'postgres'
+    ? new PostgresStoreFactory({ connectionString: config.databaseUrl })
+    : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
+}
+
+/** Starts every role in this process. */
+export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
+  let ready = false;
+  const bus = new MemoryBus({ logger });
+  const stores = storeFactory(config);
+  const clientStore = await stores.open<ClientDB>('client', clientMigrations);
+  const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
+  const geofenceStore = await stores.open<GeofenceDB>('geofence', geofenceMigrations);
+  const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
+
+  const client = new ClientService(clientStore, bus);
+  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
+  const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
+  const geofence = new GeofenceService(geofenceStore, bus, logger);
+  const notification = new NotificationService(
+    notificationStore,
+    bus,
+    {
+      devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
+      insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
+      deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+    },
+    logger,
+  );
+
+  const http = createHttpServer({ logger, bodyLimit: config.maxFrameBytes, ready: () => ready });
+  const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
+  const edgeDeps: EdgeDeps = {
+    logger,
+    async authenticateDevice(token) {
+      const device = await client.authenticateDevice(token);
+      return device && { tenantId: device.tenantId, deviceId: device.id };
+    },
+    ingest: (device, fixes) => tracker.ingest(device, fixes),
+    pendingFor: (device) => notification.pendingFor(deviceContext(device), device.deviceId),
+    markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
+    async receipt(device, deliveryId, status, response) {
+      await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
+    },
+  };
+  const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
+  const api: Api = await registerApi(http, { client, tracker, geofence, notification, bus, logger });
+  await geofence.start();
+  await notification.start();
+  await http.listen({ host: config.host, port: config.port });
+  const address = http.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  ready = true;
+
+  let closing: Promise<void> | undefined;
+  return {
+    config, logger, bus, http, client, tracker, geofence, notification, edge, url, generatedAdminKey,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await edge.close();
+        await http.close();
+        await tracker.flush();
+        await bus.drain();
+        await api.close();
+        await notification.stop();
+        await geofence.stop();
+        await bus.close();
+        for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/** The Bus contract: every adapter (in-process now, NATS later) must pass these. */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { topic, type Bus } from '../../src/ports/bus.js';
+import { eventually, sleep } from '../helpers.js';
+
+export function busContract(name: string, open: () => Promise<Bus>): void {
+  describe(`Bus contract: ${name}`, () => {
+    let bus: Bus;
+    let n = 0;
+    const fresh = <T>() => topic<T>(`contract.${name}.${process.pid}.${Date.now()}.${n++}`);
+    before(async () => {
+      bus = await open();
+    });
+    after(async () => {
+      await bus.close();
+    });
+
+    it('hands every published message to a durable consumer once, in order per key', async () => {
+      const t = fresh<{ key: string; i: number }>();
+      const seen: { key: string; i: number }[] = [];
+      const sub = await bus.consume(t, 'c1', (m) => {
+        seen.push(m.data);
+      });
+      for (let i = 0; i < 50; i++) await bus.publish(t, `k${i % 3}`, { key: `k${i % 3}`, i });
+      await eventually(() => seen.length === 50, 5000, '50 messages');
+      for (const key of ['k0', 'k1', 'k2']) {
+        const order = seen.filter((s) => s.key === key).map((s) => s.i);
+        assert.deepEqual(order, [...order].sort((a, b) => a - b));
+      }
+      assert.equal(new Set(seen.map((s) => s.i)).size, 50);
+      await sub.close();
+    });
+
+    it('gives each durable consumer its own copy of every message', async () => {
+      const t = fresh<number>();
+      const a: number[] = [];
+      const b: number[] = [];
+      const s1 = await bus.consume(t, 'a', (m) => void a.push(m.data));
+      const s2 = await bus.consume(t, 'b', (m) => void b.push(m.data));
+      for (let i = 0; i < 5; i++) await bus.publish(t, 'k', i);
+      await eventually(() => a.length === 5 && b.length === 5, 5000, 'both consumers');
+      assert.deepEqual(a, [0, 1, 2, 3, 4]);
+      assert.deepEqual(b, [0, 1, 2, 3, 4]);
+      await s1.close();
+      await s2.close();
+    });
+
+    it('redelivers a message whose handler failed, and holds later messages of that key until it succeeds', async () => {
+      const t = fresh<number>();
+      const seen: [number, number][] = [];
+      let failures = 0;
+      const sub = await bus.consume(t, 'retry', (m) => {
+        if (m.data === 1 && failures < 2) {
+          failures++;
+          throw new Error('transient');
+        }
+        seen.push([m.data, m.redelivered]);
+      });
+      for (let i = 0; i < 3; i++) await bus.publish(t, 'same-key', i);
+      await eventually(() => seen.length === 3, 10_000, 'three handled');
+      assert.deepEqual(seen, [[0, 0], [1, 2], [2, 0]]);
+      await sub.close();
+    });
+
+    it('lets an ephemeral subscriber see only what is published while it listens', async () => {
+      const t = fresh<string>();
+      await bus.publish(t, 'k', 'before');
+      const got: string[] = [];
+      const sub = await bus.subscribe(t, (m) => void got.push(m.data));
+      await bus.publish(t, 'k', 'during');
+      await eventually(() => got.length === 1, 5000, 'one message');
+      await sub.close();
+      await bus.publish(t, 'k', 'after');
+      await sleep(50);
+      assert.deepEqual(got, ['during']);
+    });
+
+    it('hands each consumer a copy, so one cannot change what another sees', async () => {
+      const t = fresh<{ v: number }>();
+      const got: number[] = [];
+      const s1 = await bus.consume(t, 'mutator', (m) => {
+        m.data.v = 999;
+      });
+      const s2 = await bus.consume(t, 'reader', (m) => void got.push(m.data.v));
+      const payload = { v: 1 };
+      await bus.publish(t, 'k', payload);
+      payload.v = 2;
+      await eventually(() => got.length === 1, 5000, 'reader');
+      assert.deepEqual(got, [1]);
+      await s1.close();
+      await s2.close();
+    });
+
+    it('answers requests through a responder and fails a request nobody answers', async () => {
+      const subject = `contract.${name}.rpc.${Date.now()}`;
+      const sub = await bus.respond<{ a: number; b: number }, { sum: number }>(subject, async (q) => ({ sum: q.a + q.b }));
+      assert.deepEqual(await bus.request(subject, { a: 2, b: 3 }), { sum: 5 });
+      await sub.close();
+      await assert.rejects(bus.request(`${subject}.nobody`, {}, 300));
+    });
+
+    it('keeps key-value entries with revisions and compare-and-set', async () => {
+      const kv = await bus.kv<{ n: number }>(`contract_${name}_${Date.now()}`.replace(/[^a-z0-9_]/gi, '_'));
+      assert.equal(await kv.get('x'), undefined);
+      assert.equal(await kv.update('x', { n: 1 }, 0), true, 'create when absent with revision 0');
+      const first = await kv.get('x');
+      assert.deepEqual(first?.value, { n: 1 });
+      assert.equal(await kv.update('x', { n: 2 }, first!.revision + 1000), false, 'stale revision refused');
+      assert.equal(await kv.update('x', { n: 2 }, first!.revision), true);
+      assert.deepEqual((await kv.get('x'))?.value, { n: 2 });
+      await kv.put('y', { n: 3 });
+      assert.deepEqual((await kv.keys()).sort(), ['x', 'y']);
+      await kv.delete('x');
+      assert.equal(await kv.get('x'), undefined);
+    });
+
+    it('drains: resolves once every accepted message has been handled', async () => {
+      const t = fresh<number>();
+      let handled = 0;
+      const sub = await bus.consume(t, 'slow', async () => {
+        await sleep(5);
+        handled++;
+      });
+      for (let i = 0; i < 20; i++) await bus.publish(t, `k${i}`, i);
+      await bus.drain();
+      assert.equal(handled, 20);
+      await sub.close();
+    });
+  });
+}
