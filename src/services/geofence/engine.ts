@@ -1,0 +1,373 @@
+/**
+ * The geofence engine: one tenant's fences in a spatial index, point queries, signed distances
+ * and the accuracy-aware hysteresis that turns positions into enter/exit transitions.
+ * Pure: no I/O, no clock, no bus. The geofence service owns persistence and presence state.
+ */
+import RBush from 'rbush';
+import { notFound } from '../../core/errors.js';
+import { arcFromChord, bboxAround, distanceMetres, metresPerDegreeLat, metresPerDegreeLon, normalizeLon, toEcef, type Ecef } from '../../core/geo.js';
+import { det2, preparePolygon, type FenceShape, type PreparedPolygon } from '../../core/geometry.js';
+
+/** How a fence resists flapping. Defaults: `{ exitMargin: 10, useAccuracy: true }`. */
+export interface Hysteresis {
+  /** Metres beyond the boundary (on top of the fix's accuracy) a device must be before it exits. Default 10. */
+  exitMargin: number;
+  /** Whether the fix's reported accuracy widens the band in which the state is kept. Default true. */
+  useAccuracy: boolean;
+}
+
+export const DEFAULT_HYSTERESIS: Readonly<Hysteresis> = Object.freeze({ exitMargin: 10, useAccuracy: true });
+
+export type Transition = 'enter' | 'exit';
+
+/**
+ * Whether a fix changes a device's state for one fence. A fix whose accuracy circle straddles the
+ * boundary never flips the state: entering needs the whole circle inside (distance ≤ -accuracy),
+ * exiting needs it outside by the exit margin (distance ≥ accuracy + exitMargin).
+ */
+export function decide(wasInside: boolean, signedDistance: number, accuracy: number | undefined, h: Hysteresis): Transition | null {
+  const acc = h.useAccuracy && accuracy !== undefined && accuracy > 0 && Number.isFinite(accuracy) ? accuracy : 0;
+  if (wasInside) return signedDistance >= acc + h.exitMargin ? 'exit' : null;
+  return signedDistance <= -acc ? 'enter' : null;
+}
+
+/** Chords shorter than this become arcs directly (right to centimetres); longer ones go through distanceMetres. */
+const CHORD_LIMIT = 150_000;
+
+interface Fence {
+  id: string;
+  circle: boolean;
+  lon: number;
+  lat: number;
+  radius: number;
+  /** Earth-centred coordinates of a circle's centre. */
+  ecef: Ecef;
+  polygons: PreparedPolygon[];
+  boxes: Box[];
+  hysteresis: Hysteresis;
+  /** The query that last saw this fence, to report a fence with two boxes once. */
+  stamp: number;
+}
+
+interface Box {
+  minX: number;
+  minY: number;
+  maxX: number;
+  maxY: number;
+  fence: Fence;
+}
+
+interface Node {
+  minX: number;
+  minY: number;
+  maxX: number;
+  maxY: number;
+  leaf: boolean;
+  children: (Node | Box)[];
+}
+
+/** One tenant's fences, indexed: an R-tree over bounding boxes in front of the exact tests. */
+export class FenceIndex {
+  private readonly tree = new RBush<Box>();
+  private readonly fences = new Map<string, Fence>();
+  private readonly stack: Node[] = [];
+  private readonly candidates: Fence[] = [];
+  private readonly queryBox = [0, 0, 0, 0];
+  private readonly point: Ecef = { x: 0, y: 0, z: 0 };
+  private pointReady = false;
+  private stamp = 0;
+
+  get size(): number {
+    return this.fences.size;
+  }
+
+  has(id: string): boolean {
+    return this.fences.has(id);
+  }
+
+  /** Adds a fence or replaces the one with this id. The shape is trusted to come from parseFenceShape. */
+  upsert(id: string, shape: FenceShape, hysteresis?: Partial<Hysteresis>): void {
+    this.remove(id);
+    const fence: Fence = {
+      id,
+      circle: shape.kind === 'circle',
+      lon: 0,
+      lat: 0,
+      radius: 0,
+      ecef: { x: 0, y: 0, z: 0 },
+      polygons: [],
+      boxes: [],
+      hysteresis: { ...DEFAULT_HYSTERESIS, ...definedOnly(hysteresis) },
+      stamp: 0,
+    };
+    if (shape.kind === 'circle') {
+      fence.lon = shape.center[0];
+      fence.lat = shape.center[1];
+      fence.radius = shape.radius;
+      toEcef(fence.lon, fence.lat, fence.ecef);
+      const b = bboxAround(fence.lon, fence.lat, fence.radius);
+      addBoxes(fence, b[0]!, b[1]!, b[2]!, b[3]!);
+    } else {
+      for (const rings of shape.polygons) {
+        const p = preparePolygon(rings);
+        fence.polygons.push(p);
+        if (p.fullWrap) addBoxes(fence, -180, p.minY, 180, p.maxY);
+        else addBoxes(fence, p.minX, p.minY, p.maxX, p.maxY);
+      }
+    }
+    for (const box of fence.boxes) this.tree.insert(box);
+    this.fences.set(id, fence);
+  }
+
+  /** Removes a fence; unknown ids are ignored. */
+  remove(id: string): void {
+    const fence = this.fences.get(id);
+    if (!fence) return;
+    for (const box of fence.boxes) this.tree.remove(box);
+    this.fences.delete(id);
+  }
+
+  /** Ids of the fences containing the point; a point on a boundary is inside. */
+  containing(lon: number, lat: number): string[] {
+    lon = normalizeLon(lon);
+    this.begin();
+    this.collect(lon, lat, lon, lat);
+    const out: string[] = [];
+    for (let i = 0; i < this.candidates.length; i++) {
+      const fence = this.candidates[i]!;
+      if (this.contains(fence, lon, lat)) out.push(fence.id);
+    }
+    return out;
+  }
+
+  /**
+   * Metres from the point to the fence's boundary: negative inside, positive outside.
+   * Circles: geodesic distance to the centre minus the radius. Polygons: distance to the nearest
+   * edge in a local projection with the ellipsoid's metres per degree at the point's latitude.
+   */
+  signedDistance(id: string, lon: number, lat: number): number {
+    const fence = this.fences.get(id);
+    if (!fence) throw notFound('fence', id);
+    this.begin();
+    return this.distance(fence, normalizeLon(lon), lat);
+  }
+
+  /** Every fence whose signed distance is at most `marginMetres` (inside, or outside within the margin). */
+  near(lon: number, lat: number, marginMetres: number): Array<{ id: string; distance: number }> {
+    lon = normalizeLon(lon);
+    this.begin();
+    const b = bboxAround(lon, lat, Math.max(0, marginMetres), this.queryBox);
+    const minX = b[0]!, minY = b[1]!, maxX = b[2]!, maxY = b[3]!;
+    this.collect(Math.max(minX, -180), minY, Math.min(maxX, 180), maxY);
+    if (minX < -180) this.collect(minX + 360, minY, 180, maxY);
+    if (maxX > 180) this.collect(-180, minY, maxX - 360, maxY);
+    const out: Array<{ id: string; distance: number }> = [];
+    for (let i = 0; i < this.candidates.length; i++) {
+      const fence = this.candidates[i]!;
+      const distance = this.distance(fence, lon, lat);
+      if (distance <= marginMetres) out.push({ id: fence.id, distance });
+    }
+    return out;
+  }
+
+  /**
+   * The transitions one fix causes, given the fences the device is inside now: exits first, then enters.
+   * Fences in `insideNow` that no longer exist yield nothing (the service settles those).
+   */
+  evaluate(
+    lon: number,
+    lat: number,
+    accuracy: number | undefined,
+    insideNow: ReadonlySet<string>,
+  ): Array<{ fenceId: string; type: Transition; distance: number }> {
+    lon = normalizeLon(lon);
+    const out: Array<{ fenceId: string; type: Transition; distance: number }> = [];
+    this.begin();
+    // Exits: every fence the device is marked inside, however far away it is now.
+    for (const id of insideNow) {
+      const fence = this.fences.get(id);
+      if (!fence) continue;
+      const distance = this.distance(fence, lon, lat);
+      if (decide(true, distance, accuracy, fence.hysteresis) === 'exit') out.push({ fenceId: id, type: 'exit', distance });
+    }
+    // Enters need distance ≤ -accuracy ≤ 0, i.e. the point itself inside: the fences whose box holds
+    // the point are all the candidates (what near() with any margin ≥ 0 would add can only stay put).
+    this.collect(lon, lat, lon, lat);
+    for (let i = 0; i < this.candidates.length; i++) {
+      const fence = this.candidates[i]!;
+      if (insideNow.has(fence.id)) continue;
+      const distance = this.distance(fence, lon, lat);
+      if (decide(false, distance, accuracy, fence.hysteresis) === 'enter') out.push({ fenceId: fence.id, type: 'enter', distance });
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private begin(): void {
+    this.stamp++;
+    this.pointReady = false;
+    this.candidates.length = 0;
+  }
+
+  /** Appends to `candidates` each fence with a box intersecting the query box, once per query. */
+  private collect(minX: number, minY: number, maxX: number, maxY: number): void {
+    const stack = this.stack;
+    stack.length = 0;
+    const root = this.tree.toJSON() as Node;
+    if (root.children.length === 0 || !intersects(root, minX, minY, maxX, maxY)) return;
+    stack.push(root);
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      const children = node.children;
+      for (let i = 0; i < children.length; i++) {
+        const child = children[i]!;
+        if (!intersects(child, minX, minY, maxX, maxY)) continue;
+        if (node.leaf) {
+          const fence = (child as Box).fence;
+          if (fence.stamp !== this.stamp) {
+            fence.stamp = this.stamp;
+            this.candidates.push(fence);
+          }
+        } else {
+          stack.push(child as Node);
+        }
+      }
+    }
+  }
+
+  private contains(fence: Fence, lon: number, lat: number): boolean {
+    if (fence.circle) {
+      const chord = this.chordTo(fence, lon, lat);
+      if (chord > fence.radius) return false; // an arc is never shorter than its chord
+      return this.circleDistance(fence, lon, lat, chord) <= fence.radius;
+    }
+    return polygonsContain(fence.polygons, lon, lat);
+  }
+
+  private distance(fence: Fence, lon: number, lat: number): number {
+    if (fence.circle) return this.circleDistance(fence, lon, lat, this.chordTo(fence, lon, lat)) - fence.radius;
+    const d = polygonsEdgeDistance(fence.polygons, lon, lat);
+    return polygonsContain(fence.polygons, lon, lat) ? -d : d;
+  }
+
+  private chordTo(fence: Fence, lon: number, lat: number): number {
+    if (!this.pointReady) {
+      toEcef(lon, lat, this.point);
+      this.pointReady = true;
+    }
+    const dx = this.point.x - fence.ecef.x;
+    const dy = this.point.y - fence.ecef.y;
+    const dz = this.point.z - fence.ecef.z;
+    return Math.sqrt(dx * dx + dy * dy + dz * dz);
+  }
+
+  private circleDistance(fence: Fence, lon: number, lat: number, chord: number): number {
+    if (chord < CHORD_LIMIT) return arcFromChord(chord, (lat + fence.lat) / 2);
+    return distanceMetres(fence.lon, fence.lat, lon, lat);
+  }
+}
+
+function definedOnly(h: Partial<Hysteresis> | undefined): Partial<Hysteresis> {
+  const out: Partial<Hysteresis> = {};
+  if (h?.exitMargin !== undefined) {
+    if (!(h.exitMargin >= 0) || !Number.isFinite(h.exitMargin)) throw new RangeError(`exitMargin must be a finite number ≥ 0, got ${h.exitMargin}`);
+    out.exitMargin = h.exitMargin;
+  }
+  if (h?.useAccuracy !== undefined) out.useAccuracy = h.useAccuracy;
+  return out;
+}
+
+/** Adds the boxes for [minX, maxX] × [minY, maxY], split in two where it runs past ±180°. */
+function addBoxes(fence: Fence, minX: number, minY: number, maxX: number, maxY: number): void {
+  if (maxX - minX >= 360) {
+    fence.boxes.push({ minX: -180, minY, maxX: 180, maxY, fence });
+  } else if (minX < -180) {
+    fence.boxes.push({ minX: minX + 360, minY, maxX: 180, maxY, fence }, { minX: -180, minY, maxX, maxY, fence });
+  } else if (maxX > 180) {
+    fence.boxes.push({ minX, minY, maxX: 180, maxY, fence }, { minX: -180, minY, maxX: maxX - 360, maxY, fence });
+  } else {
+    fence.boxes.push({ minX, minY, maxX, maxY, fence });
+  }
+}
+
+function intersects(b: { minX: number; minY: number; maxX: number; maxY: number }, minX: number, minY: number, maxX: number, maxY: number): boolean {
+  return b.minX <= maxX && b.minY <= maxY && b.maxX >= minX && b.maxY >= minY;
+}
+
+/** Whether (lon, lat), lon in [-180, 180], is inside or on the boundary of any of the polygons. */
+function polygonsContain(polygons: PreparedPolygon[], lon: number, lat: number): boolean {
+  for (let p = 0; p < polygons.length; p++) {
+    const poly = polygons[p]!;
+    if (lat < poly.minY || lat > poly.maxY) continue;
+    // The polygon lives in [minX, maxX] with minX in [-180, 180): the point may sit there as lon or lon + 360.
+    if (lon >= poly.minX && lon <= poly.maxX && pointInRings(poly.rings, lon, lat) >= 0) return true;
+    const shifted = lon + 360;
+    if (shifted <= poly.maxX && pointInRings(poly.rings, shifted, lat) >= 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Even-odd point-in-polygon over all rings of one polygon: 1 inside, 0 on the boundary, -1 outside.
+ * The crossing rule of Hao et al. (2018), with an exact sign for the edge test so that points on
+ * an edge are recognised exactly.
+ */
+function pointInRings(rings: Float64Array[], x: number, y: number): number {
+  let k = 0;
+  for (let r = 0; r < rings.length; r++) {
+    const ring = rings[r]!;
+    let u1 = ring[0]! - x;
+    let v1 = ring[1]! - y;
+    for (let i = 2; i < ring.length; i += 2) {
+      const u2 = ring[i]! - x;
+      const v2 = ring[i + 1]! - y;
+      if (v1 === 0 && v2 === 0) {
+        if ((u2 <= 0 && u1 >= 0) || (u1 <= 0 && u2 >= 0)) return 0;
+      } else if ((v2 >= 0 && v1 <= 0) || (v2 <= 0 && v1 >= 0)) {
+        const f = det2(u2, u1, v2, v1); // sign of u2·v1 − u1·v2
+        if (f === 0) return 0;
+        if ((f > 0 && v2 > 0 && v1 <= 0) || (f < 0 && v2 <= 0 && v1 > 0)) k++;
+      }
+      u1 = u2;
+      v1 = v2;
+    }
+  }
+  return k % 2 === 1 ? 1 : -1;
+}
+
+/** Metres from (lon, lat) to the nearest real edge of the polygons, in a local projection at lat. */
+function polygonsEdgeDistance(polygons: PreparedPolygon[], lon: number, lat: number): number {
+  const kx = metresPerDegreeLon(lat);
+  const ky = metresPerDegreeLat(lat);
+  let best = Infinity;
+  for (let p = 0; p < polygons.length; p++) {
+    const poly = polygons[p]!;
+    for (let r = 0; r < poly.rings.length; r++) {
+      const ring = poly.rings[r]!;
+      for (let i = 0; i + 3 < ring.length; i += 2) {
+        const x1 = ring[i]!, y1 = ring[i + 1]!, x2 = ring[i + 2]!, y2 = ring[i + 3]!;
+        // Along a pole every longitude is one point; on a full-wrap polygon's seam meridian the
+        // edges are the cut, not the boundary.
+        if (y1 === y2 && (y1 === 90 || y1 === -90)) continue;
+        if (poly.fullWrap && x1 === x2 && (x1 === poly.minX || x1 === poly.maxX)) continue;
+        let d1 = x1 - lon;
+        d1 -= 360 * Math.round(d1 / 360);
+        const ax = d1 * kx;
+        const ay = (y1 - lat) * ky;
+        const bx = (d1 + (x2 - x1)) * kx;
+        const by = (y2 - lat) * ky;
+        const ex = bx - ax;
+        const ey = by - ay;
+        const len2 = ex * ex + ey * ey;
+        let t = len2 > 0 ? -(ax * ex + ay * ey) / len2 : 0;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        const cx = ax + t * ex;
+        const cy = ay + t * ey;
+        const d2 = cx * cx + cy * cy;
+        if (d2 < best) best = d2;
+      }
+    }
+  }
+  return Math.sqrt(best);
+}
