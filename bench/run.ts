@@ -5,7 +5,7 @@
  *
  *   npm run bench                                   # 1,000 devices, 15 s per target
  *   BENCH_SECONDS=3 BENCH_DEVICES=50 npm run bench  # a quick run
- *   node dist/bench/run.js --seconds=5 --devices=200 --window=8 --fences=1000 --seed=42
+ *   node dist/bench/run.js --seconds=5 --devices=200 --window=4 --fences=1000 --seed=42
  *
  * Loopback only; every child process is killed at the end, also on failure.
  */
@@ -53,7 +53,7 @@ function settings(): Settings {
   return {
     seconds: pick('seconds', 'BENCH_SECONDS', 15, 1, 60),
     devices: pick('devices', 'BENCH_DEVICES', 1000, 1, 10_000),
-    window: pick('window', 'BENCH_WINDOW', 8, 1, 1000),
+    window: pick('window', 'BENCH_WINDOW', 4, 1, 1000),
     fences: pick('fences', 'BENCH_FENCES', 1000, 0, 100_000),
     seed: pick('seed', 'BENCH_SEED', 42, 0, 2 ** 31),
   };

@@ -139,6 +139,11 @@ export interface DeviceClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Give up on a connection that has not been welcomed in this time (default 15 s). */
   welcomeTimeoutMs?: number;
+  /**
+   * Drop and reconnect a connection that has been silent (no frame, no ping) this long; the
+   * server pings every 30 s (§5), so the default of 75 s means two missed pings. 0 disables it.
+   */
+  heartbeatTimeoutMs?: number;
   /** Source of randomness for jitter, [0, 1); a seeded one makes back-off reproducible. */
   random?: () => number;
 }
@@ -177,6 +182,7 @@ export class DeviceClient {
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly welcomeTimeoutMs: number;
+  private readonly heartbeatTimeoutMs: number;
   private readonly random: () => number;
 
   private state: State = 'idle';
@@ -184,6 +190,7 @@ export class DeviceClient {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private welcomeTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private nextFrameNo = 1;
   private readonly outbox: OutboxEntry[] = [];
   private readonly frames = new Map<string, FrameParts>();
@@ -203,6 +210,7 @@ export class DeviceClient {
     this.initialBackoffMs = options.backoff?.initialMs ?? 1000;
     this.maxBackoffMs = options.backoff?.maxMs ?? 60_000;
     this.welcomeTimeoutMs = options.welcomeTimeoutMs ?? 15_000;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 75_000;
     this.random = options.random ?? Math.random;
   }
 
@@ -341,12 +349,15 @@ export class DeviceClient {
     }, this.welcomeTimeoutMs);
     this.welcomeTimer.unref();
     ws.on('open', () => {
+      this.heartbeat(ws);
       const hello: HelloFrame = { type: 'hello', token: this.token };
       if (this.clientName !== undefined) hello.client = this.clientName;
       ws.send(JSON.stringify(hello));
     });
+    ws.on('ping', () => this.heartbeat(ws));
     ws.on('message', (data, isBinary) => {
       if (ws !== this.ws) return;
+      this.heartbeat(ws);
       if (isBinary) {
         this.logger?.warn('ignoring a binary frame');
         return;
@@ -369,6 +380,20 @@ export class DeviceClient {
       this.ws = null;
       this.onDisconnect(code, reason.toString());
     });
+  }
+
+  /** (Re)arms the silence timer: a half-open connection is noticed and replaced. */
+  private heartbeat(ws: WebSocket): void {
+    if (this.heartbeatTimeoutMs <= 0 || ws !== this.ws) return;
+    if (this.heartbeatTimer) this.heartbeatTimer.refresh();
+    else {
+      this.heartbeatTimer = setTimeout(() => {
+        this.heartbeatTimer = null;
+        this.logger?.warn({ url: this.url }, 'connection silent for too long; reconnecting');
+        ws.terminate();
+      }, this.heartbeatTimeoutMs);
+      this.heartbeatTimer.unref();
+    }
   }
 
   private handleFrame(frame: ServerFrame): void {
@@ -537,7 +562,9 @@ export class DeviceClient {
 
   private onDisconnect(code: number, reason: string): void {
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.welcomeTimer = null;
+    this.heartbeatTimer = null;
     // Everything in flight on the dead connection goes out again after the next welcome.
     for (const parts of this.frames.values()) for (const part of parts) part.entry.inFlight = null;
     this.frames.clear();
@@ -578,8 +605,10 @@ export class DeviceClient {
   private clearTimers(): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.reconnectTimer = null;
     this.welcomeTimer = null;
+    this.heartbeatTimer = null;
   }
 }
 

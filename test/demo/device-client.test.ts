@@ -287,3 +287,15 @@ void test('close fails pending sends with code closed and stops reconnecting', a
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(server.connections.length, 1);
 });
+
+void test('a connection that stays silent past the heartbeat timeout is dropped and replaced', async (t) => {
+  const server = await FakeServer.start();
+  const client = new DeviceClient({ url: server.url, token: 'good-token', backoff: fastBackoff, heartbeatTimeoutMs: 100 });
+  t.after(async () => {
+    await client.close();
+    await server.close();
+  });
+  await client.connect();
+  await server.until(() => server.connections.length >= 2);
+  assert.equal(server.connections[1]!.frames[0]!.type, 'hello');
+});
