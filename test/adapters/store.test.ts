@@ -93,7 +93,7 @@ const dir = mkdtempSync(join(tmpdir(), 'followme-store-'));
 storeContract('sqlite', async () => new SqliteStoreFactory({ dataDir: dir }), async () => rmSync(dir, { recursive: true, force: true }));
 
 const prefix = `t${process.pid}_`;
-const url = process.env.FOLLOWME_TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
+const url = process.env.FOLLOWME_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 storeContract(
   'postgres',
   async () => ((await serviceReachable('PostgreSQL', 5432)) ? new PostgresStoreFactory({ connectionString: url, schemaPrefix: prefix }) : undefined),

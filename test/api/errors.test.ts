@@ -25,7 +25,7 @@ describe('API errors', () => {
     const res = await fetch(`${p.url}/api/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: '{"name": ' });
     assert.equal(res.status, 400);
     assert.match(res.headers.get('content-type') ?? '', /problem\+json/);
-    assert.equal((await res.json()).code, 'malformed_json');
+    assert.equal(((await res.json()) as { code: string }).code, "malformed_json");
   });
 
   it('refuses an unclosed polygon with the position that is wrong, and stores nothing', async () => {
