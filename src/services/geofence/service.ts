@@ -197,7 +197,10 @@ export class GeofenceService {
         .onConflict((oc) => oc.column('device_id').doUpdateSet({ last_time: p.time }))
         .execute();
     });
-    for (const e of events) (e.type === 'enter' ? inside.add(e.fenceId) : inside.delete(e.fenceId));
+    for (const e of events) {
+      if (e.type === 'enter') inside.add(e.fenceId);
+      else inside.delete(e.fenceId);
+    }
     this.lastTime.set(p.deviceId, p.time);
     for (const e of events) await this.bus.publish(fenceEvent, e.deviceId, e);
   }
