@@ -4,6 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { Counter } from 'prom-client';
+import { registry } from '../../core/metrics.js';
 import { invalid, notFound } from '../../core/errors.js';
 import { parseFenceShape, shapeToGeoJSON, type FenceShape, type GeoJSONGeometry } from '../../core/geometry.js';
 import { newId } from '../../core/ids.js';
@@ -41,6 +43,9 @@ export interface EventQuery {
   to?: number | undefined;
   limit?: number | undefined;
 }
+
+const evaluations = new Counter({ name: 'followme_geofence_evaluations_total', help: 'Positions evaluated against fences (late ones skipped)', labelNames: ['outcome'], registers: [registry] });
+const fenceEventsTotal = new Counter({ name: 'followme_geofence_events_total', help: 'Fence events, by type', labelNames: ['type'], registers: [registry] });
 
 /** A fence was created, changed or deleted: every geofence worker refreshes it in its index. */
 const fenceChanged = topic<{ tenantId: string; fenceId: string }>('geofence.fence-changed');
@@ -158,9 +163,11 @@ export class GeofenceService {
   private async onPosition(p: Position): Promise<void> {
     const last = await this.lastEvaluated(p.deviceId);
     if (last !== undefined && p.time <= last) {
+      evaluations.inc({ outcome: 'skipped_late' });
       if (p.time === last) await this.republish(p);
       return;
     }
+    evaluations.inc({ outcome: 'evaluated' });
     const { index, names } = await this.indexFor(p.tenantId);
     const inside = await this.presenceOf(p.tenantId, p.deviceId);
     for (const fenceId of inside) if (!index.has(fenceId)) inside.delete(fenceId);
@@ -202,7 +209,10 @@ export class GeofenceService {
       else inside.delete(e.fenceId);
     }
     this.lastTime.set(p.deviceId, p.time);
-    for (const e of events) await this.bus.publish(fenceEvent, e.deviceId, e);
+    for (const e of events) {
+      fenceEventsTotal.inc({ type: e.type });
+      await this.bus.publish(fenceEvent, e.deviceId, e);
+    }
   }
 
   private async republish(p: Position): Promise<void> {

@@ -4,6 +4,8 @@
  * rules that turn geofence events into alerts.
  */
 import type { Kysely } from 'kysely';
+import { Counter } from 'prom-client';
+import { registry } from '../../core/metrics.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
@@ -88,6 +90,8 @@ export interface Resolvers {
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5 };
 const STAMP = { sent: 'sent_at', delivered: 'delivered_at', read: 'read_at', acknowledged: 'acknowledged_at' } as const;
 const FANOUT_CHUNK = 500;
+const transitions = new Counter({ name: 'followme_notification_deliveries_total', help: 'Delivery state changes, by new state', labelNames: ['state'], registers: [registry] });
+const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
 
 export class NotificationService {
   private subscription: Subscription | undefined;
@@ -248,6 +252,7 @@ export class NotificationService {
       try {
         const deviceIds = await this.resolve(ctx, row.target);
         await this.create(ctx, messageId, input, deviceIds, { kind: 'rule', ruleId: row.id }, row.id);
+        rulesFired.inc();
         this.logger.info({ tenantId: event.tenantId, ruleId: row.id, eventId: event.id, recipients: deviceIds.length }, 'rule fired');
       } catch (err) {
         if (err instanceof AppError && err.code === 'validation_failed') {
@@ -296,6 +301,7 @@ export class NotificationService {
       await scope.insert('messages', message);
       for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) await scope.insert('deliveries', deliveries.slice(i, i + FANOUT_CHUNK));
     });
+    transitions.inc({ state: 'queued' }, deliveries.length);
     for (const d of deliveries) {
       await this.bus.publish(dispatch, d.device_id, { tenantId: ctx.tenantId, deviceId: d.device_id, frame: toFrame(d.id, row) });
       await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, deviceId: d.device_id, state: 'queued', at: now });
@@ -325,6 +331,7 @@ export class NotificationService {
     if (response !== undefined) changes.response = response;
     if (respondedBy !== undefined) changes.responded_by = respondedBy;
     await scope.updateTable('deliveries').set(changes).where('id', '=', deliveryId).execute();
+    transitions.inc({ state });
     await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, deviceId: row.device_id, state, response, at: now });
     return toDelivery({ ...row, ...changes });
   }

@@ -1,6 +1,6 @@
 /** The tracker service's public surface. */
 export { TrackerService } from './service.js';
-export type { DeviceRef, HistoryQuery, TrackerCounters } from './service.js';
+export type { DeviceRef, HistoryQuery } from './service.js';
 export type { IngestResult } from './pipeline.js';
 export { trackerMigrations } from './schema.js';
 export type { TrackerDB } from './schema.js';

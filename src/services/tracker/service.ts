@@ -1,5 +1,7 @@
 /** The tracker: judges, stores and publishes positions; keeps the last known one per device. */
 import type { Kysely } from 'kysely';
+import { Counter, Histogram } from 'prom-client';
+import { registry } from '../../core/metrics.js';
 import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
@@ -34,17 +36,13 @@ interface Pending {
   row: PositionRow;
 }
 
-/** Counters of what the pipeline did, for /metrics. */
-export interface TrackerCounters {
-  accepted: number;
-  duplicate: number;
-  rejected: number;
-  late: number;
-  commits: number;
-}
+const positions = new Counter({ name: 'followme_tracker_positions_total', help: 'Fixes judged by the tracker, by outcome', labelNames: ['status'], registers: [registry] });
+const latePositions = new Counter({ name: 'followme_tracker_late_positions_total', help: 'Accepted fixes older than the device\'s last known one (offline uploads)', registers: [registry] });
+const rejections = new Counter({ name: 'followme_tracker_rejections_total', help: 'Refused fixes, by field', labelNames: ['field'], registers: [registry] });
+const commitSeconds = new Histogram({ name: 'followme_tracker_commit_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
+const commitSize = new Histogram({ name: 'followme_tracker_commit_positions', help: 'Positions per group commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000], registers: [registry] });
 
 export class TrackerService {
-  readonly counters: TrackerCounters = { accepted: 0, duplicate: 0, rejected: 0, late: 0, commits: 0 };
   private readonly lastKnown = new Map<string, number>();
   private readonly commit: GroupCommit<Pending, 'accepted' | 'duplicate'>;
 
@@ -74,7 +72,8 @@ export class TrackerService {
       const refused = check({ fix, receivedAt, lastKnownTime }, defaultLimits);
       if (refused) {
         results[i] = refused;
-        this.counters.rejected++;
+        positions.inc({ status: 'rejected' });
+        rejections.inc({ field: refused.field ?? 'unknown' });
         return;
       }
       toStore.push({ row: toRow(device, fix, receivedAt) });
@@ -86,10 +85,10 @@ export class TrackerService {
       stored.forEach((status, j) => {
         results[slots[j]!] = { status };
         if (status === 'duplicate') {
-          this.counters.duplicate++;
+          positions.inc({ status: 'duplicate' });
           return;
         }
-        this.counters.accepted++;
+        positions.inc({ status: 'accepted' });
         published.push(toPosition(toStore[j]!.row, false));
       });
       // Time order within the batch; anything older than what was the newest before is late.
@@ -97,7 +96,7 @@ export class TrackerService {
       let newest = lastKnownTime ?? -Infinity;
       for (const position of published) {
         position.late = position.time < newest;
-        if (position.late) this.counters.late++;
+        if (position.late) latePositions.inc();
         newest = Math.max(newest, position.time);
         this.lastKnown.set(device.deviceId, Math.max(this.lastKnown.get(device.deviceId) ?? -Infinity, position.time));
         await this.bus.publish(positionAccepted, device.deviceId, position);
@@ -150,6 +149,7 @@ export class TrackerService {
 
   /** One transaction: insert the positions (duplicates by device and time are skipped) and move last-known forward. */
   private async append(items: Pending[]): Promise<('accepted' | 'duplicate')[]> {
+    const stopTimer = commitSeconds.startTimer();
     const statuses = await this.db.transaction().execute(async (trx) => {
       const inserted = new Set<string>();
       for (let i = 0; i < items.length; i += 500) {
@@ -195,7 +195,8 @@ export class TrackerService {
       }
       return statuses;
     });
-    this.counters.commits++;
+    stopTimer();
+    commitSize.observe(items.length);
     return statuses;
   }
 }
