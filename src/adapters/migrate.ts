@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import { Migrator, type Migration as KyselyMigration } from 'kysely/migration';
+import { Migrator, type Kysely, type Migration as KyselyMigration } from 'kysely';
 import type { Migration } from '../ports/store.js';
 
 /** Applies a service's migrations in order; each name runs once per database. */

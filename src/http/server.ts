@@ -1,5 +1,5 @@
 /** The HTTP listener shared by the api and the edge in one process: problem+json errors, health, metrics. */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -19,7 +19,8 @@ export function createHttpServer(options: HttpOptions): HttpServer {
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit,
-    disableRequestLogging: true,
+    // Per-request logs would drown the log at device rates; errors are logged where they are answered.
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
     forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
