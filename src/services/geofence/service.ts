@@ -157,8 +157,10 @@ export class GeofenceService {
   /**
    * One position: compare the device's presence with what the fix says, store the transitions and
    * the new presence in one transaction, then publish the events. A fix older than the last one
-   * evaluated (a late upload) changes nothing. A redelivered position publishes its events again
-   * (same ids), so nothing is lost when the process stopped between commit and publish.
+   * evaluated (a late upload) changes nothing. The stored watermark (device_state) moves only with
+   * a transition; positions after it are evaluated again after a restart, which is harmless, since
+   * presence is stored and an unchanged state fires nothing. A redelivered position that did fire
+   * publishes its events again (same ids), so a stop between commit and publish loses nothing.
    */
   private async onPosition(p: Position): Promise<void> {
     const last = await this.lastEvaluated(p.deviceId);
@@ -185,25 +187,27 @@ export class GeofenceService {
       accuracy: p.accuracy,
       distance: Math.round(t.distance * 100) / 100,
     }));
-    await this.db.transaction().execute(async (trx) => {
-      const scope = new TenantScope<GeofenceDB>(trx, p.tenantId);
-      for (const e of events) {
-        if (e.type === 'enter') await scope.insert('presence', { device_id: p.deviceId, fence_id: e.fenceId, since: p.time });
-        else await scope.deleteFrom('presence').where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();
-      }
-      if (events.length > 0) {
+    // Most positions change nothing: they cost no write at all. A transition writes presence, the
+    // events and the device's watermark in one transaction.
+    if (events.length > 0) {
+      await this.db.transaction().execute(async (trx) => {
+        const scope = new TenantScope<GeofenceDB>(trx, p.tenantId);
+        for (const e of events) {
+          if (e.type === 'enter') await scope.insert('presence', { device_id: p.deviceId, fence_id: e.fenceId, since: p.time });
+          else await scope.deleteFrom('presence').where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();
+        }
         await trx
           .insertInto('fence_events')
           .values(events.map((e) => ({ id: e.id, tenant_id: e.tenantId, device_id: e.deviceId, fence_id: e.fenceId, fence_name: e.fenceName, type: e.type, time: e.time, lon: e.lon, lat: e.lat, accuracy: e.accuracy ?? null, distance: e.distance })))
           .onConflict((oc) => oc.column('id').doNothing())
           .execute();
-      }
-      await trx
-        .insertInto('device_state')
-        .values({ tenant_id: p.tenantId, device_id: p.deviceId, last_time: p.time })
-        .onConflict((oc) => oc.column('device_id').doUpdateSet({ last_time: p.time }))
-        .execute();
-    });
+        await trx
+          .insertInto('device_state')
+          .values({ tenant_id: p.tenantId, device_id: p.deviceId, last_time: p.time })
+          .onConflict((oc) => oc.column('device_id').doUpdateSet({ last_time: p.time }))
+          .execute();
+      });
+    }
     for (const e of events) {
       if (e.type === 'enter') inside.add(e.fenceId);
       else inside.delete(e.fenceId);
