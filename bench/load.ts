@@ -100,8 +100,9 @@ class LoadDevice {
     }
     const id = `p${++this.seq}`;
     this.sentAt.set(id, performance.now());
-    const heading = ((((this.heading * 180) / Math.PI) % 360) + 360) % 360;
-    return `{"type":"position","id":"${id}","fix":{"time":${time},"lon":${this.lon.toFixed(6)},"lat":${this.lat.toFixed(6)},"accuracy":10,"speed":${WALK_SPEED},"heading":${heading.toFixed(1)},"battery":80}}`;
+    // Rounded before the modulo, so that 359.96° becomes 0, not an out-of-range 360.0.
+    const heading = ((Math.round((this.heading * 1800) / Math.PI) % 3600) + 3600) % 3600 / 10;
+    return `{"type":"position","id":"${id}","fix":{"time":${time},"lon":${this.lon.toFixed(6)},"lat":${this.lat.toFixed(6)},"accuracy":10,"speed":${WALK_SPEED},"heading":${heading},"battery":80}}`;
   }
 }
 

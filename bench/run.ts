@@ -134,7 +134,8 @@ interface PlatformRun {
 async function measurePlatform(s: Settings): Promise<PlatformRun> {
   const main = join(repoRoot, 'dist', 'src', 'main.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'followme-bench-'));
-  const adminKey = randomBytes(24).toString('base64url');
+  // The platform recognises an admin key by its `fma_` prefix (src/core/secrets.ts); any other string is accepted by config but never authenticates.
+  const adminKey = `fma_${randomBytes(24).toString('base64url')}`;
   const port = await freePort();
   const base = `http://${HOST}:${port}`;
   const { child, output } = startChild(['--enable-source-maps', main], {
