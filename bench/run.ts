@@ -138,7 +138,9 @@ async function measurePlatform(s: Settings): Promise<PlatformRun> {
   const adminKey = `fma_${randomBytes(24).toString('base64url')}`;
   const port = await freePort();
   const base = `http://${HOST}:${port}`;
-  const { child, output } = startChild(['--enable-source-maps', main], {
+  // BENCH_NODE_ARGS passes extra flags to the platform's node, e.g. --cpu-prof to see where its time goes.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const { child, output } = startChild([...nodeArgs, '--enable-source-maps', main], {
     ...process.env,
     HOST,
     PORT: String(port),

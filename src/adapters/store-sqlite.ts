@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Migration, Store, StoreFactory } from '../ports/store.js';
+import type { Migration, Store, StoreFactory, SyncSql } from '../ports/store.js';
 import { migrate } from './migrate.js';
 
 export interface SqliteOptions {
@@ -31,6 +31,7 @@ export class SqliteStoreFactory implements StoreFactory {
     return {
       dialect: 'sqlite',
       db,
+      sync: database as unknown as SyncSql,
       close: () => db.destroy(),
     };
   }

@@ -19,7 +19,22 @@ export interface Migration {
 export interface Store<DB> {
   readonly dialect: Dialect;
   readonly db: Kysely<DB>;
+  /**
+   * Synchronous prepared statements on the same database, for hot paths (SQLite only; absent on
+   * PostgreSQL). A synchronous transaction runs within one tick, so it cannot interleave with
+   * Kysely's statements; a service uses it only where it opens no Kysely transactions itself.
+   */
+  readonly sync?: SyncSql;
   close(): Promise<void>;
+}
+
+export interface SyncStatement {
+  run(...params: unknown[]): { changes: number };
+}
+
+export interface SyncSql {
+  prepare(source: string): SyncStatement;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
 }
 
 export interface StoreFactory {

@@ -10,6 +10,7 @@ import type { Bus } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
 import { positionAccepted } from './events.js';
 import { GroupCommit } from './group-commit.js';
+import { positionLog, type AppendStatus, type PositionLog } from './position-log.js';
 import { check, defaultLimits, type IngestResult } from './pipeline.js';
 import type { PositionRow, TrackerDB } from './schema.js';
 
@@ -44,13 +45,15 @@ const commitSize = new Histogram({ name: 'followme_tracker_commit_positions', he
 
 export class TrackerService {
   private readonly lastKnown = new Map<string, number>();
-  private readonly commit: GroupCommit<Pending, 'accepted' | 'duplicate'>;
+  private readonly commit: GroupCommit<Pending, AppendStatus>;
+  private readonly log: PositionLog;
 
   constructor(
     private readonly store: Store<TrackerDB>,
     private readonly bus: Bus,
     private readonly options: TrackerOptions,
   ) {
+    this.log = positionLog(store);
     this.commit = new GroupCommit((items) => this.append(items), options.groupCommitMs, options.groupCommitMax);
   }
 
@@ -147,54 +150,9 @@ export class TrackerService {
     return row?.time;
   }
 
-  /** One transaction: insert the positions (duplicates by device and time are skipped) and move last-known forward. */
-  private async append(items: Pending[]): Promise<('accepted' | 'duplicate')[]> {
+  private async append(items: Pending[]): Promise<AppendStatus[]> {
     const stopTimer = commitSeconds.startTimer();
-    const statuses = await this.db.transaction().execute(async (trx) => {
-      const inserted = new Set<string>();
-      for (let i = 0; i < items.length; i += 500) {
-        const chunk = items.slice(i, i + 500).map((p) => p.row);
-        const rows = await trx
-          .insertInto('positions')
-          .values(chunk)
-          .onConflict((oc) => oc.columns(['device_id', 'time']).doNothing())
-          .returning(['device_id', 'time'])
-          .execute();
-        for (const r of rows) inserted.add(`${r.device_id}\u0000${r.time}`);
-      }
-      const newest = new Map<string, PositionRow>();
-      const statuses = items.map((p) => {
-        const key = `${p.row.device_id}\u0000${p.row.time}`;
-        if (!inserted.delete(key)) return 'duplicate' as const; // delete: a second copy in one batch is a duplicate
-        const best = newest.get(p.row.device_id);
-        if (!best || p.row.time > best.time) newest.set(p.row.device_id, p.row);
-        return 'accepted' as const;
-      });
-      for (const row of newest.values()) {
-        await trx
-          .insertInto('last_known')
-          .values(row)
-          .onConflict((oc) =>
-            oc
-              .column('device_id')
-              .doUpdateSet((eb) => ({
-                time: eb.ref('excluded.time'),
-                lon: eb.ref('excluded.lon'),
-                lat: eb.ref('excluded.lat'),
-                accuracy: eb.ref('excluded.accuracy'),
-                altitude: eb.ref('excluded.altitude'),
-                speed: eb.ref('excluded.speed'),
-                heading: eb.ref('excluded.heading'),
-                battery: eb.ref('excluded.battery'),
-                charging: eb.ref('excluded.charging'),
-                received_at: eb.ref('excluded.received_at'),
-              }))
-              .where('last_known.time', '<', eb => eb.ref('excluded.time')),
-          )
-          .execute();
-      }
-      return statuses;
-    });
+    const statuses = await this.log.append(items.map((p) => p.row));
     stopTimer();
     commitSize.observe(items.length);
     return statuses;

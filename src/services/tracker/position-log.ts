@@ -1,0 +1,82 @@
+/**
+ * Where the tracker appends positions: one transaction per group commit that inserts the positions
+ * (skipping duplicates by device and time) and moves each device's last known position forward.
+ * On SQLite it runs on cached prepared statements, synchronously (microseconds a row); elsewhere
+ * through Kysely with multi-row inserts.
+ */
+import type { Kysely } from 'kysely';
+import type { Store } from '../../ports/store.js';
+import type { PositionRow, TrackerDB } from './schema.js';
+
+export type AppendStatus = 'accepted' | 'duplicate';
+
+export interface PositionLog {
+  /** Appends in one transaction; one status per row, in order. */
+  append(rows: PositionRow[]): Promise<AppendStatus[]>;
+}
+
+const COLUMNS = ['tenant_id', 'device_id', 'time', 'lon', 'lat', 'accuracy', 'altitude', 'speed', 'heading', 'battery', 'charging', 'received_at'] as const;
+const UPDATES = COLUMNS.filter((c) => c !== 'tenant_id' && c !== 'device_id').map((c) => `${c} = excluded.${c}`).join(', ');
+
+export function positionLog(store: Store<TrackerDB>): PositionLog {
+  return store.sync ? sqliteLog(store) : kyselyLog(store.db);
+}
+
+/** Newest row per device among the accepted ones. */
+function newestPerDevice(rows: PositionRow[], statuses: AppendStatus[]): Map<string, PositionRow> {
+  const newest = new Map<string, PositionRow>();
+  rows.forEach((row, i) => {
+    if (statuses[i] !== 'accepted') return;
+    const best = newest.get(row.device_id);
+    if (!best || row.time > best.time) newest.set(row.device_id, row);
+  });
+  return newest;
+}
+
+function sqliteLog(store: Store<TrackerDB>): PositionLog {
+  const sync = store.sync!;
+  const placeholders = COLUMNS.map(() => '?').join(', ');
+  const insert = sync.prepare(`INSERT INTO positions (${COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT (device_id, time) DO NOTHING`);
+  const upsert = sync.prepare(`INSERT INTO last_known (${COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT (device_id) DO UPDATE SET ${UPDATES} WHERE last_known.time < excluded.time`);
+  const values = (r: PositionRow) => COLUMNS.map((c) => r[c]);
+  const write = sync.transaction((rows: PositionRow[]): AppendStatus[] => {
+    const statuses = rows.map((row): AppendStatus => (insert.run(...values(row)).changes === 1 ? 'accepted' : 'duplicate'));
+    for (const row of newestPerDevice(rows, statuses).values()) upsert.run(...values(row));
+    return statuses;
+  });
+  return { append: async (rows) => write(rows) };
+}
+
+function kyselyLog(db: Kysely<TrackerDB>): PositionLog {
+  return {
+    append: (rows) =>
+      db.transaction().execute(async (trx) => {
+        const inserted = new Set<string>();
+        for (let i = 0; i < rows.length; i += 500) {
+          const chunk = rows.slice(i, i + 500);
+          const returned = await trx
+            .insertInto('positions')
+            .values(chunk)
+            .onConflict((oc) => oc.columns(['device_id', 'time']).doNothing())
+            .returning(['device_id', 'time'])
+            .execute();
+          for (const r of returned) inserted.add(`${r.device_id}\u0000${r.time}`);
+        }
+        // delete as we go: a second copy of one fix in the same batch is a duplicate
+        const statuses = rows.map((r): AppendStatus => (inserted.delete(`${r.device_id}\u0000${r.time}`) ? 'accepted' : 'duplicate'));
+        for (const row of newestPerDevice(rows, statuses).values()) {
+          await trx
+            .insertInto('last_known')
+            .values(row)
+            .onConflict((oc) =>
+              oc
+                .column('device_id')
+                .doUpdateSet((eb) => Object.fromEntries(COLUMNS.filter((c) => c !== 'tenant_id' && c !== 'device_id').map((c) => [c, eb.ref(`excluded.${c}`)])))
+                .where('last_known.time', '<', (eb) => eb.ref('excluded.time')),
+            )
+            .execute();
+        }
+        return statuses;
+      }),
+  };
+}
