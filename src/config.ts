@@ -44,7 +44,15 @@ export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
   port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
   dataDir: text('FOLLOWME_DATA_DIR', './data', 'Folder for the SQLite databases and generated secrets (embedded deployment).'),
-  adminKey: text('FOLLOWME_ADMIN_KEY', '', 'Platform admin API key. Empty: one is generated on first start, printed once and kept (hashed) in the data folder.'),
+  adminKey: {
+    env: 'FOLLOWME_ADMIN_KEY',
+    default: '',
+    doc: 'Platform admin API key: "fma_" and at least 16 more characters. Empty: one is generated on first start, printed once and kept (hashed) in the data folder.',
+    parse(raw: string): string {
+      if (raw !== '' && !/^fma_[A-Za-z0-9_-]{16,}$/.test(raw)) throw new Error('FOLLOWME_ADMIN_KEY must be "fma_" followed by at least 16 letters, digits, "-" or "_"');
+      return raw;
+    },
+  },
   demo: oneOf('FOLLOWME_DEMO', ['on', 'off'], 'on', 'On first start with an empty data folder, provision a demo tenant and run the device simulator.'),
   demoDevices: integer('FOLLOWME_DEMO_DEVICES', 100, 1, 10_000, 'How many simulated devices the demo moves about.'),
   logLevel: oneOf('FOLLOWME_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level of the structured (JSON) log on stdout.'),
