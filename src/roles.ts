@@ -39,7 +39,7 @@ export interface Platform {
 
 export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
-    ? new PostgresStoreFactory({ connectionString: config.databaseUrl })
+    ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix })
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
 }
 
