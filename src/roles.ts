@@ -85,6 +85,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   };
   const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
   const api: Api = await registerApi(http, { client, tracker, geofence, notification, bus, logger });
+  await tracker.start();
   await geofence.start();
   await notification.start();
   await http.listen({ host: config.host, port: config.port });
@@ -103,6 +104,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
         await http.close();
         await tracker.flush();
         await bus.drain();
+        await tracker.stop();
         await api.close();
         await notification.stop();
         await geofence.stop();

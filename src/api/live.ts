@@ -9,7 +9,7 @@ import { Gauge } from 'prom-client';
 import { registry } from '../core/metrics.js';
 import type { Bus, Subscription, Topic } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
-import { positionAccepted } from '../services/tracker/index.js';
+import { deviceStatusChanged, positionAccepted } from '../services/tracker/index.js';
 import { fenceEvent } from '../services/geofence/index.js';
 import { deliveryUpdated } from '../services/notification/index.js';
 import { contextOf } from './auth.js';
@@ -33,6 +33,7 @@ export class LiveHub {
     await forward(positionAccepted, 'position');
     await forward(fenceEvent, 'fence');
     await forward(deliveryUpdated, 'delivery');
+    await forward(deviceStatusChanged, 'status');
   }
 
   listen(tenantId: string, listener: Listener): () => void {
@@ -60,7 +61,7 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
   app.get('/tenants/:tenantId/live', {
     schema: {
       tags: ['live'],
-      summary: 'Live stream (text/event-stream) of `position`, `fence` and `delivery` events. Pass the token as Authorization header or ?access_token=',
+      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery` and `status` events. Pass the token as Authorization header or ?access_token=',
       security: [{ bearer: [] }],
       params: TenantParams,
       querystring: Type.Object({ access_token: Type.Optional(Type.String()) }),

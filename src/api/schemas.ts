@@ -160,3 +160,28 @@ export const Problem = Type.Object(
   },
   { description: 'RFC 9457 problem details; `code` is from the error catalog (docs/errors.md)' },
 );
+
+export const DeviceStatus = Type.Object({
+  deviceId: Type.String(),
+  connection: Type.String({ enum: ['online', 'offline', 'unknown'] }),
+  connectionAt: Nullable(Type.Number()),
+  motion: Type.String({ enum: ['moving', 'stopped', 'unknown'] }),
+  motionSince: Nullable(Type.Number()),
+  lastFixAt: Nullable(Type.Number()),
+  battery: Nullable(Type.Number()),
+  charging: Nullable(Type.Boolean()),
+});
+
+const setting = (description: string) => Type.Number({ description });
+export const TrackingSettings = Type.Object({
+  maxAccuracy: setting('fixes with a worse accuracy (metres) are filtered; 0 off'),
+  maxSpeed: setting('fixes implying a higher speed (m/s) from the previous one are filtered; 0 off'),
+  jitterDistance: setting('stationary fixes within this many metres (or their accuracy) of the previous are filtered; 0 off'),
+  jitterKeepAliveSeconds: setting('a stationary device still gets one fix stored per this many seconds'),
+  maxAgeDays: setting('oldest fix accepted, days'),
+  maxFutureSeconds: setting('furthest a fix may be in the future, seconds'),
+  stopRadius: setting('stop detection: radius in metres …'),
+  stopMinutes: setting('… to stay within for this many minutes'),
+  offlineAfterSeconds: setting('a device without a connection is offline after this long without a report'),
+  retentionDays: setting('positions older than this are deleted; 0 keeps them'),
+});

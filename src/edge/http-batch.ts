@@ -6,8 +6,9 @@ import type { EdgeDeps } from './deps.js';
 import { decodeNativeFix } from './fix.js';
 
 const Result = Type.Object({
-  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('rejected'), Type.Literal('filtered')]),
   code: Type.Optional(Type.String()),
+  filter: Type.Optional(Type.String()),
   field: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
 });

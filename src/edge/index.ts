@@ -5,6 +5,7 @@
 import type { Bus, Subscription } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
 import { dispatch } from '../services/notification/index.js';
+import { deviceConnection } from '../services/tracker/index.js';
 import type { EdgeDeps } from './deps.js';
 import { registerHttpBatch } from './http-batch.js';
 import { NativeProtocol } from './native-ws.js';
@@ -21,7 +22,9 @@ export interface Edge {
 }
 
 export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, options: { maxFrameBytes: number }): Promise<Edge> {
-  const sessions = new Sessions();
+  const sessions = new Sessions((session, connected) => {
+    bus.publish(deviceConnection, session.deviceId, { tenantId: session.tenantId, deviceId: session.deviceId, connected, at: Date.now() }).catch((err: unknown) => deps.logger.error({ err }, 'publishing a connection event failed'));
+  });
   const native = new NativeProtocol(deps, sessions, options.maxFrameBytes);
   app.server.on('upgrade', (request, socket, head) => {
     const path = (request.url ?? '').split('?')[0];

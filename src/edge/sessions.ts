@@ -10,6 +10,9 @@ export interface Session {
 export class Sessions {
   private readonly byDevice = new Map<string, Session>();
 
+  /** `onChange` hears when a device gets its first connection here and when its last one ends. */
+  constructor(private readonly onChange: (session: Session, connected: boolean) => void = () => undefined) {}
+
   get size(): number {
     return this.byDevice.size;
   }
@@ -23,10 +26,13 @@ export class Sessions {
     const older = this.byDevice.get(session.deviceId);
     this.byDevice.set(session.deviceId, session);
     if (older && older !== session) older.close(4409, 'replaced by a newer connection');
+    else this.onChange(session, true);
   }
 
   remove(session: Session): void {
-    if (this.byDevice.get(session.deviceId) === session) this.byDevice.delete(session.deviceId);
+    if (this.byDevice.get(session.deviceId) !== session) return; // replaced: the device is still connected
+    this.byDevice.delete(session.deviceId);
+    this.onChange(session, false);
   }
 
   all(): IterableIterator<Session> {

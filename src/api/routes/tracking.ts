@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { Fence, FenceEvent, Geometry, Position, Problem, TenantItemParams, TenantParams } from '../schemas.js';
+import { DeviceStatus, Fence, FenceEvent, Geometry, Position, Problem, TenantItemParams, TenantParams, TrackingSettings } from '../schemas.js';
 
 export function trackingRoutes(app: HttpServer, { client, tracker, geofence }: ApiDeps): void {
   const auth = (token: string) => client.authenticate(token);
@@ -29,6 +29,17 @@ export function trackingRoutes(app: HttpServer, { client, tracker, geofence }: A
     await client.getDevice(ctx, request.params.id);
     return tracker.history(ctx, request.params.id, request.query);
   });
+
+  app.get('/tenants/:tenantId/status', {
+    schema: { tags: ['positions'], summary: 'Status of every device seen: connection (online/offline/unknown), motion (moving/stopped/unknown), battery', security, params: TenantParams, response: { 200: Type.Array(DeviceStatus) } },
+  }, async (request) => tracker.statuses(await contextOf(request, auth, request.params.tenantId, 'operator')));
+
+  app.get('/tenants/:tenantId/settings/tracking', {
+    schema: { tags: ['settings'], summary: "The tenant's tracking settings: filters, stop detection, offline threshold, retention", security, params: TenantParams, response: { 200: TrackingSettings } },
+  }, async (request) => tracker.getSettings(await contextOf(request, auth, request.params.tenantId, 'operator')));
+  app.patch('/tenants/:tenantId/settings/tracking', {
+    schema: { tags: ['settings'], summary: 'Change some tracking settings', security, params: TenantParams, body: Type.Partial(TrackingSettings, { additionalProperties: false }), response: { 200: TrackingSettings, 400: Problem } },
+  }, async (request) => tracker.updateSettings(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body));
 
   const FenceBody = Type.Object({
     name: Type.String(),

@@ -4,4 +4,6 @@ export type { DeviceRef, HistoryQuery } from './service.js';
 export type { IngestResult } from './pipeline.js';
 export { trackerMigrations } from './schema.js';
 export type { TrackerDB } from './schema.js';
-export { positionAccepted } from './events.js';
+export { positionAccepted, deviceConnection, deviceStatusChanged, type DeviceConnection } from './events.js';
+export type { DeviceStatus, Motion } from './status.js';
+export { defaultSettings, type TrackingSettings } from './settings.js';

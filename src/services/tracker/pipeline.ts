@@ -1,37 +1,46 @@
 /**
- * The position pipeline, as one readable list. Each check stage looks at one fix and either lets it
- * through or says why not; a fix that a stage refuses is answered with the reason and counted,
- * never silently dropped. After the checks: durable append with group commit (which also moves the
- * last known position forward), then publish. See TrackerService.ingest for the order in action.
+ * The position pipeline, as one readable list. Each check stage looks at one fix and either lets
+ * it through or says why not: `rejected` when the fix is invalid, `filtered` when it is valid but
+ * the tenant's filters drop it (inaccurate, impossible speed, jitter while stationary). Nothing is
+ * dropped silently: every outcome is answered, counted and explained. After the checks come the
+ * durable append with group commit (which also moves the last known position forward), the
+ * device status, and publishing (TrackerService.ingest).
  */
+import { distanceMetres } from '../../core/geo.js';
 import type { Fix } from '../../core/types.js';
+import type { TrackingSettings } from './settings.js';
 
 export interface IngestResult {
-  status: 'accepted' | 'duplicate' | 'rejected';
+  status: 'accepted' | 'duplicate' | 'rejected' | 'filtered';
   code?: 'validation_failed';
   field?: string;
+  /** For `filtered`: which filter (accuracy, speed, jitter). */
+  filter?: 'accuracy' | 'speed' | 'jitter';
   reason?: string;
 }
 
-/** What a check stage sees: the fix, when it arrived, and the device's last known fix time. */
+/** The previous stored fix of the device, in fix-time order. */
+export interface Previous {
+  time: number;
+  lon: number;
+  lat: number;
+  /** When the last fix was stored (for the jitter keep-alive). */
+  storedTime: number;
+  moving: boolean;
+}
+
+/** What a check stage sees. */
 export interface Candidate {
   fix: Fix;
   receivedAt: number;
-  lastKnownTime: number | undefined;
+  /** Undefined when the device has no earlier fix, or this fix is older than it (a late upload). */
+  previous: Previous | undefined;
 }
 
-export interface Limits {
-  /** Oldest fix accepted, relative to arrival, ms. */
-  maxAgeMs: number;
-  /** Furthest into the future a fix may be (clock skew), ms. */
-  maxFutureMs: number;
-}
-
-export const defaultLimits: Limits = { maxAgeMs: 7 * 24 * 3600_000, maxFutureMs: 5 * 60_000 };
-
-type Check = (c: Candidate, limits: Limits) => IngestResult | undefined;
+type Check = (c: Candidate, s: TrackingSettings) => IngestResult | undefined;
 
 const reject = (field: string, reason: string): IngestResult => ({ status: 'rejected', code: 'validation_failed', field, reason });
+const filtered = (filter: NonNullable<IngestResult['filter']>, reason: string): IngestResult => ({ status: 'filtered', filter, reason });
 
 function finiteIn(value: unknown, min: number, max: number, maxExclusive = false): boolean {
   return typeof value === 'number' && Number.isFinite(value) && value >= min && (maxExclusive ? value < max : value <= max);
@@ -54,19 +63,45 @@ const validate: Check = ({ fix }) => {
 };
 
 /** Fixes from a clock far in the future, or too old to matter, are refused. */
-const timeWindow: Check = ({ fix, receivedAt }, limits) => {
-  if (fix.time > receivedAt + limits.maxFutureMs) return reject('time', `is ${Math.round((fix.time - receivedAt) / 1000)} s in the future; the device clock is wrong (at most ${limits.maxFutureMs / 1000} s allowed)`);
-  if (fix.time < receivedAt - limits.maxAgeMs) return reject('time', `is older than ${Math.round(limits.maxAgeMs / 86_400_000)} days`);
+const timeWindow: Check = ({ fix, receivedAt }, s) => {
+  if (fix.time > receivedAt + s.maxFutureSeconds * 1000) return reject('time', `is ${Math.round((fix.time - receivedAt) / 1000)} s in the future; the device clock is wrong (at most ${s.maxFutureSeconds} s allowed)`);
+  if (fix.time < receivedAt - s.maxAgeDays * 86_400_000) return reject('time', `is older than ${s.maxAgeDays} days`);
+  return undefined;
+};
+
+/** A fix whose accuracy radius is worse than the tenant's threshold says little about where the device is. */
+const accuracy: Check = ({ fix }, s) => {
+  if (s.maxAccuracy > 0 && fix.accuracy !== undefined && fix.accuracy > s.maxAccuracy) return filtered('accuracy', `accuracy ${fix.accuracy} m is worse than the tenant's limit of ${s.maxAccuracy} m`);
+  return undefined;
+};
+
+/** A jump no vehicle could make since the previous fix is a GPS outlier. */
+const speed: Check = ({ fix, previous }, s) => {
+  if (s.maxSpeed <= 0 || !previous || fix.time <= previous.time) return undefined;
+  const metres = distanceMetres(previous.lon, previous.lat, fix.lon, fix.lat);
+  const slack = fix.accuracy ?? 0; // an inaccurate fix may seem to jump by its own error
+  const implied = Math.max(0, metres - slack) / ((fix.time - previous.time) / 1000);
+  if (implied > s.maxSpeed) return filtered('speed', `implies ${implied.toFixed(0)} m/s from the previous fix, above the tenant's limit of ${s.maxSpeed} m/s`);
+  return undefined;
+};
+
+/** A stationary device's fixes wander by a few metres; store one per keep-alive period, not each. */
+const jitter: Check = ({ fix, previous }, s) => {
+  if (s.jitterDistance <= 0 || !previous || previous.moving || fix.time <= previous.time) return undefined;
+  if (fix.time - previous.storedTime >= s.jitterKeepAliveSeconds * 1000) return undefined;
+  const metres = distanceMetres(previous.lon, previous.lat, fix.lon, fix.lat);
+  const within = Math.max(s.jitterDistance, fix.accuracy ?? 0);
+  if (metres <= within) return filtered('jitter', `${metres.toFixed(1)} m from the previous fix while stationary (within ${within} m)`);
   return undefined;
 };
 
 /** The check stages, in order. */
-export const checks: readonly Check[] = [validate, timeWindow];
+export const checks: readonly Check[] = [validate, timeWindow, accuracy, speed, jitter];
 
 /** Runs the checks on one fix; undefined means it may be stored. */
-export function check(candidate: Candidate, limits: Limits = defaultLimits): IngestResult | undefined {
+export function check(candidate: Candidate, settings: TrackingSettings): IngestResult | undefined {
   for (const stage of checks) {
-    const result = stage(candidate, limits);
+    const result = stage(candidate, settings);
     if (result) return result;
   }
   return undefined;

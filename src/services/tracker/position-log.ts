@@ -1,19 +1,25 @@
 /**
- * Where the tracker appends positions: one transaction per group commit that inserts the positions
- * (skipping duplicates by device and time) and moves each device's last known position forward.
- * On SQLite it runs on cached prepared statements, synchronously (microseconds a row); elsewhere
- * through Kysely with multi-row inserts.
+ * The tracker's writes on the hot path. `append`: one transaction per group commit that inserts
+ * the positions (skipping duplicates by device and time) and moves each device's last known
+ * position forward. `saveStatuses`: device statuses, flushed in batches. On SQLite both run on
+ * cached prepared statements, synchronously (microseconds a row), so they never interleave with
+ * another transaction on the connection; elsewhere through Kysely.
  */
 import type { Kysely } from 'kysely';
 import type { Store } from '../../ports/store.js';
-import type { PositionRow, TrackerDB } from './schema.js';
+import type { PositionRow, StatusRow, TrackerDB } from './schema.js';
 
 export type AppendStatus = 'accepted' | 'duplicate';
 
 export interface PositionLog {
   /** Appends in one transaction; one status per row, in order. */
   append(rows: PositionRow[]): Promise<AppendStatus[]>;
+  /** Upserts device statuses in one transaction. */
+  saveStatuses(rows: StatusRow[]): Promise<void>;
 }
+
+const STATUS_COLUMNS = ['tenant_id', 'device_id', 'connected', 'connection_at', 'motion', 'motion_since', 'anchor_lon', 'anchor_lat', 'anchor_time', 'last_fix_at', 'last_received_at', 'battery', 'charging'] as const;
+const STATUS_UPDATES = STATUS_COLUMNS.filter((c) => c !== 'device_id').map((c) => `${c} = excluded.${c}`).join(', ');
 
 const COLUMNS = ['tenant_id', 'device_id', 'time', 'lon', 'lat', 'accuracy', 'altitude', 'speed', 'heading', 'battery', 'charging', 'received_at'] as const;
 const UPDATES = COLUMNS.filter((c) => c !== 'tenant_id' && c !== 'device_id').map((c) => `${c} = excluded.${c}`).join(', ');
@@ -44,7 +50,11 @@ function sqliteLog(store: Store<TrackerDB>): PositionLog {
     for (const row of newestPerDevice(rows, statuses).values()) upsert.run(...values(row));
     return statuses;
   });
-  return { append: async (rows) => write(rows) };
+  const status = sync.prepare(`INSERT INTO device_status (${STATUS_COLUMNS.join(', ')}) VALUES (${STATUS_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (device_id) DO UPDATE SET ${STATUS_UPDATES}`);
+  const writeStatuses = sync.transaction((rows: StatusRow[]) => {
+    for (const row of rows) status.run(...STATUS_COLUMNS.map((c) => row[c]));
+  });
+  return { append: async (rows) => write(rows), saveStatuses: async (rows) => writeStatuses(rows) };
 }
 
 function kyselyLog(db: Kysely<TrackerDB>): PositionLog {
@@ -77,6 +87,13 @@ function kyselyLog(db: Kysely<TrackerDB>): PositionLog {
             .execute();
         }
         return statuses;
+      }),
+    saveStatuses: (rows) =>
+      db.transaction().execute(async (trx) => {
+        for (const row of rows) {
+          const { device_id: _id, ...rest } = row;
+          await trx.insertInto('device_status').values(row).onConflict((oc) => oc.column('device_id').doUpdateSet(rest)).execute();
+        }
       }),
   };
 }

@@ -16,9 +16,27 @@ interface PositionRow {
   received_at: number;
 }
 
+export interface StatusRow {
+  tenant_id: string;
+  device_id: string;
+  connected: number;
+  connection_at: number | null;
+  motion: string;
+  motion_since: number | null;
+  anchor_lon: number | null;
+  anchor_lat: number | null;
+  anchor_time: number | null;
+  last_fix_at: number | null;
+  last_received_at: number | null;
+  battery: number | null;
+  charging: number | null;
+}
+
 export interface TrackerDB {
   positions: PositionRow;
   last_known: PositionRow;
+  device_status: StatusRow;
+  tenant_settings: { tenant_id: string; settings: string };
 }
 
 export type { PositionRow };
@@ -47,6 +65,30 @@ export const trackerMigrations: Migration[] = [
       }
       await db.schema.createIndex('last_known_tenant').on('last_known').columns(['tenant_id']).execute();
       await db.schema.createIndex('positions_tenant_time').on('positions').columns(['tenant_id', 'time']).execute();
+    },
+  },
+  {
+    name: '002-status-settings',
+    async up(db) {
+      await db.schema
+        .createTable('device_status')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('device_id', 'text', (c) => c.primaryKey())
+        .addColumn('connected', 'integer', (c) => c.notNull())
+        .addColumn('connection_at', 'bigint')
+        .addColumn('motion', 'text', (c) => c.notNull())
+        .addColumn('motion_since', 'bigint')
+        .addColumn('anchor_lon', 'double precision')
+        .addColumn('anchor_lat', 'double precision')
+        .addColumn('anchor_time', 'bigint')
+        .addColumn('last_fix_at', 'bigint')
+        .addColumn('last_received_at', 'bigint')
+        .addColumn('battery', 'double precision')
+        .addColumn('charging', 'integer')
+        .execute();
+      await db.schema.createIndex('device_status_tenant').on('device_status').columns(['tenant_id']).execute();
+      await db.schema.createTable('tenant_settings').addColumn('tenant_id', 'text', (c) => c.primaryKey()).addColumn('settings', 'text', (c) => c.notNull()).execute();
+      await db.schema.createIndex('positions_received').on('positions').columns(['received_at']).execute();
     },
   },
 ];

@@ -6,13 +6,15 @@ import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
-import type { Bus } from '../../ports/bus.js';
+import type { Bus, Subscription } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
-import { positionAccepted } from './events.js';
+import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from './group-commit.js';
 import { positionLog, type AppendStatus, type PositionLog } from './position-log.js';
-import { check, defaultLimits, type IngestResult } from './pipeline.js';
-import type { PositionRow, TrackerDB } from './schema.js';
+import { check, type IngestResult, type Previous } from './pipeline.js';
+import type { PositionRow, StatusRow, TrackerDB } from './schema.js';
+import { defaultSettings, mergeSettings, type TrackingSettings } from './settings.js';
+import { applyFix, emptyStatus, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
 
 export interface DeviceRef {
   tenantId: string;
@@ -35,18 +37,37 @@ export interface HistoryQuery {
 
 interface Pending {
   row: PositionRow;
+  /** Index of the fix in the ingest call. */
+  slot: number;
+  late: boolean;
 }
+
+const STATUS_FLUSH_MS = 1000;
+const RETENTION_EVERY_MS = 3600_000;
 
 const positions = new Counter({ name: 'followme_tracker_positions_total', help: 'Fixes judged by the tracker, by outcome', labelNames: ['status'], registers: [registry] });
 const latePositions = new Counter({ name: 'followme_tracker_late_positions_total', help: 'Accepted fixes older than the device\'s last known one (offline uploads)', registers: [registry] });
 const rejections = new Counter({ name: 'followme_tracker_rejections_total', help: 'Refused fixes, by field', labelNames: ['field'], registers: [registry] });
 const commitSeconds = new Histogram({ name: 'followme_tracker_commit_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
+const filteredCount = new Counter({ name: 'followme_tracker_filtered_total', help: 'Valid fixes dropped by a tenant filter, by filter', labelNames: ['filter'], registers: [registry] });
+const retained = new Counter({ name: 'followme_tracker_retention_deleted_total', help: 'Positions deleted by retention', registers: [registry] });
 const commitSize = new Histogram({ name: 'followme_tracker_commit_positions', help: 'Positions per group commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000], registers: [registry] });
 
+interface DeviceState {
+  /** The newest stored fix, in fix-time order. */
+  previous: Previous | undefined;
+  status: StatusRecord;
+}
+
 export class TrackerService {
-  private readonly lastKnown = new Map<string, number>();
+  private readonly devices = new Map<string, Promise<DeviceState>>();
+  private readonly settings = new Map<string, Promise<TrackingSettings>>();
+  private readonly dirty = new Map<string, StatusRecord>();
   private readonly commit: GroupCommit<Pending, AppendStatus>;
   private readonly log: PositionLog;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private subscription: Subscription | undefined;
+  private retention: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store<TrackerDB>,
@@ -61,51 +82,179 @@ export class TrackerService {
     return this.store.db;
   }
 
+  /** Starts consuming connection events and the background jobs (status flush, retention). */
+  async start(): Promise<void> {
+    this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data));
+    const flush = setInterval(() => void this.saveStatuses().catch((err: unknown) => this.options.logger.error({ err }, 'saving device statuses failed')), STATUS_FLUSH_MS);
+    const retain = setInterval(() => void this.enforceRetention(), RETENTION_EVERY_MS);
+    flush.unref();
+    retain.unref();
+    this.timers.push(flush, retain);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.subscription?.close();
+    await this.retention;
+    await this.flush();
+  }
+
   /**
-   * The hot path: check each fix, append the good ones durably (group commit), then publish them.
-   * Resolves with one result per fix once everything accepted is committed.
+   * The hot path: check each fix (in fix-time order, so speed and jitter compare neighbours),
+   * append the good ones durably (group commit), then publish them. Resolves with one result per
+   * fix, in the order given, once everything accepted is committed.
    */
   async ingest(device: DeviceRef, fixes: Fix[]): Promise<IngestResult[]> {
     const receivedAt = Date.now();
-    const lastKnownTime = await this.lastKnownTime(device.deviceId);
+    const [settings, state] = await Promise.all([this.settingsOf(device.tenantId), this.stateOf(device)]);
     const results: IngestResult[] = new Array(fixes.length);
     const toStore: Pending[] = [];
-    const slots: number[] = [];
-    fixes.forEach((fix, i) => {
-      const refused = check({ fix, receivedAt, lastKnownTime }, defaultLimits);
-      if (refused) {
-        results[i] = refused;
-        positions.inc({ status: 'rejected' });
-        rejections.inc({ field: refused.field ?? 'unknown' });
-        return;
+    const timeOf = (i: number) => (Number.isFinite(fixes[i]!.time) ? fixes[i]!.time : -Infinity);
+    const order = fixes.map((_, i) => i).sort((a, b) => timeOf(a) - timeOf(b) || a - b);
+    // Judging is synchronous: two frames of one device in flight see each other's fixes.
+    let motionChanged = false;
+    for (const i of order) {
+      const fix = fixes[i]!;
+      const inOrder = state.previous === undefined || fix.time > state.previous.time;
+      const verdict = check({ fix, receivedAt, previous: inOrder ? state.previous : undefined }, settings);
+      if (verdict) {
+        results[i] = verdict;
+        positions.inc({ status: verdict.status });
+        if (verdict.status === 'rejected') rejections.inc({ field: verdict.field ?? 'unknown' });
+        else filteredCount.inc({ filter: verdict.filter ?? 'unknown' });
+        continue;
       }
-      toStore.push({ row: toRow(device, fix, receivedAt) });
-      slots.push(i);
-    });
-    if (toStore.length > 0) {
-      const stored = await this.commit.submit(toStore);
-      const published: Position[] = [];
-      stored.forEach((status, j) => {
-        results[slots[j]!] = { status };
-        if (status === 'duplicate') {
-          positions.inc({ status: 'duplicate' });
-          return;
-        }
-        positions.inc({ status: 'accepted' });
-        published.push(toPosition(toStore[j]!.row, false));
-      });
-      // Time order within the batch; anything older than what was the newest before is late.
-      published.sort((a, b) => a.time - b.time);
-      let newest = lastKnownTime ?? -Infinity;
-      for (const position of published) {
-        position.late = position.time < newest;
-        if (position.late) latePositions.inc();
-        newest = Math.max(newest, position.time);
-        this.lastKnown.set(device.deviceId, Math.max(this.lastKnown.get(device.deviceId) ?? -Infinity, position.time));
-        await this.bus.publish(positionAccepted, device.deviceId, position);
+      toStore.push({ row: toRow(device, fix, receivedAt), slot: i, late: !inOrder });
+      if (inOrder) {
+        motionChanged = applyFix(state.status, fix, receivedAt, settings) || motionChanged;
+        state.previous = { time: fix.time, lon: fix.lon, lat: fix.lat, storedTime: fix.time, moving: state.status.motion === 'moving' || (fix.speed ?? 0) > 1 };
+        this.dirty.set(device.deviceId, state.status);
       }
     }
+    if (toStore.length === 0) return results;
+    const stored = await this.commit.submit(toStore);
+    const published: Position[] = [];
+    stored.forEach((status, j) => {
+      const item = toStore[j]!;
+      results[item.slot] = { status };
+      positions.inc({ status });
+      if (status === 'accepted') published.push(toPosition(item.row, item.late));
+    });
+    published.sort((a, b) => a.time - b.time);
+    for (const position of published) {
+      if (position.late) latePositions.inc();
+      await this.bus.publish(positionAccepted, device.deviceId, position);
+    }
+    if (motionChanged) await this.publishStatus(state.status, settings);
     return results;
+  }
+
+  // ---- settings ----
+
+  async getSettings(ctx: TenantContext): Promise<TrackingSettings> {
+    return { ...(await this.settingsOf(ctx.tenantId)) };
+  }
+
+  /** Changes some of a tenant's tracking settings; unknown keys and out-of-range values are refused, nothing half-changed. */
+  async updateSettings(ctx: TenantContext, change: unknown): Promise<TrackingSettings> {
+    const next = mergeSettings(await this.settingsOf(ctx.tenantId), change);
+    const settings = JSON.stringify(next);
+    await this.db.insertInto('tenant_settings').values({ tenant_id: ctx.tenantId, settings }).onConflict((oc) => oc.column('tenant_id').doUpdateSet({ settings })).execute();
+    this.settings.set(ctx.tenantId, Promise.resolve(next));
+    return { ...next };
+  }
+
+  private settingsOf(tenantId: string): Promise<TrackingSettings> {
+    let loading = this.settings.get(tenantId);
+    if (!loading) {
+      loading = this.db
+        .selectFrom('tenant_settings')
+        .select('settings')
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst()
+        .then((row) => ({ ...defaultSettings, ...(row ? (JSON.parse(row.settings) as Partial<TrackingSettings>) : {}) }));
+      this.settings.set(tenantId, loading);
+      loading.catch(() => this.settings.delete(tenantId));
+    }
+    return loading;
+  }
+
+  // ---- status ----
+
+  /** Every device's status in a tenant (devices never seen are absent). */
+  async statuses(ctx: TenantContext): Promise<DeviceStatus[]> {
+    await this.saveStatuses();
+    const settings = await this.settingsOf(ctx.tenantId);
+    const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('device_status').selectAll().orderBy('device_id').execute();
+    const now = Date.now();
+    return rows.map((r) => viewStatus(fromStatusRow(r), now, settings));
+  }
+
+  private async onConnection(event: DeviceConnection): Promise<void> {
+    const state = await this.stateOf(event);
+    if (state.status.connectionAt !== null && event.at < state.status.connectionAt) return; // an older event, redelivered
+    state.status.connected = event.connected;
+    state.status.connectionAt = event.at;
+    this.dirty.set(event.deviceId, state.status);
+    await this.publishStatus(state.status, await this.settingsOf(event.tenantId));
+  }
+
+  private async publishStatus(status: StatusRecord, settings: TrackingSettings): Promise<void> {
+    await this.bus.publish(deviceStatusChanged, status.deviceId, { tenantId: status.tenantId, ...viewStatus(status, Date.now(), settings) });
+  }
+
+  private async saveStatuses(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const rows = [...this.dirty.values()].map(toStatusRow);
+    this.dirty.clear();
+    await this.log.saveStatuses(rows);
+  }
+
+  private stateOf(device: DeviceRef): Promise<DeviceState> {
+    let loading = this.devices.get(device.deviceId);
+    if (!loading) {
+      loading = (async (): Promise<DeviceState> => {
+        const [last, status] = await Promise.all([
+          this.db.selectFrom('last_known').select(['time', 'lon', 'lat']).where('device_id', '=', device.deviceId).executeTakeFirst(),
+          this.db.selectFrom('device_status').selectAll().where('device_id', '=', device.deviceId).executeTakeFirst(),
+        ]);
+        const record = status ? fromStatusRow(status) : emptyStatus(device.tenantId, device.deviceId);
+        const previous = last && { time: last.time, lon: last.lon, lat: last.lat, storedTime: last.time, moving: record.motion === 'moving' };
+        return { previous, status: record };
+      })();
+      this.devices.set(device.deviceId, loading);
+      loading.catch(() => this.devices.delete(device.deviceId));
+    }
+    return loading;
+  }
+
+  // ---- retention ----
+
+  /** Deletes positions older than each tenant's retention, device by device, yielding between them so ingest goes on. */
+  async enforceRetention(now = Date.now()): Promise<number> {
+    if (this.retention) {
+      await this.retention;
+      return 0;
+    }
+    let deleted = 0;
+    this.retention = (async () => {
+      const devices = await this.db.selectFrom('last_known').select(['tenant_id', 'device_id']).execute();
+      for (const { tenant_id: tenantId, device_id: deviceId } of devices) {
+        const { retentionDays } = await this.settingsOf(tenantId);
+        if (retentionDays === 0) continue;
+        const result = await this.db.deleteFrom('positions').where('device_id', '=', deviceId).where('time', '<', now - retentionDays * 86_400_000).executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      retained.inc(deleted);
+      if (deleted > 0) this.options.logger.info({ deleted }, 'retention: old positions deleted');
+    })()
+      .catch((err: unknown) => this.options.logger.error({ err }, 'retention failed'))
+      .finally(() => {
+        this.retention = undefined;
+      });
+    await this.retention;
+    return deleted;
   }
 
   /** Last known positions of a tenant's devices (all, or the ones named). */
@@ -138,16 +287,10 @@ export class TrackerService {
     return position;
   }
 
-  /** Commits whatever waits; call at shutdown before closing the store. */
+  /** Commits whatever waits and saves statuses; call at shutdown before closing the store. */
   async flush(): Promise<void> {
     await this.commit.flush();
-  }
-
-  private async lastKnownTime(deviceId: string): Promise<number | undefined> {
-    if (this.lastKnown.has(deviceId)) return this.lastKnown.get(deviceId);
-    const row = await this.db.selectFrom('last_known').select('time').where('device_id', '=', deviceId).executeTakeFirst();
-    if (row) this.lastKnown.set(deviceId, row.time);
-    return row?.time;
+    await this.saveStatuses();
   }
 
   private async append(items: Pending[]): Promise<AppendStatus[]> {
@@ -185,4 +328,40 @@ function toPosition(row: PositionRow, late: boolean): Position {
   if (row.battery !== null) position.battery = row.battery;
   if (row.charging !== null) position.charging = row.charging === 1;
   return position;
+}
+
+function toStatusRow(s: StatusRecord): StatusRow {
+  return {
+    tenant_id: s.tenantId,
+    device_id: s.deviceId,
+    connected: s.connected ? 1 : 0,
+    connection_at: s.connectionAt,
+    motion: s.motion,
+    motion_since: s.motionSince,
+    anchor_lon: s.anchorLon,
+    anchor_lat: s.anchorLat,
+    anchor_time: s.anchorTime,
+    last_fix_at: s.lastFixAt,
+    last_received_at: s.lastReceivedAt,
+    battery: s.battery,
+    charging: s.charging === null ? null : s.charging ? 1 : 0,
+  };
+}
+
+function fromStatusRow(r: StatusRow): StatusRecord {
+  return {
+    tenantId: r.tenant_id,
+    deviceId: r.device_id,
+    connected: r.connected === 1,
+    connectionAt: r.connection_at,
+    motion: r.motion as Motion,
+    motionSince: r.motion_since,
+    anchorLon: r.anchor_lon,
+    anchorLat: r.anchor_lat,
+    anchorTime: r.anchor_time,
+    lastFixAt: r.last_fix_at,
+    lastReceivedAt: r.last_received_at,
+    battery: r.battery,
+    charging: r.charging === null ? null : r.charging === 1,
+  };
 }
