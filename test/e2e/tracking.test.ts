@@ -87,3 +87,40 @@ describe('tracking', () => {
     await api('PATCH', '/settings/tracking', { retentionDays: 90 });
   });
 });
+
+describe('track exports and trips through the API', () => {
+  let p: TestPlatform;
+  let t: Awaited<ReturnType<typeof seedTenant>>;
+  before(async () => {
+    p = await startTestPlatform();
+    t = await seedTenant(p);
+  });
+  after(() => p.stop());
+
+  it('exports a track as GPX and CSV, simplifies it, and finds its trips', async () => {
+    const deviceId = t.devices[0]!.device.id;
+    const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
+    const t0 = Date.now() - 3_600_000;
+    const fixes = [];
+    for (let i = 0; i < 10; i++) fixes.push(fix(13.4, 52.5 + (i % 2) * 0.00002, t0 + i * 60_000, { accuracy: 5 }));
+    for (let i = 1; i <= 20; i++) fixes.push(fix(13.4 + i * 0.001, 52.5, t0 + 600_000 + i * 30_000, { accuracy: 5 }));
+    for (let i = 0; i < 6; i++) fixes.push(fix(13.42, 52.5, t0 + 1_260_000 + i * 60_000, { accuracy: 5 }));
+    await device.request({ type: 'positions', id: 'trk', fixes });
+    const base = `${p.url}/api/v1/tenants/${t.tenant.id}/devices/${deviceId}`;
+    const headers = { authorization: `Bearer ${t.operatorToken}` };
+    const gpx = await fetch(`${base}/export?format=gpx`, { headers });
+    assert.equal(gpx.headers.get('content-type'), 'application/gpx+xml');
+    assert.match(gpx.headers.get('content-disposition') ?? '', /attachment; filename="dev_.*\.gpx"/);
+    assert.equal((await gpx.text()).match(/<trkpt /g)?.length, 36);
+    const csv = await (await fetch(`${base}/export?format=csv&from=${t0 + 600_000}`, { headers })).text();
+    assert.equal(csv.trim().split('\n').length, 1 + 26);
+    const bad = await fetch(`${base}/export?format=shp`, { headers });
+    assert.equal(bad.status, 400);
+    const simple = (await p.api('GET', `/tenants/${t.tenant.id}/devices/${deviceId}/positions?simplify=10`)).body;
+    assert.ok(simple.length < 12, `simplified to ${simple.length}`);
+    const { trips, stops } = (await p.api('GET', `/tenants/${t.tenant.id}/devices/${deviceId}/trips`)).body;
+    assert.equal(stops.length, 2);
+    assert.equal(trips.length, 1);
+    device.close();
+  });
+});

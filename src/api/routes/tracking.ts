@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
+import { EXPORT_FORMATS, exportTrack, simplify, type ExportFormat } from '../../services/tracker/index.js';
 import type { ApiDeps } from '../deps.js';
 import { DeviceStatus, Fence, FenceEvent, Geometry, Position, Problem, TenantItemParams, TenantParams, TrackingSettings } from '../schemas.js';
 
@@ -21,13 +22,49 @@ export function trackingRoutes(app: HttpServer, { client, tracker, geofence }: A
         to: Type.Optional(Type.Number({ description: 'epoch ms, inclusive' })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
         after: Type.Optional(Type.Number({ description: 'the time of the last position of the previous page' })),
+        simplify: Type.Optional(Type.Number({ minimum: 0, maximum: 10_000, description: 'metres: drop positions the track can do without and stay within this distance (Douglas–Peucker), for drawing on a map' })),
       }),
       response: { 200: Type.Array(Position), 400: Problem },
     },
   }, async (request) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
     await client.getDevice(ctx, request.params.id);
-    return tracker.history(ctx, request.params.id, request.query);
+    const page = await tracker.history(ctx, request.params.id, request.query);
+    return request.query.simplify ? simplify(page, request.query.simplify) : page;
+  });
+
+  const Range = Type.Object({ from: Type.Optional(Type.Number({ description: 'epoch ms' })), to: Type.Optional(Type.Number({ description: 'epoch ms' })) });
+  const Place = Type.Object({ lon: Type.Number(), lat: Type.Number() });
+  app.get('/tenants/:tenantId/devices/:id/trips', {
+    schema: {
+      tags: ['positions'], summary: "A device's trips and stops in a time range (stop detection from the tracking settings)", security, params: TenantItemParams, querystring: Range,
+      response: {
+        200: Type.Object({
+          trips: Type.Array(Type.Object({ start: Type.Number(), end: Type.Number(), from: Place, to: Place, distanceMetres: Type.Number(), durationSeconds: Type.Number(), averageSpeed: Type.Number(), maxSpeed: Type.Number(), positions: Type.Number() })),
+          stops: Type.Array(Type.Object({ start: Type.Number(), end: Type.Number(), lon: Type.Number(), lat: Type.Number(), durationSeconds: Type.Number(), positions: Type.Number() })),
+        }),
+      },
+    },
+  }, async (request) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
+    await client.getDevice(ctx, request.params.id);
+    return tracker.trips(ctx, request.params.id, request.query.from, request.query.to);
+  });
+
+  app.get('/tenants/:tenantId/devices/:id/export', {
+    schema: {
+      tags: ['positions'], summary: "Export a device's track as GPX, KML, GeoJSON or CSV", security, params: TenantItemParams,
+      querystring: Type.Object({ format: Type.String({ enum: Object.keys(EXPORT_FORMATS) }), from: Type.Optional(Type.Number()), to: Type.Optional(Type.Number()) }),
+    },
+  }, async (request, reply) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
+    const device = await client.getDevice(ctx, request.params.id);
+    const format = request.query.format as ExportFormat;
+    const body = exportTrack(await tracker.track(ctx, device.id, request.query.from, request.query.to), format, device.name);
+    return reply
+      .type(EXPORT_FORMATS[format])
+      .header('content-disposition', `attachment; filename="${device.id}.${format}"`)
+      .send(body);
   });
 
   app.get('/tenants/:tenantId/status', {

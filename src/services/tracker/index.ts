@@ -7,3 +7,4 @@ export type { TrackerDB } from './schema.js';
 export { positionAccepted, deviceConnection, deviceStatusChanged, type DeviceConnection } from './events.js';
 export type { DeviceStatus, Motion } from './status.js';
 export { defaultSettings, type TrackingSettings } from './settings.js';
+export { simplify, exportTrack, EXPORT_FORMATS, type ExportFormat, type Trip, type Stop } from './history.js';

@@ -14,6 +14,7 @@ import { positionLog, type AppendStatus, type PositionLog } from './position-log
 import { check, type IngestResult, type Previous } from './pipeline.js';
 import type { PositionRow, StatusRow, TrackerDB } from './schema.js';
 import { defaultSettings, mergeSettings, type TrackingSettings } from './settings.js';
+import { tripsAndStops, type Stop, type Trip } from './history.js';
 import { applyFix, emptyStatus, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
 
 export interface DeviceRef {
@@ -43,6 +44,7 @@ interface Pending {
 }
 
 const STATUS_FLUSH_MS = 1000;
+const MAX_TRACK = 200_000;
 const RETENTION_EVERY_MS = 3600_000;
 
 const positions = new Counter({ name: 'followme_tracker_positions_total', help: 'Fixes judged by the tracker, by outcome', labelNames: ['status'], registers: [registry] });
@@ -279,6 +281,23 @@ export class TrackerService {
     if (q.after !== undefined) query = query.where('time', '>', q.after);
     const rows = await query.orderBy('time').limit(limit).execute();
     return rows.map((r) => toPosition(r, false));
+  }
+
+  /** A whole track in a time range (up to MAX_TRACK positions), for trips and exports. */
+  async track(ctx: TenantContext, deviceId: string, from: number | undefined, to: number | undefined): Promise<Position[]> {
+    const track: Position[] = [];
+    for (;;) {
+      const page = await this.history(ctx, deviceId, { from, to, limit: 10_000, after: track.at(-1)?.time });
+      track.push(...page);
+      if (page.length < 10_000) return track;
+      if (track.length >= MAX_TRACK) throw invalid('from', `the range holds more than ${MAX_TRACK} positions; ask for a shorter one`);
+    }
+  }
+
+  /** Trips and stops of a device in a time range, by the tenant's stop detection settings. */
+  async trips(ctx: TenantContext, deviceId: string, from: number | undefined, to: number | undefined): Promise<{ trips: Trip[]; stops: Stop[] }> {
+    const settings = await this.settingsOf(ctx.tenantId);
+    return tripsAndStops(await this.track(ctx, deviceId, from, to), settings.stopRadius, settings.stopMinutes);
   }
 
   async lastKnownOf(ctx: TenantContext, deviceId: string): Promise<Position> {
