@@ -12,7 +12,7 @@ import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus } from './ports/bus.js';
 import type { StoreFactory } from './ports/store.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
-import { TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
+import { Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
@@ -26,6 +26,7 @@ export interface Platform {
   readonly http: HttpServer;
   readonly client: ClientService;
   readonly tracker: TrackerService;
+  readonly sharing: Sharing;
   readonly geofence: GeofenceService;
   readonly notification: NotificationService;
   readonly edge: Edge;
@@ -56,6 +57,16 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const client = new ClientService(clientStore, bus);
   const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
+  const sharing = new Sharing(
+    trackerStore,
+    {
+      devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
+      groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
+      userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
+      checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
+    },
+    (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds),
+  );
   const geofence = new GeofenceService(geofenceStore, bus, logger);
   const notification = new NotificationService(
     notificationStore,
@@ -84,7 +95,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     },
   };
   const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
-  const api: Api = await registerApi(http, { client, tracker, geofence, notification, bus, logger });
+  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
   await tracker.start();
   await geofence.start();
   await notification.start();
@@ -96,7 +107,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, bus, http, client, tracker, geofence, notification, edge, url, generatedAdminKey,
+    config, logger, bus, http, client, tracker, sharing, geofence, notification, edge, url, generatedAdminKey,
     close() {
       closing ??= (async () => {
         ready = false;

@@ -7,6 +7,8 @@ import { messagingRoutes } from './routes/messaging.js';
 import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { trackingRoutes } from './routes/tracking.js';
+import { sharingRoutes } from './routes/sharing.js';
+import { sharePage } from './share-page.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -29,9 +31,11 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       trackingRoutes(scoped, deps);
       messagingRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
+      sharingRoutes(scoped, deps, hub);
     },
     { prefix: API_PREFIX },
   );
+  sharePage(app);
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   return { close: () => hub.close() };
 }

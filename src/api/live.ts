@@ -4,6 +4,7 @@
  * open stream; a stream that cannot keep up is closed rather than allowed to buffer without bound.
  */
 import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { Gauge } from 'prom-client';
 import { registry } from '../core/metrics.js';
@@ -56,6 +57,34 @@ export class LiveHub {
   }
 }
 
+/**
+ * Turns a reply into an event stream of one tenant's hub events that pass `filter`. The stream
+ * ends by itself at `until` (epoch ms) with an `expired` event, if given.
+ */
+export function openStream(reply: FastifyReply, hub: LiveHub, tenantId: string, hello: object, filter: (event: string, data: unknown) => boolean, until?: number): void {
+  const res: ServerResponse = reply.raw;
+  reply.hijack();
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.write(`event: hello\ndata: ${JSON.stringify({ ...hello, serverTime: Date.now() })}\n\n`);
+  streams.inc();
+  const stop = hub.listen(tenantId, (event, data) => {
+    if (!filter(event, data)) return;
+    if (res.writableLength > MAX_BUFFERED) {
+      res.destroy();
+      return;
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  });
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  const expiry = until === undefined ? undefined : setTimeout(() => res.end('event: expired\ndata: {}\n\n'), Math.max(0, until - Date.now()));
+  res.on('close', () => {
+    clearInterval(heartbeat);
+    clearTimeout(expiry);
+    stop();
+    streams.dec();
+  });
+}
+
 export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
   const auth = (token: string) => deps.client.authenticate(token);
   app.get('/tenants/:tenantId/live', {
@@ -68,23 +97,6 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
     },
   }, async (request, reply) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
-    const res: ServerResponse = reply.raw;
-    reply.hijack();
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(`event: hello\ndata: ${JSON.stringify({ tenantId: ctx.tenantId, serverTime: Date.now() })}\n\n`);
-    streams.inc();
-    const stop = hub.listen(ctx.tenantId, (event, data) => {
-      if (res.writableLength > MAX_BUFFERED) {
-        res.destroy();
-        return;
-      }
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    });
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    res.on('close', () => {
-      clearInterval(heartbeat);
-      stop();
-      streams.dec();
-    });
+    openStream(reply, hub, ctx.tenantId, { tenantId: ctx.tenantId }, () => true);
   });
 }

@@ -321,6 +321,24 @@ export class ClientService {
     return [...deviceIds].sort();
   }
 
+  /** The groups a user belongs to, directly or through a sub-group (so a share with a parent group reaches its sub-groups' members). */
+  async groupsOfUser(ctx: TenantContext, userId: string): Promise<string[]> {
+    const scope = this.scope(ctx);
+    const direct = await scope.selectFrom('group_members').select('group_id').where('member_type', '=', 'user').where('member_id', '=', userId).execute();
+    const parents = new Map((await scope.selectFrom('groups').select(['id', 'parent_id']).execute()).map((g) => [g.id, g.parent_id]));
+    const all = new Set<string>();
+    for (const { group_id: id } of direct) {
+      for (let g: string | null | undefined = id; g && !all.has(g); g = parents.get(g)) all.add(g);
+    }
+    return [...all].sort();
+  }
+
+  /** The devices a user carries. */
+  async devicesOfUser(ctx: TenantContext, userId: string): Promise<string[]> {
+    const rows = await this.scope(ctx).selectFrom('devices').select('id').where('user_id', '=', userId).orderBy('id').execute();
+    return rows.map((r) => r.id);
+  }
+
   // ---- authentication ----
 
   /** Who a bearer token belongs to: the platform admin key, a device token, or a user's access token. */

@@ -8,3 +8,4 @@ export { positionAccepted, deviceConnection, deviceStatusChanged, type DeviceCon
 export type { DeviceStatus, Motion } from './status.js';
 export { defaultSettings, type TrackingSettings } from './settings.js';
 export { simplify, exportTrack, EXPORT_FORMATS, type ExportFormat, type Trip, type Stop } from './history.js';
+export { Sharing, type Share, type ShareLink, type Followed, type People } from './shares.js';

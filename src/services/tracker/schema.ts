@@ -37,6 +37,8 @@ export interface TrackerDB {
   last_known: PositionRow;
   device_status: StatusRow;
   tenant_settings: { tenant_id: string; settings: string };
+  shares: { id: string; tenant_id: string; owner_user_id: string; followers: string; created_at: number; expires_at: number | null; revoked_at: number | null };
+  share_links: { id: string; tenant_id: string; owner_user_id: string; token_hash: string; created_at: number; expires_at: number; revoked_at: number | null };
 }
 
 export type { PositionRow };
@@ -89,6 +91,32 @@ export const trackerMigrations: Migration[] = [
       await db.schema.createIndex('device_status_tenant').on('device_status').columns(['tenant_id']).execute();
       await db.schema.createTable('tenant_settings').addColumn('tenant_id', 'text', (c) => c.primaryKey()).addColumn('settings', 'text', (c) => c.notNull()).execute();
       await db.schema.createIndex('positions_received').on('positions').columns(['received_at']).execute();
+    },
+  },
+  {
+    name: '003-shares',
+    async up(db) {
+      await db.schema
+        .createTable('shares')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('owner_user_id', 'text', (c) => c.notNull())
+        .addColumn('followers', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('shares_tenant').on('shares').columns(['tenant_id', 'owner_user_id']).execute();
+      await db.schema
+        .createTable('share_links')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('owner_user_id', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
     },
   },
 ];
