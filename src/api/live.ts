@@ -58,10 +58,10 @@ export class LiveHub {
 }
 
 /**
- * Turns a reply into an event stream of one tenant's hub events that pass `filter`. The stream
- * ends by itself at `until` (epoch ms) with an `expired` event, if given.
+ * Turns a reply into an event stream of one tenant's hub events that pass `filter`, each shown
+ * through `project`. The stream ends by itself at `until` (epoch ms) with an `expired` event, if given.
  */
-export function openStream(reply: FastifyReply, hub: LiveHub, tenantId: string, hello: object, filter: (event: string, data: unknown) => boolean, until?: number): void {
+export function openStream(reply: FastifyReply, hub: LiveHub, tenantId: string, hello: object, filter: (event: string, data: unknown) => boolean, until?: number, project: (data: unknown) => unknown = (d) => d): void {
   const res: ServerResponse = reply.raw;
   reply.hijack();
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -73,7 +73,7 @@ export function openStream(reply: FastifyReply, hub: LiveHub, tenantId: string, 
       res.destroy();
       return;
     }
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write(`event: ${event}\ndata: ${JSON.stringify(project(data))}\n\n`);
   });
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
   const expiry = until === undefined ? undefined : setTimeout(() => res.end('event: expired\ndata: {}\n\n'), Math.max(0, until - Date.now()));

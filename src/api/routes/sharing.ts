@@ -64,7 +64,9 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
     openStream(reply, hub, ctx.tenantId, { following: allowed.size }, (event, data) => event === 'position' && allowed.has((data as { deviceId: string }).deviceId));
   });
 
-  const SharedView = Type.Object({ name: Type.String(), expiresAt: Type.Number(), position: Type.Union([Position, Type.Null()]) });
+  // A link is for people outside the tenant: it shows where, not internal ids.
+  const PublicPosition = Type.Object({ time: Type.Number(), lon: Type.Number(), lat: Type.Number(), accuracy: Type.Optional(Type.Number()), speed: Type.Optional(Type.Number()), heading: Type.Optional(Type.Number()) });
+  const SharedView = Type.Object({ name: Type.String(), expiresAt: Type.Number(), position: Type.Union([PublicPosition, Type.Null()]) });
   app.get('/shared/:token', {
     schema: { tags, summary: 'What a share link shows (no account needed): a name and the newest position; 404 once expired or revoked', params: Type.Object({ token: Type.String() }), response: { 200: SharedView, 404: Problem } },
   }, async (request) => {
@@ -77,6 +79,12 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
   }, async (request, reply) => {
     const link = await sharing.openLink(request.params.token);
     const devices = new Set(link.deviceIds);
-    openStream(reply, hub, link.tenantId, { name: link.name, expiresAt: link.expiresAt }, (event, data) => event === 'position' && devices.has((data as { deviceId: string }).deviceId), link.expiresAt);
+    openStream(reply, hub, link.tenantId, { name: link.name, expiresAt: link.expiresAt }, (event, data) => event === 'position' && devices.has((data as { deviceId: string }).deviceId), link.expiresAt, publicPosition);
   });
+}
+
+/** The fields of a position a share link may show. */
+function publicPosition(data: unknown): unknown {
+  const { time, lon, lat, accuracy, speed, heading } = data as Record<string, unknown>;
+  return { time, lon, lat, accuracy, speed, heading };
 }
