@@ -17,7 +17,11 @@ export async function registerOpenApi(app: HttpServer): Promise<void> {
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
-    transform: ({ schema, url }) => ({ schema: { ...schema, hide: !(url.startsWith('/api/') || url.startsWith('/device/')) } as typeof schema, url }),
+    // Only the API and the device HTTP routes are documented; health, metrics, pages and the docs themselves are not.
+    transform: ({ schema, url }) => {
+      const documented = (url.startsWith('/api/') || url.startsWith('/device/')) && !url.startsWith('/api/v1/docs') && !(schema as { hide?: boolean } | undefined)?.hide;
+      return { schema: { ...schema, hide: !documented } as typeof schema, url };
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
 }
