@@ -76,6 +76,16 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       const device = await client.authenticateDevice(token);
       return device && { tenantId: device.tenantId, deviceId: device.id };
     },
+    async authenticateByUniqueId(uniqueId) {
+      const device = await client.authenticateByUniqueId(uniqueId);
+      return device && { tenantId: device.tenantId, deviceId: device.id };
+    },
+    uniqueIdOf: async (device) => (await client.getDevice(deviceContext(device), device.deviceId)).uniqueId,
+    owntracksKey: (device) => client.owntracksKey(deviceContext(device), device.deviceId),
+    // "Follow me" shares belong to the tracker and are being built; until they land nobody follows
+    // anyone, so OwnTracks apps get []. The tracker's shares fill this in: the followed people's
+    // last known positions, as this device's user is allowed to see them.
+    friendsOf: async () => [],
     ingest: (device, fixes) => tracker.ingest(device, fixes),
     pendingFor: (device) => notification.pendingFor(deviceContext(device), device.deviceId),
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
@@ -83,7 +93,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
     },
   };
-  const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
+  const edge = await startEdge(http, bus, edgeDeps, {
+    maxFrameBytes: config.maxFrameBytes,
+    host: config.host,
+    osmandPort: config.osmandPort,
+    osmandSpeedUnit: config.osmandSpeedUnit,
+    mqttPort: config.mqttPort,
+    mqttUrl: config.mqttUrl,
+  });
   const api: Api = await registerApi(http, { client, tracker, geofence, notification, bus, logger });
   await geofence.start();
   await notification.start();
