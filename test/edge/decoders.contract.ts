@@ -19,6 +19,15 @@ export function sharedFixture(name: string): string {
   return readFileSync(resolve(repoRoot, '..', 'shared', 'fixtures', name), 'utf8');
 }
 
+/** The request lines of osmand-requests.txt (comments left out). */
+export function osmandLines(): string[] {
+  return sharedFixture('osmand-requests.txt').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+export function owntracksMessages(): Record<string, unknown>[] {
+  return sharedFixture('owntracks-messages.jsonl').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 export interface ContractCase<Input> {
   name: string;
   input: Input;

@@ -5,19 +5,10 @@ import fc from 'fast-check';
 import { AppError } from '../../src/core/errors.js';
 import { OsmandDecoder, type OsmandRequest } from '../../src/edge/osmand.js';
 import { encryptOwntracks, OwntracksDecoder, type OwntracksPayload } from '../../src/edge/owntracks.js';
-import { decoderContract, sharedFixture, type ContractCase } from './decoders.contract.js';
+import { decoderContract, osmandLines, owntracksMessages, type ContractCase } from './decoders.contract.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const KNOT = 1852 / 3600;
-
-/** The request lines of osmand-requests.txt (comments left out). */
-export function osmandLines(): string[] {
-  return sharedFixture('osmand-requests.txt').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-}
-
-export function owntracksMessages(): Record<string, unknown>[] {
-  return sharedFixture('owntracks-messages.jsonl').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 const get = (line: string): OsmandRequest => ({ query: line.slice(line.indexOf('?') + 1), body: '', receivedAt: NOW });
 
