@@ -40,6 +40,25 @@ function oneOf<const T extends string>(env: string, values: readonly T[], fallba
   };
 }
 
+/** An mqtt://, mqtts://, ws:// or wss:// URL, or empty. */
+function url(env: string, fallback: string, doc: string): Setting<string> {
+  return {
+    env,
+    doc,
+    default: fallback,
+    parse(raw) {
+      if (raw !== '' && !/^(mqtts?|wss?):\/\/[^/\s]+/.test(raw)) throw new Error(`${env} must be an mqtt:// or mqtts:// URL such as mqtt://127.0.0.1:1883, got "${raw}"`);
+      return raw;
+    },
+  };
+}
+
+/** A port that may also be switched off: a number from 0 (any free port) to 65535, or "off". */
+function portOrOff(env: string, fallback: number, doc: string): Setting<number | 'off'> {
+  const port = integer(env, fallback, 0, 65535, doc);
+  return { ...port, parse: (raw) => (raw === 'off' ? 'off' : port.parse(raw)) };
+}
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
   port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
@@ -63,6 +82,10 @@ export const settings = {
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
   groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),
   maxFrameBytes: integer('FOLLOWME_MAX_FRAME_BYTES', 1_048_576, 1024, 67_108_864, 'Largest WebSocket frame or HTTP body accepted from a device.'),
+  osmandPort: portOrOff('FOLLOWME_OSMAND_PORT', 5055, 'Port of the OsmAnd protocol listener (Traccar Client app, many trackers), on HOST; 0 picks a free one, "off" disables it.'),
+  osmandSpeedUnit: oneOf('FOLLOWME_OSMAND_SPEED_UNIT', ['knots', 'kmh', 'mps'], 'knots', 'Unit of `speed` in OsmAnd query strings and forms: knots (what the protocol and Traccar Client send), kmh or mps.'),
+  mqttPort: portOrOff('FOLLOWME_MQTT_PORT', 1884, 'Port of the embedded MQTT broker for OwnTracks apps (username = OwnTracks user, password = device token), on HOST; 0 picks a free one, "off" disables it. 1884, not 1883, so it never clashes with a broker already there.'),
+  mqttUrl: url('FOLLOWME_MQTT_URL', '', 'External MQTT broker to take OwnTracks messages from (e.g. mqtt://user:pass@127.0.0.1:1883), with the shared subscription $share/followme/owntracks/#; the topic USER/DEVICE names the device by its unique id. Empty: none.'),
 } as const;
 
 type Settings = typeof settings;

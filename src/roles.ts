@@ -16,6 +16,8 @@ import { Sharing, TrackerService, trackerMigrations, type TrackerDB } from './se
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { toFriend } from './edge/owntracks.js';
+import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
 
@@ -87,6 +89,22 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       const device = await client.authenticateDevice(token);
       return device && { tenantId: device.tenantId, deviceId: device.id };
     },
+    async authenticateByUniqueId(uniqueId) {
+      const device = await client.authenticateByUniqueId(uniqueId);
+      return device && { tenantId: device.tenantId, deviceId: device.id };
+    },
+    uniqueIdOf: async (device) => (await client.getDevice(deviceContext(device), device.deviceId)).uniqueId,
+    owntracksKey: (device) => client.owntracksKey(deviceContext(device), device.deviceId),
+    // The people who share with the user who carries this device ("follow me"), newest position each.
+    async friendsOf(device) {
+      const { userId } = await client.getDevice(deviceContext(device), device.deviceId);
+      if (!userId) return [];
+      const followed = await sharing.following({ tenantId: device.tenantId, principal: { kind: 'user', tenantId: device.tenantId, userId, role: 'member' } });
+      return followed.flatMap((f) => {
+        const newest = f.positions.reduce<Position | undefined>((best, p) => (!best || p.time > best.time ? p : best), undefined);
+        return newest ? [toFriend(f.name, newest)] : [];
+      });
+    },
     ingest: (device, fixes) => tracker.ingest(device, fixes),
     pendingFor: (device) => notification.pendingFor(deviceContext(device), device.deviceId),
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
@@ -94,7 +112,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
     },
   };
-  const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
+  const edge = await startEdge(http, bus, edgeDeps, {
+    maxFrameBytes: config.maxFrameBytes,
+    host: config.host,
+    osmandPort: config.osmandPort,
+    osmandSpeedUnit: config.osmandSpeedUnit,
+    mqttPort: config.mqttPort,
+    mqttUrl: config.mqttUrl,
+  });
   const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
   await tracker.start();
   await geofence.start();

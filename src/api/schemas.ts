@@ -30,9 +30,31 @@ export const Device = Type.Object({
   tenantId: Type.String(),
   name: Type.String(),
   userId: Nullable(Type.String()),
+  uniqueId: Nullable(Type.String({ description: 'how an OsmAnd tracker (`id`) or an OwnTracks topic (`USER/DEVICE`) names the device; unique per deployment' })),
+  owntracksEncryption: Type.Boolean({ description: 'whether an OwnTracks encryption key is set (the key is never shown)' }),
   disabled: Type.Boolean(),
   createdAt: Type.Number(),
 });
+
+const UniqueId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'OsmAnd `id` / OwnTracks `USER/DEVICE`: 1 to 128 printable characters without spaces, unique per deployment' });
+const OwntracksKey = Type.String({ maxLength: 256, description: 'the OwnTracks app\'s encryption key (a shared secret, kept readable on the server to decrypt; empty clears it)' });
+
+export const DeviceCreate = Type.Object({
+  name: Type.String(),
+  userId: Type.Optional(Type.String({ description: 'the user who carries it' })),
+  uniqueId: Type.Optional(UniqueId),
+  owntracksKey: Type.Optional(OwntracksKey),
+});
+
+export const DeviceUpdate = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    userId: Type.Optional(Nullable(Type.String())),
+    uniqueId: Type.Optional(Nullable(UniqueId)),
+    owntracksKey: Type.Optional(Nullable(OwntracksKey)),
+  },
+  { additionalProperties: false },
+);
 
 export const DeviceWithToken = Type.Object({
   device: Device,
