@@ -36,9 +36,15 @@ export const MAX_LINE_POSITIONS = 10_000;
  * positions, outer rings counter-clockwise and holes clockwise (RFC 7946 right-hand rule).
  * Throws AppError 'invalid_geometry' naming the field.
  */
-export function parseFenceShape(geometry: unknown, radius: unknown, field = 'geometry', width: unknown = undefined): FenceShape {
-  const radiusField = siblingField(field, 'radius');
-  const widthField = siblingField(field, 'width');
+export function parseFenceShape(
+  geometry: unknown,
+  radius: unknown,
+  field = 'geometry',
+  width: unknown = undefined,
+  sizeFields: { radius: string; width: string } = { radius: siblingField(field, 'radius'), width: siblingField(field, 'width') },
+): FenceShape {
+  const radiusField = sizeFields.radius;
+  const widthField = sizeFields.width;
   if (typeof geometry !== 'object' || geometry === null || Array.isArray(geometry)) {
     fail(field, `expected a GeoJSON geometry object, got ${describe(geometry)}`);
   }
