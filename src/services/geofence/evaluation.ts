@@ -41,6 +41,8 @@ export interface TenantState {
   fences: Map<string, FenceRuntime>;
   rules: ProximityRule[];
   within: Set<string>;
+  /** Fences that name groups in appliesTo: while there are none, no position needs the device's groups. */
+  groupFences: Set<string>;
 }
 
 interface Stay {
@@ -85,7 +87,7 @@ export class Evaluator {
     const tenant = await this.tenant(p.tenantId);
     const stays = await this.presenceOf(p.tenantId, p.deviceId);
     for (const fenceId of stays.keys()) if (!tenant.fences.has(fenceId)) stays.delete(fenceId); // deleted fences
-    const groups = this.needsGroups(tenant) ? await this.groups.get(p.tenantId, p.deviceId) : undefined;
+    const groups = tenant.groupFences.size > 0 ? await this.groups.get(p.tenantId, p.deviceId) : undefined;
     const active = (fenceId: string): boolean => {
       const f = tenant.fences.get(fenceId);
       return f !== undefined && f.enabled && isOpen(f.schedule, p.time) && applies(f.appliesTo, p.deviceId, groups);
@@ -214,11 +216,12 @@ export class Evaluator {
       loading = (async () => {
         const scope = new TenantScope(this.db, tenantId);
         const rows = await scope.selectFrom('fences').selectAll().execute();
-        const state: TenantState = { index: new FenceIndex(), fences: new Map(), rules: [], within: new Set() };
+        const state: TenantState = { index: new FenceIndex(), fences: new Map(), rules: [], within: new Set(), groupFences: new Set() };
         const entries = [];
         for (const row of rows) {
           const fence = toFence(row);
           state.fences.set(row.id, runtimeOf(fence));
+          if (fence.appliesTo?.groupIds.length) state.groupFences.add(row.id);
           if (fence.enabled) entries.push({ id: row.id, shape: shapeOf(row), hysteresis: fence.hysteresis });
         }
         state.index.load(entries);
@@ -233,12 +236,18 @@ export class Evaluator {
     return loading;
   }
 
+  /** Drops a tenant's loaded fences and rules: the next position loads them again, in bulk (after an import). */
+  forgetTenant(tenantId: string): void {
+    this.tenants.delete(tenantId);
+  }
+
   /** Brings one fence of a loaded tenant up to date with the store. */
   async refreshFence(tenantId: string, fenceId: string): Promise<void> {
     const loaded = this.tenants.get(tenantId);
     if (!loaded) return;
     const state = await loaded;
     const row = await new TenantScope(this.db, tenantId).selectFrom('fences').selectAll().where('id', '=', fenceId).executeTakeFirst();
+    state.groupFences.delete(fenceId);
     if (!row) {
       state.index.remove(fenceId);
       state.fences.delete(fenceId);
@@ -247,6 +256,7 @@ export class Evaluator {
     }
     const fence = toFence(row);
     state.fences.set(fenceId, runtimeOf(fence));
+    if (fence.appliesTo?.groupIds.length) state.groupFences.add(fenceId);
     if (fence.enabled) state.index.upsert(fenceId, shapeOf(row), fence.hysteresis);
     else state.index.remove(fenceId);
   }
@@ -259,11 +269,6 @@ export class Evaluator {
     const scope = new TenantScope(this.db, tenantId);
     state.rules = (await scope.selectFrom('proximity_rules').selectAll().execute()).map(toProximityRule);
     state.within = new Set((await scope.selectFrom('proximity_state').selectAll().execute()).map((s) => pairKey(s.rule_id, s.device_id, s.other_id)));
-  }
-
-  private needsGroups(tenant: TenantState): boolean {
-    for (const f of tenant.fences.values()) if (f.appliesTo && f.appliesTo.groupIds.length > 0) return true;
-    return false;
   }
 
   private async republish(p: Position): Promise<void> {

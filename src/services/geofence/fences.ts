@@ -116,9 +116,19 @@ export function toFence(row: GeofenceDB['fences']): Fence {
   return fence;
 }
 
-/** The stored shape of a fence row (already validated when it was stored). */
+/** The shape of a stored fence row: validated and normalised when it was stored, so read without checking again. */
 export function shapeOf(row: Pick<GeofenceDB['fences'], 'geometry' | 'radius' | 'width'>): FenceShape {
-  return parseFenceShape(JSON.parse(row.geometry), row.radius ?? undefined, 'geometry', row.width ?? undefined);
+  const g = JSON.parse(row.geometry) as GeoJSONGeometry;
+  switch (g.type) {
+    case 'Point':
+      return { kind: 'circle', center: g.coordinates, radius: row.radius! };
+    case 'LineString':
+      return { kind: 'corridor', line: g.coordinates, width: row.width! };
+    case 'Polygon':
+      return { kind: 'polygon', polygons: [g.coordinates] };
+    case 'MultiPolygon':
+      return { kind: 'polygon', polygons: g.coordinates };
+  }
 }
 
 /** A fence as a GeoJSON Feature: its id, geometry and every attribute under properties. */

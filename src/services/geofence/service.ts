@@ -41,7 +41,7 @@ export interface GeofenceOptions {
   positionsFlushMs?: number;
 }
 
-/** A fence or proximity rule was created, changed or deleted: every geofence worker refreshes it. */
+/** A fence or proximity rule was created, changed or deleted (fenceId '*': many, e.g. an import): every geofence worker refreshes it. */
 const fenceChanged = topic<{ tenantId: string; fenceId: string; kind?: 'fence' | 'proximity' }>('geofence.fence-changed');
 
 export class GeofenceService {
@@ -71,7 +71,11 @@ export class GeofenceService {
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.evaluator.onPosition(m.data)));
     this.subscriptions.push(
       await this.bus.subscribe(fenceChanged, (m) =>
-        m.data.kind === 'proximity' ? this.evaluator.refreshRules(m.data.tenantId) : this.evaluator.refreshFence(m.data.tenantId, m.data.fenceId),
+        m.data.kind === 'proximity'
+          ? this.evaluator.refreshRules(m.data.tenantId)
+          : m.data.fenceId === '*'
+            ? this.evaluator.forgetTenant(m.data.tenantId)
+            : this.evaluator.refreshFence(m.data.tenantId, m.data.fenceId),
       ),
     );
     this.subscriptions.push(await this.bus.subscribe(clientChanged, (m) => this.groups.invalidate(m.data.tenantId)));
@@ -155,7 +159,9 @@ export class GeofenceService {
         await scope.insert('fences', columns.slice(i, i + 200).map((c, k) => ({ ...(c as Required<typeof c>), id: ids[i + k]!, created_at: now, updated_at: now })));
       }
     });
-    for (const id of ids) await this.changed(ctx.tenantId, id);
+    // One reload in bulk rather than one refresh per fence.
+    this.evaluator.forgetTenant(ctx.tenantId);
+    await this.bus.publish(fenceChanged, ctx.tenantId, { tenantId: ctx.tenantId, fenceId: '*', kind: 'fence' });
     const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('fences').selectAll().where('id', 'in', ids).execute();
     const byId = new Map(rows.map((r) => [r.id, toFence(r)]));
     return ids.map((id) => byId.get(id)!);
