@@ -9,9 +9,13 @@
  *   BENCH_SECONDS=3 BENCH_DEVICES=50 npm run bench  # a quick run
  *   node dist/bench/run.js --seconds=5 --devices=200 --window=4 --fences=1000 --seed=42
  *
+ * Then the geofence benchmark (bench/geofence.ts) in its own process: index with 1,000 / 100,000 /
+ * 1,000,000 fences against a linear scan, and ingest through the geofence service with 100,000 fences.
+ * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
+ *
  * Loopback only; every child process is killed at the end, also on failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -320,6 +324,10 @@ async function main(): Promise<void> {
   const out = join(repoRoot, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  if (process.env.BENCH_GEOFENCE !== 'off') {
+    const geofence = spawnSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', '--enable-source-maps', join(here, 'geofence.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (geofence.status !== 0) failures.push(`geofence: exited with ${geofence.status ?? geofence.signal}`);
+  }
   if (failures.length > 0) process.exitCode = 1;
 }
 

@@ -69,7 +69,22 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     },
     (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds),
   );
-  const geofence = new GeofenceService(geofenceStore, bus, logger);
+  const geofence = new GeofenceService(geofenceStore, bus, logger, {
+    // The one thing the geofence service needs of the client service: a device's groups (with the
+    // groups above them), through the client's public surface, cached there until client.changed.
+    async groupsOf(ctx, deviceId) {
+      const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
+      if (!device) return [];
+      const groups = await client.listGroups(ctx);
+      const byId = new Map(groups.map((g) => [g.id, g]));
+      const out = new Set<string>();
+      for (const g of groups) {
+        if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
+        for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
+      }
+      return [...out];
+    },
+  });
   const notification = new NotificationService(
     notificationStore,
     bus,

@@ -3,6 +3,7 @@ import type { HttpServer } from '../http/server.js';
 import type { ApiDeps } from './deps.js';
 import { LiveHub, liveRoutes } from './live.js';
 import { registerOpenApi } from './openapi.js';
+import { fenceRoutes } from './routes/fences.js';
 import { messagingRoutes } from './routes/messaging.js';
 import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -29,6 +30,7 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       tenantRoutes(scoped, deps);
       peopleRoutes(scoped, deps);
       trackingRoutes(scoped, deps);
+      fenceRoutes(scoped, deps);
       messagingRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
       sharingRoutes(scoped, deps, hub);
