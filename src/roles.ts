@@ -12,7 +12,7 @@ import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus } from './ports/bus.js';
 import type { StoreFactory } from './ports/store.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
-import { Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
+import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
@@ -121,6 +121,10 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       });
     },
     ingest: (device, fixes) => tracker.ingest(device, fixes),
+    async reportingInterval(device, newest) {
+      const [boundary, stopped] = await Promise.all([geofence.nearestBoundary(device.tenantId, newest.lon, newest.lat, 5000), tracker.isStopped(device)]);
+      return reportingInterval(newest.speed, boundary, stopped);
+    },
     pendingFor: (device) => notification.pendingFor(deviceContext(device), device.deviceId),
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
     async receipt(device, deliveryId, status, response) {

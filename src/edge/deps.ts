@@ -33,6 +33,8 @@ export interface EdgeDeps {
   friendsOf(device: DeviceIdentity): Promise<Friend[]>;
   /** Stores fixes; resolves once accepted ones are durable. */
   ingest(device: DeviceIdentity, fixes: Fix[]): Promise<IngestResult[]>;
+  /** Seconds the device should wait before its next fix, for acknowledgements (undefined: no advice). */
+  reportingInterval(device: DeviceIdentity, newest: Fix): Promise<number | undefined>;
   /** Messages waiting for the device, oldest first. */
   pendingFor(device: DeviceIdentity): Promise<MessageFrame[]>;
   markSent(device: DeviceIdentity, deliveryIds: string[]): Promise<void>;

@@ -244,6 +244,17 @@ export class GeofenceService {
     return staysBetween(this.db, ctx.tenantId, fenceId, from, to);
   }
 
+  /** Metres from a point to the nearest boundary of an enabled fence of the tenant, if one is within `within` metres. */
+  async nearestBoundary(tenantId: string, lon: number, lat: number, within: number): Promise<number | undefined> {
+    const { index } = await this.evaluator.tenant(tenantId);
+    let nearest: number | undefined;
+    for (const { distance } of index.near(lon, lat, within)) {
+      const d = Math.abs(distance);
+      if (d <= within && (nearest === undefined || d < nearest)) nearest = d;
+    }
+    return nearest;
+  }
+
   async listEvents(ctx: TenantContext, q: EventQuery): Promise<FenceEvent[]> {
     const limit = q.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('limit', `must be a whole number from 1 to 10000, got ${q.limit}`);
