@@ -329,7 +329,15 @@ export class NatsBus implements Bus {
 
   private async handle(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
     const attempt = m.info.deliveryCount;
-    const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(this.ackWaitMs / 3)));
+    // a handler that takes long keeps its claim on the message; one that hangs keeps it until the connection goes
+    const keepAlive = setInterval(() => {
+      try {
+        m.working();
+      } catch (err) {
+        this.options.logger?.warn({ err, topic: durable.topic, consumer: partition.consumer }, 'could not extend the ack wait');
+        clearInterval(keepAlive);
+      }
+    }, Math.max(100, Math.floor(this.ackWaitMs / 3)));
     keepAlive.unref();
     try {
       await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
@@ -341,7 +349,7 @@ export class NatsBus implements Bus {
         return;
       }
       this.options.logger?.error({ err, topic: durable.topic, consumer: durable.durable, key: keyOf(m.subject), seq: m.seq }, 'handler failed too often, message dropped');
-      m.term('handler failed too often');
+      m.term(); // no reason: nats-server 2.9 does not understand "+TERM reason" and would let the message wait out its ack wait
     } finally {
       clearInterval(keepAlive);
     }
