@@ -6,6 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
 import { topic } from '../../src/ports/bus.js';
 import { eventually, serviceReachable, sleep } from '../helpers.js';
@@ -68,26 +70,30 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
       await again.close();
     });
 
-    it('hands a message another process was handling when it stopped to a process still running', async () => {
+    it('hands the message a killed process was handling to a process still running', async () => {
       const t = fresh<number>();
-      const quick = await NatsBus.connect({ servers: NATS_URL, prefix, ackWaitMs: 500 });
-      const other = await NatsBus.connect({ servers: NATS_URL, prefix, ackWaitMs: 500 });
-      let stuck!: () => void;
-      const started = new Promise<void>((resolve) => (stuck = resolve));
-      await quick.consume(t, 'failover', () => {
-        stuck();
-        return new Promise<void>(() => undefined); // a handler that never finishes, as in a process that hangs
-      });
-      await quick.publish(t, 'k', 1);
-      await started;
-      const got: [number, number][] = [];
-      const sub = await other.consume(t, 'failover', (m) => void got.push([m.data, m.redelivered]));
-      // the hung process stops renewing its claim when its connection goes
-      await (quick as unknown as { nc: { close(): Promise<void> } }).nc.close();
-      await eventually(() => got.length === 1, 5000, 'redelivered to the other process');
-      assert.deepEqual(got, [[1, 1]]);
-      await sub.close();
-      await other.close();
+      const worker = spawn(process.execPath, [fileURLToPath(new URL('../support/nats-hung-worker.js', import.meta.url)), prefix, t.name], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        let out = '';
+        worker.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        await eventually(() => out.includes('ready'), 5000, 'the worker to consume');
+        await a.publish(t, 'k', 1);
+        await eventually(() => out.includes('handling'), 5000, 'the worker to hold the message');
+        const got: [number, number][] = [];
+        // the same consumer settings as the worker (a cluster runs one configuration)
+        const survivor = await NatsBus.connect({ servers: NATS_URL, prefix, ackWaitMs: 500 });
+        const sub = await survivor.consume(t, 'failover', (m) => void got.push([m.data, m.redelivered]));
+        await sleep(100);
+        assert.deepEqual(got, [], 'held by the worker while it lives');
+        worker.kill('SIGKILL');
+        // the worker's ack wait is 500 ms: without its "working" signals the server hands the message on
+        await eventually(() => got.length === 1, 5000, 'redelivered to the process still running');
+        assert.deepEqual(got, [[1, 1]]);
+        await sub.close();
+        await survivor.close();
+      } finally {
+        worker.kill('SIGKILL');
+      }
     });
 
     it('refuses a message larger than the server takes, saying so', async () => {
