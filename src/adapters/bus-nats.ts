@@ -180,7 +180,7 @@ export class NatsBus implements Bus {
       await Promise.all(state.partitions.map((partition, p) => this.ensureConsumer(stream, partition.consumer, this.consumerConfig(topic.name, partition.consumer, p, maxDeliver))));
       for (const partition of state.partitions) {
         const consumer = await this.js.consumers.get(stream, partition.consumer);
-        partition.messages = await consumer.consume({ max_messages: 1 });
+        partition.messages = await consumer.consume({ max_messages: 8 });
         partition.loop = this.run(state, partition, partition.messages);
       }
     } catch (err) {
