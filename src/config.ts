@@ -78,6 +78,17 @@ export const settings = {
   store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
   databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
   databaseSchemaPrefix: text('FOLLOWME_DATABASE_SCHEMA_PREFIX', 'followme_', 'Prefix of the PostgreSQL schema names, one schema per service (followme_client, followme_tracker, …).'),
+  bus: oneOf('FOLLOWME_BUS', ['memory', 'nats'], 'memory', 'Bus adapter: in-process (one process runs every role), or NATS JetStream (a cluster).'),
+  natsUrl: text('FOLLOWME_NATS_URL', 'nats://127.0.0.1:4222', 'NATS server URL(s), comma-separated (FOLLOWME_BUS=nats); the server needs JetStream (-js).'),
+  natsPrefix: {
+    env: 'FOLLOWME_NATS_PREFIX',
+    default: 'followme',
+    doc: 'First subject token of everything the bus sends and prefix of its stream and bucket names (FOLLOWME_BUS=nats): deployments sharing one NATS need different ones.',
+    parse(raw: string): string {
+      if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new Error(`FOLLOWME_NATS_PREFIX must be letters, digits, "-" and "_", got "${raw}"`);
+      return raw;
+    },
+  },
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
   groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),

@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './core/log.js';
 import type { TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
+import { NatsBus } from './adapters/bus-nats.js';
 import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus } from './ports/bus.js';
@@ -40,6 +41,11 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+/** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
+export async function openBus(config: Config, logger: Logger): Promise<Bus> {
+  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger }) : new MemoryBus({ logger });
+}
+
 export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
     ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix })
@@ -49,7 +55,7 @@ export function storeFactory(config: Config): StoreFactory {
 /** Starts every role in this process. */
 export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
   let ready = false;
-  const bus = new MemoryBus({ logger });
+  const bus = await openBus(config, logger);
   const stores = storeFactory(config);
   const clientStore = await stores.open<ClientDB>('client', clientMigrations);
   const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
