@@ -97,6 +97,15 @@ export const settings = {
   osmandSpeedUnit: oneOf('FOLLOWME_OSMAND_SPEED_UNIT', ['knots', 'kmh', 'mps'], 'knots', 'Unit of `speed` in OsmAnd query strings and forms: knots (what the protocol and Traccar Client send), kmh or mps.'),
   mqttPort: portOrOff('FOLLOWME_MQTT_PORT', 1884, 'Port of the embedded MQTT broker for OwnTracks apps (username = OwnTracks user, password = device token), on HOST; 0 picks a free one, "off" disables it. 1884, not 1883, so it never clashes with a broker already there.'),
   mqttUrl: url('FOLLOWME_MQTT_URL', '', 'External MQTT broker to take OwnTracks messages from (e.g. mqtt://user:pass@127.0.0.1:1883), with the shared subscription $share/followme/owntracks/#; the topic USER/DEVICE names the device by its unique id. Empty: none.'),
+  mapStyleUrl: {
+    env: 'FOLLOWME_MAP_STYLE_URL',
+    default: '',
+    doc: 'MapLibre style URL of the base map in the Control Center and member app (e.g. a vector-tile style of your tile server). Empty: the bundled offline background (country outlines and a graticule).',
+    parse(raw: string): string {
+      if (raw !== '' && !/^(https?:\/\/[^/\s]+|\/)\S*$/.test(raw)) throw new Error(`FOLLOWME_MAP_STYLE_URL must be an http(s):// URL or a path such as /styles/streets.json, got "${raw}"`);
+      return raw;
+    },
+  },
 } as const;
 
 type Settings = typeof settings;

@@ -21,6 +21,7 @@ import { toFriend } from './edge/owntracks.js';
 import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
+import { registerStatic } from './http/static.js';
 
 export interface Platform {
   readonly config: Config;
@@ -146,6 +147,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     mqttUrl: config.mqttUrl,
   });
   const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
+  registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
   await tracker.start();
   await geofence.start();
   await notification.start();

@@ -1,0 +1,85 @@
+import { lazy, Suspense, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { loadSession, loadWebConfig, saveSession, tenantApi, type Session } from '../lib/api';
+import { Login } from './Login';
+import { LiveStore } from './live';
+import { MessagesScreen } from './MessagesScreen';
+import { AdminScreen } from './AdminScreen';
+
+// The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
+const LiveScreen = lazy(() => import('./LiveScreen'));
+const HistoryScreen = lazy(() => import('./HistoryScreen'));
+
+type Route = { screen: 'live' | 'messages' | 'history' | 'admin'; id?: string; params: URLSearchParams };
+
+function parseRoute(): Route {
+  const [path = '', query = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const [screen, id] = path.split('/');
+  const params = new URLSearchParams(query);
+  if (screen === 'messages' || screen === 'history' || screen === 'admin') return { screen, id, params };
+  return { screen: 'live', id, params };
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(parseRoute);
+  useEffect(() => {
+    const on = () => setRoute(parseRoute());
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return route;
+}
+
+export const navigate = (hash: string) => { location.hash = hash; };
+
+export function App() {
+  const [session, setSession] = useState<Session | undefined>(() => loadSession());
+  if (!session) return <Login onLogin={(s) => { saveSession(s); setSession(s); }} />;
+  return <Shell session={session} onLogout={() => { saveSession(undefined); setSession(undefined); }} />;
+}
+
+function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
+  const api = useMemo(() => tenantApi(session), [session]);
+  const store = useMemo(() => new LiveStore(api), [api]);
+  const [error, setError] = useState('');
+  const [mapStyleUrl, setMapStyleUrl] = useState<string | null | undefined>(undefined);
+  const route = useRoute();
+  useSyncExternalStore(store.subscribe, store.getVersion);
+  useEffect(() => {
+    void loadWebConfig().then((c) => setMapStyleUrl(c.mapStyleUrl));
+    store.load().then(() => store.connect(), (err: Error & { status?: number }) => {
+      if (err.status === 401) onLogout();
+      else setError(err.message);
+    });
+    return () => store.close();
+  }, [store, onLogout]);
+  useEffect(() => { document.title = `${session.tenant.name} · Follow Me`; }, [session]);
+  const isAdmin = session.user.role === 'admin' || session.user.role === 'owner';
+  const link = (screen: Route['screen'], label: string) => <a href={`#/${screen}`} aria-current={route.screen === screen ? 'page' : undefined}>{label}</a>;
+  return (
+    <>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="app-header">
+        <h1>{session.tenant.name}</h1>
+        <nav aria-label="Screens">
+          {link('live', 'Live map')}
+          {link('messages', 'Messages')}
+          {link('history', 'History')}
+          {isAdmin && link('admin', 'Administration')}
+        </nav>
+        <span className="spacer" />
+        <span role="status" aria-live="polite"><span className={`live-dot ${store.connected ? '' : 'off'}`} aria-hidden="true" />{store.connected ? 'Live' : 'Connecting…'}</span>
+        <span>{session.user.name} ({session.user.role})</span>
+        <button type="button" className="secondary" onClick={onLogout}>Log out</button>
+      </header>
+      {error && <p role="alert" className="error">{error}</p>}
+      <div id="main" tabIndex={-1}>
+        <Suspense fallback={<p className="muted" style={{ padding: '1rem' }}>Loading…</p>}>
+          {mapStyleUrl !== undefined && route.screen === 'live' && <LiveScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}
+          {route.screen === 'messages' && <MessagesScreen store={store} api={api} messageId={route.id} />}
+          {mapStyleUrl !== undefined && route.screen === 'history' && <HistoryScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}
+          {route.screen === 'admin' && <AdminScreen store={store} api={api} session={session} />}
+        </Suspense>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * Compose a message: pick devices, groups, fences and/or a drawn area, see how many it reaches
+ * (POST /messages/preview) before sending, choose priority, acknowledgement and poll options.
+ * The API has no "area" target: a drawn area is resolved here to the devices whose last known
+ * position lies inside it, and sent as device ids (docs/web.md).
+ */
+import { useEffect, useState, type FormEvent } from 'react';
+import { ApiError, type TenantApi } from '../lib/api';
+import { pointInPolygon } from '../lib/geo';
+import type { LonLat, Message, Target } from '../lib/types';
+import type { LiveStore } from './live';
+import type { MapTools } from './LiveScreen';
+import { navigate } from './App';
+
+export function ComposePanel({ store, api, tools, initialFence }: { store: LiveStore; api: TenantApi; tools: MapTools; initialFence?: string }) {
+  const [groupIds, setGroupIds] = useState<string[]>([]);
+  const [fenceIds, setFenceIds] = useState<string[]>(initialFence ? [initialFence] : []);
+  const [deviceIds, setDeviceIds] = useState<string[]>([]);
+  const [area, setArea] = useState<{ ring: LonLat[]; deviceIds: string[] }>();
+  const [deviceQuery, setDeviceQuery] = useState('');
+  const [title, setTitle] = useState('');
+  const [body, setBody] = useState('');
+  const [priority, setPriority] = useState<'normal' | 'high' | 'critical'>('normal');
+  const [ackRequired, setAckRequired] = useState(false);
+  const [options, setOptions] = useState('');
+  const [ttl, setTtl] = useState('');
+  const [reach, setReach] = useState<number>();
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const target: Target = {};
+  const allDevices = [...new Set([...deviceIds, ...(area?.deviceIds ?? [])])];
+  if (allDevices.length) target.deviceIds = allDevices;
+  if (groupIds.length) target.groupIds = groupIds;
+  if (fenceIds.length) target.fenceIds = fenceIds;
+  const targetKey = JSON.stringify(target);
+  const empty = targetKey === '{}';
+
+  useEffect(() => {
+    if (empty) { setReach(undefined); return; }
+    const timer = setTimeout(() => {
+      api.post<{ devices: number }>('/messages/preview', { target }).then((r) => setReach(r.devices), (err: Error) => setError(err.message));
+    }, 250);
+    return () => clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [targetKey]);
+
+  const toggle = (list: string[], set: (l: string[]) => void, id: string) => set(list.includes(id) ? list.filter((x) => x !== id) : [...list, id]);
+
+  const drawArea = () => tools.draw('polygon', (d) => {
+    const ring = (d.geometry.coordinates as LonLat[][])[0]!;
+    const inside = [...store.positions.values()].filter((p) => pointInPolygon([p.lon, p.lat], [ring])).map((p) => p.deviceId);
+    setArea({ ring, deviceIds: inside });
+  });
+
+  const send = async (e: FormEvent) => {
+    e.preventDefault();
+    setError('');
+    setBusy(true);
+    const pollOptions = options.split('\n').map((o) => o.trim()).filter(Boolean);
+    try {
+      const message = await api.post<Message>('/messages', {
+        target, title: title.trim(), body: body.trim() || undefined, priority,
+        ackRequired: ackRequired || pollOptions.length > 0 || undefined,
+        options: pollOptions.length ? pollOptions : undefined,
+        ttlSeconds: ttl ? Number(ttl) * 60 : undefined,
+      });
+      tools.drawing?.stop();
+      navigate(`#/messages/${message.id}`);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const q = deviceQuery.trim().toLowerCase();
+  const matches = q ? [...store.devices.values()].filter((d) => d.name.toLowerCase().includes(q)).slice(0, 30) : [];
+  return (
+    <form onSubmit={send} aria-label="Compose a message" className="stack">
+      <h2>Send a message</h2>
+      <fieldset>
+        <legend>Fences (everyone inside now)</legend>
+        {store.fences.length === 0 && <p className="muted">No fences yet.</p>}
+        {store.fences.map((f) => <label className="inline" key={f.id}><input type="checkbox" checked={fenceIds.includes(f.id)} onChange={() => toggle(fenceIds, setFenceIds, f.id)} /> {f.name}</label>)}
+      </fieldset>
+      <fieldset>
+        <legend>Groups</legend>
+        {store.groups.length === 0 && <p className="muted">No groups yet.</p>}
+        {store.groups.map((g) => <label className="inline" key={g.id}><input type="checkbox" checked={groupIds.includes(g.id)} onChange={() => toggle(groupIds, setGroupIds, g.id)} /> {g.name}</label>)}
+      </fieldset>
+      <fieldset>
+        <legend>Devices</legend>
+        <label htmlFor="compose-device-search">Find a device</label>
+        <input id="compose-device-search" type="search" value={deviceQuery} onChange={(e) => setDeviceQuery(e.target.value)} style={{ width: '100%' }} />
+        {matches.map((d) => <label className="inline" key={d.id}><input type="checkbox" checked={deviceIds.includes(d.id)} onChange={() => toggle(deviceIds, setDeviceIds, d.id)} /> {d.name}</label>)}
+        {deviceIds.length > 0 && <p className="muted">Chosen: {deviceIds.map((id) => store.name(id)).join(', ')}</p>}
+      </fieldset>
+      <fieldset>
+        <legend>Area</legend>
+        <div className="row">
+          <button type="button" className="secondary" onClick={drawArea}>Draw an area on the map</button>
+          {area && <button type="button" className="secondary" onClick={() => { setArea(undefined); tools.drawing?.stop(); }}>Clear area</button>}
+        </div>
+        {area && <p className="muted">{area.deviceIds.length} devices in the drawn area now.</p>}
+      </fieldset>
+      <p role="status" aria-live="polite" data-testid="reach"><strong>{empty ? 'Choose whom to reach.' : reach === undefined ? 'Counting…' : `Reaches ${reach} ${reach === 1 ? 'device' : 'devices'} now.`}</strong></p>
+      <label htmlFor="compose-title">Title</label>
+      <input id="compose-title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} style={{ width: '100%' }} />
+      <label htmlFor="compose-body">Text</label>
+      <textarea id="compose-body" rows={3} value={body} onChange={(e) => setBody(e.target.value)} style={{ width: '100%' }} />
+      <div className="row">
+        <div><label htmlFor="compose-priority">Priority</label>
+          <select id="compose-priority" value={priority} onChange={(e) => setPriority(e.target.value as typeof priority)}>
+            <option value="normal">Normal</option><option value="high">High</option><option value="critical">Critical</option>
+          </select></div>
+        <div><label htmlFor="compose-ttl">Expires after (minutes)</label><input id="compose-ttl" type="number" min="1" value={ttl} onChange={(e) => setTtl(e.target.value)} style={{ width: '8rem' }} /></div>
+      </div>
+      <label className="inline"><input type="checkbox" checked={ackRequired} onChange={(e) => setAckRequired(e.target.checked)} /> Ask for acknowledgement</label>
+      <label htmlFor="compose-options">Poll options (one per line; empty: no poll)</label>
+      <textarea id="compose-options" rows={3} value={options} onChange={(e) => setOptions(e.target.value)} style={{ width: '100%' }} />
+      {error && <p role="alert" className="error">{error}</p>}
+      <button type="submit" disabled={busy || empty || reach === 0}>Send to {reach ?? '…'} {reach === 1 ? 'device' : 'devices'}</button>
+    </form>
+  );
+}

@@ -1,0 +1,148 @@
+/**
+ * The Control Center's live picture of a tenant: devices, last positions, statuses and the event
+ * feed, loaded once and kept current by the SSE stream. Positions live in plain maps, not React
+ * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
+ */
+import type { TenantApi } from '../lib/api';
+import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position } from '../lib/types';
+
+export interface FeedItem { id: string; kind: 'fence' | 'status'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
+
+type Listener = () => void;
+
+export class LiveStore {
+  devices = new Map<string, Device>();
+  positions = new Map<string, Position>();
+  statuses = new Map<string, DeviceStatus>();
+  groups: Group[] = [];
+  fences: Fence[] = [];
+  feed: FeedItem[] = [];
+  connected = false;
+  /** Bumped (at most every 250 ms) when anything changed; React reads it through useSyncExternalStore. */
+  version = 0;
+  private listeners = new Set<Listener>();
+  private deliveryListeners = new Set<(d: Delivery) => void>();
+  private source: EventSource | undefined;
+  private pending: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly api: TenantApi) {}
+
+  async load(): Promise<void> {
+    const [devices, positions, statuses, groups, fences, events] = await Promise.all([
+      this.api.get<Device[]>('/devices'),
+      this.api.get<Position[]>('/positions'),
+      this.api.get<DeviceStatus[]>('/status'),
+      this.api.get<Group[]>('/groups'),
+      this.api.get<Fence[]>('/fences'),
+      this.api.get<FenceEvent[]>('/events?limit=100'),
+    ]);
+    this.devices = new Map(devices.map((d) => [d.id, d]));
+    this.positions = new Map(positions.map((p) => [p.deviceId, p]));
+    this.statuses = new Map(statuses.map((s) => [s.deviceId, s]));
+    this.groups = groups;
+    this.fences = fences;
+    this.feed = events.map((e) => this.fenceItem(e));
+    this.changed(true);
+  }
+
+  /** Opens the live stream (EventSource reconnects by itself). */
+  connect(): void {
+    this.source?.close();
+    const source = (this.source = new EventSource(this.api.url('/live')));
+    source.addEventListener('hello', () => { this.connected = true; this.changed(); });
+    source.addEventListener('error', () => { this.connected = false; this.changed(); });
+    source.addEventListener('position', (e) => {
+      const p = JSON.parse((e as MessageEvent<string>).data) as Position;
+      const old = this.positions.get(p.deviceId);
+      if (!p.late && (!old || old.time <= p.time)) this.positions.set(p.deviceId, p);
+      if (!this.devices.has(p.deviceId)) void this.refreshDevices();
+      this.changed();
+    });
+    source.addEventListener('status', (e) => {
+      const s = JSON.parse((e as MessageEvent<string>).data) as DeviceStatus;
+      const old = this.statuses.get(s.deviceId);
+      this.statuses.set(s.deviceId, { ...old, ...s });
+      if (old && old.connection !== s.connection && s.connection !== 'unknown') {
+        const p = this.positions.get(s.deviceId);
+        this.feed.unshift({ id: `st-${s.deviceId}-${Date.now()}`, kind: 'status', type: s.connection, deviceId: s.deviceId, time: Date.now(), lon: p?.lon, lat: p?.lat, text: `${this.name(s.deviceId)} is ${s.connection}` });
+      }
+      this.changed();
+    });
+    source.addEventListener('fence', (e) => {
+      const event = JSON.parse((e as MessageEvent<string>).data) as FenceEvent;
+      if (!this.feed.some((f) => f.id === event.id)) this.feed.unshift(this.fenceItem(event));
+      this.feed.length = Math.min(this.feed.length, 500);
+      this.changed();
+    });
+    source.addEventListener('delivery', (e) => {
+      const d = JSON.parse((e as MessageEvent<string>).data) as Delivery;
+      for (const l of this.deliveryListeners) l(d);
+    });
+  }
+
+  close(): void {
+    this.source?.close();
+    clearTimeout(this.pending);
+  }
+
+  async refreshDevices(): Promise<void> {
+    const devices = await this.api.get<Device[]>('/devices');
+    this.devices = new Map(devices.map((d) => [d.id, d]));
+    this.changed();
+  }
+
+  async refreshFences(): Promise<void> {
+    this.fences = await this.api.get<Fence[]>('/fences');
+    this.changed(true);
+  }
+
+  async refreshGroups(): Promise<void> {
+    this.groups = await this.api.get<Group[]>('/groups');
+    this.changed(true);
+  }
+
+  name(deviceId: string): string {
+    return this.devices.get(deviceId)?.name ?? deviceId;
+  }
+
+  /** Devices in a group (directly, through their user, or in a sub-group). */
+  devicesOfGroup(groupId: string): Set<string> {
+    const out = new Set<string>();
+    const ids = new Set([groupId]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const g of this.groups) if (g.parentId && ids.has(g.parentId) && !ids.has(g.id)) { ids.add(g.id); grew = true; }
+    }
+    const users = new Set<string>();
+    for (const g of this.groups) if (ids.has(g.id)) { g.members.deviceIds.forEach((d) => out.add(d)); g.members.userIds.forEach((u) => users.add(u)); }
+    for (const d of this.devices.values()) if (d.userId && users.has(d.userId)) out.add(d.id);
+    return out;
+  }
+
+  subscribe = (listener: Listener): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getVersion = (): number => this.version;
+
+  onDelivery(listener: (d: Delivery) => void): () => void {
+    this.deliveryListeners.add(listener);
+    return () => this.deliveryListeners.delete(listener);
+  }
+
+  private fenceItem(e: FenceEvent): FeedItem {
+    const verb = e.type === 'enter' ? 'entered' : e.type === 'exit' ? 'left' : e.type === 'dwell' ? 'dwells in' : e.type === 'within' ? 'came near' : e.type === 'apart' ? 'moved away from' : e.type;
+    return { id: e.id, kind: 'fence', type: e.type, deviceId: e.deviceId, time: e.time, lon: e.lon, lat: e.lat, text: `${this.name(e.deviceId)} ${verb} ${e.fenceName}` };
+  }
+
+  private changed(now = false): void {
+    const fire = () => {
+      this.pending = undefined;
+      this.version++;
+      for (const l of this.listeners) l();
+    };
+    if (now) { clearTimeout(this.pending); fire(); return; }
+    this.pending ??= setTimeout(fire, 250);
+  }
+}

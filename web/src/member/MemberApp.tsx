@@ -1,0 +1,126 @@
+/** The member app: enrol a device, share location while open, messages and polls, follow me. */
+import { lazy, Suspense, useEffect, useMemo, useReducer, useRef, useState, type FormEvent } from 'react';
+import { loadSession, saveSession, tenantApi, type Session } from '../lib/api';
+import { ago } from '../lib/format';
+import { Login } from '../control/Login';
+import { DeviceConnection, type InboxMessage } from './protocol';
+import { FollowMe } from './FollowMe';
+import { PushSetup } from './push';
+
+const QrScanner = lazy(() => import('./QrScanner'));
+const TOKEN_KEY = 'followme.device-token';
+
+export function MemberApp() {
+  const [token, setToken] = useState(() => localStorage.getItem(TOKEN_KEY) ?? '');
+  const [session, setSession] = useState<Session | undefined>(() => loadSession('followme.member'));
+  return (
+    <div className="member">
+      <header><img src="/app/icon.svg" alt="" /><h1>Follow Me</h1>{session && <span className="muted">{session.user.name}</span>}</header>
+      <main>
+        {token ? <Device token={token} onForget={() => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem('followme.inbox'); setToken(''); }} /> : <Enrol onToken={(t) => { localStorage.setItem(TOKEN_KEY, t); setToken(t); }} />}
+        <section className="card" aria-labelledby="follow-title">
+          <h2 id="follow-title">Follow me</h2>
+          {session
+            ? <FollowMe api={tenantApi(session)} session={session} onLogout={() => { saveSession(undefined, 'followme.member'); setSession(undefined); }} />
+            : <Login title="Log in to share with people" onLogin={(s) => { saveSession(s, 'followme.member'); setSession(s); }} />}
+        </section>
+      </main>
+    </div>
+  );
+}
+
+function Enrol({ onToken }: { onToken: (t: string) => void }) {
+  const [value, setValue] = useState('');
+  const [scanning, setScanning] = useState(false);
+  const submit = (e: FormEvent) => { e.preventDefault(); if (value.trim()) onToken(value.trim()); };
+  return (
+    <section className="card" aria-labelledby="enrol-title">
+      <h2 id="enrol-title">Enrol this phone</h2>
+      <p>Your organisation gives you a device token, as text or as a QR code. While this app is open and sharing is on, it reports where you are to your organisation.</p>
+      <form onSubmit={submit}>
+        <label htmlFor="enrol-token">Device token</label>
+        <input id="enrol-token" type="text" autoComplete="off" spellCheck={false} value={value} onChange={(e) => setValue(e.target.value)} placeholder="fmd_…" required />
+        <div className="row" style={{ marginTop: '.6rem' }}>
+          <button type="submit" className="big">Enrol</button>
+          {'BarcodeDetector' in window && <button type="button" className="secondary big" onClick={() => setScanning(true)}>Scan QR code</button>}
+        </div>
+      </form>
+      {scanning && <Suspense fallback={<p>Starting the camera…</p>}><QrScanner onCode={(t) => { setScanning(false); onToken(t); }} onCancel={() => setScanning(false)} /></Suspense>}
+    </section>
+  );
+}
+
+function Device({ token, onForget }: { token: string; onForget: () => void }) {
+  const connection = useMemo(() => new DeviceConnection(token), [token]);
+  const [, render] = useReducer((n: number) => n + 1, 0);
+  const [sharing, setSharing] = useState(() => localStorage.getItem('followme.sharing') === 'on');
+  const [geoError, setGeoError] = useState('');
+  const [lastFix, setLastFix] = useState<number>();
+  const watch = useRef<number | undefined>(undefined);
+
+  useEffect(() => {
+    connection.onChange = render;
+    connection.connect();
+    return () => connection.close();
+  }, [connection]);
+
+  useEffect(() => {
+    localStorage.setItem('followme.sharing', sharing ? 'on' : 'off');
+    if (!sharing) return;
+    if (!('geolocation' in navigator)) { setGeoError('This browser cannot tell where you are.'); return; }
+    watch.current = navigator.geolocation.watchPosition(
+      (p) => {
+        setGeoError('');
+        setLastFix(p.timestamp);
+        const c = p.coords;
+        connection.position({ time: Math.round(p.timestamp), lon: c.longitude, lat: c.latitude, accuracy: c.accuracy, ...(c.speed != null && !Number.isNaN(c.speed) ? { speed: c.speed } : {}), ...(c.heading != null && !Number.isNaN(c.heading) ? { heading: c.heading } : {}), ...(c.altitude != null ? { altitude: c.altitude } : {}) });
+      },
+      (err) => setGeoError(err.code === err.PERMISSION_DENIED ? 'Location permission was denied: allow it in the browser to share.' : `No location: ${err.message}`),
+      { enableHighAccuracy: true, maximumAge: 5000 },
+    );
+    return () => { if (watch.current !== undefined) navigator.geolocation.clearWatch(watch.current); };
+  }, [sharing, connection]);
+
+  // Messages on screen count as read.
+  useEffect(() => {
+    for (const m of connection.inbox) if (m.state === 'delivered' && document.visibilityState === 'visible') connection.receipt(m.deliveryId, 'read');
+  });
+
+  const s = connection.state;
+  const inbox = [...connection.inbox].sort((a, b) => (a.priority === 'critical' ? -1 : 0) - (b.priority === 'critical' ? -1 : 0) || b.sentAt - a.sentAt);
+  return (
+    <>
+      <section className="card" aria-labelledby="device-title">
+        <h2 id="device-title">This phone</h2>
+        <p role="status" data-testid="connection">{s.status === 'online' ? 'Connected.' : s.status === 'connecting' ? 'Connecting…' : s.status === 'refused' ? `Not connected: ${s.detail}` : `Offline${s.detail ? `: ${s.detail}` : ''}; retrying.`}</p>
+        <button type="button" className="big" aria-pressed={sharing} onClick={() => setSharing(!sharing)}>{sharing ? 'Sharing my location (tap to stop)' : 'Share my location'}</button>
+        {sharing && <p className="muted">Last position {ago(lastFix)}; next report in about {s.interval} s (advised by the server).</p>}
+        {geoError && <p role="alert" className="error">{geoError}</p>}
+        <PushSetup deviceToken={token} />
+        <p><button type="button" className="secondary" onClick={() => confirm('Forget this device token and its messages?') && onForget()}>Unenrol this phone</button></p>
+      </section>
+      <section className="card" aria-labelledby="inbox-title">
+        <h2 id="inbox-title">Messages</h2>
+        {inbox.length === 0 && <p className="muted">No messages.</p>}
+        <ul className="list" aria-live="polite" data-testid="inbox">
+          {inbox.map((m) => <MessageCard key={m.deliveryId} m={m} onAnswer={(response) => connection.receipt(m.deliveryId, 'acknowledged', response)} />)}
+        </ul>
+      </section>
+    </>
+  );
+}
+
+function MessageCard({ m, onAnswer }: { m: InboxMessage; onAnswer: (response?: string) => void }) {
+  const expired = m.expiresAt !== undefined && m.expiresAt < Date.now();
+  return (
+    <li className={`card msg ${m.priority}`} role={m.priority === 'critical' ? 'alert' : undefined} aria-label={`${m.priority} message: ${m.title}`}>
+      <div className="row"><span className={`badge ${m.priority}`}>{m.priority}</span><strong style={{ flex: 1 }}>{m.title}</strong><time className="muted">{new Date(m.sentAt).toLocaleTimeString()}</time></div>
+      {m.body && <p>{m.body}</p>}
+      {m.state === 'acknowledged'
+        ? <p className="muted">{m.response ? `You answered: ${m.response}` : 'Acknowledged.'}</p>
+        : expired ? <p className="muted">Expired.</p>
+          : m.options?.length ? <div className="options" role="group" aria-label="Answer">{m.options.map((o) => <button key={o} type="button" className="big" onClick={() => onAnswer(o)}>{o}</button>)}</div>
+            : m.ackRequired ? <div className="options"><button type="button" className="big" onClick={() => onAnswer()}>Acknowledge</button></div> : null}
+    </li>
+  );
+}
