@@ -99,7 +99,7 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
       <fieldset>
         <legend>Area</legend>
         <div className="row">
-          <button type="button" className="secondary" onClick={drawArea}>Draw an area on the map</button>
+          <button type="button" className="secondary" disabled={!tools.drawing} onClick={drawArea}>Draw an area on the map</button>
           {area && <button type="button" className="secondary" onClick={() => { setArea(undefined); tools.drawing?.stop(); }}>Clear area</button>}
         </div>
         {area && <p className="muted">{area.deviceIds.length} devices in the drawn area now.</p>}

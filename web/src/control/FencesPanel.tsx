@@ -47,7 +47,9 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
     if (!draft) return;
     setError('');
     const drawn = draft.id ? tools.drawing?.current() : draft.drawn;
-    const body: Record<string, unknown> = { name: draft.name.trim(), enabled: draft.enabled, dwellMinutes: draft.dwellMinutes ? Number(draft.dwellMinutes) : null };
+    const body: Record<string, unknown> = { name: draft.name.trim(), enabled: draft.enabled };
+    // The API coerces a JSON null to 0 for this integer field (ajv coerceTypes), so "none" is sent by leaving it out.
+    if (draft.dwellMinutes) body.dwellMinutes = Number(draft.dwellMinutes);
     if (drawn) {
       body.geometry = drawn.geometry;
       if (drawn.geometry.type === 'Point') body.radius = Number(draft.radius);
@@ -90,9 +92,9 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
   return (
     <div className="stack">
       <div className="row" role="group" aria-label="Draw a fence">
-        <button type="button" onClick={() => startDraw('circle')}>Draw circle</button>
-        <button type="button" onClick={() => startDraw('polygon')}>Draw polygon</button>
-        <button type="button" onClick={() => startDraw('corridor')}>Draw corridor</button>
+        <button type="button" disabled={!tools.drawing} onClick={() => startDraw('circle')}>Draw circle</button>
+        <button type="button" disabled={!tools.drawing} onClick={() => startDraw('polygon')}>Draw polygon</button>
+        <button type="button" disabled={!tools.drawing} onClick={() => startDraw('corridor')}>Draw corridor</button>
         <button type="button" className="secondary" onClick={typedCircle}>Circle by coordinates</button>
       </div>
       {draft && (

@@ -1,7 +1,7 @@
 /** The live map: every device (clustered), fences, drawing, and the side panels (devices, fences, send, events). */
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { TenantApi } from '../lib/api';
-import { addDeviceLayers, addFenceLayers, clusterLabels, createMap, deviceFeatures, maplibregl, setFences, STATUS_COLOURS, type DevicePoint, type GeoJSONSource, type MLMap, type StatusKey } from '../lib/map';
+import { addDeviceLayers, addFenceLayers, clusterLabels, createMap, deviceFeatures, fitTo, maplibregl, setFences, STATUS_COLOURS, type DevicePoint, type GeoJSONSource, type MLMap, type StatusKey } from '../lib/map';
 import type { LonLat } from '../lib/types';
 import { ago } from '../lib/format';
 import type { LiveStore } from './live';
@@ -38,6 +38,7 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
   const [query, setQuery] = useState('');
   const [groupId, setGroupId] = useState('');
   const [composeFence, setComposeFence] = useState<string | undefined>();
+  const fitted = useRef(false);
   const popup = useRef<maplibregl.Popup | undefined>(undefined);
 
   useEffect(() => {
@@ -89,6 +90,11 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
       points.push({ id, name: store.name(id), position, status: statusOf(store, id), lowBattery: battery !== undefined && battery !== null && battery < 20 });
     }
     (map.getSource('devices') as GeoJSONSource | undefined)?.setData(deviceFeatures(points));
+    // The first time there are devices, show them all.
+    if (!fitted.current && points.length > 0) {
+      fitted.current = true;
+      fitTo(map, points.map((p) => [p.position.lon, p.position.lat] as LonLat), 15);
+    }
   }, [map, visible, version, store]);
 
   useEffect(() => { if (map) setFences(map, store.fences); }, [map, store.fences]);

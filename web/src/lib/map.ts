@@ -6,11 +6,15 @@
 import * as maplibregl from 'maplibre-gl';
 import type { GeoJSONSource, Map as MLMap, StyleSpecification } from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
+// MapLibre's worker is a separate, self-contained module file: emitted as a hashed asset and pointed at.
+import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { feature } from 'topojson-client';
 import type { Topology } from 'topojson-specification';
 import countries110m from 'world-atlas/countries-110m.json';
 import type { Fence, LonLat, Position } from './types';
 import { circleRing, metresPerPixel } from './geo';
+
+maplibregl.setWorkerUrl(workerUrl);
 
 export { maplibregl };
 export type { MLMap, GeoJSONSource };
