@@ -89,7 +89,7 @@ function Users({ api }: { api: TenantApi }) {
   const [form, setForm] = useState({ name: '', email: '', role: 'member', password: '' });
   const [error, note, run] = useAction();
   const reload = () => api.get<User[]>('/users').then(setUsers);
-  useEffect(() => { void reload(); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, []);
+  useEffect(() => { void reload(); /* eslint-disable-line react-hooks/exhaustive-deps */ }, []);
   const create = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => { await api.post('/users', { ...form, password: form.password || undefined }); setForm({ name: '', email: '', role: 'member', password: '' }); await reload(); }, 'User created.');
@@ -154,7 +154,7 @@ function Rules({ store, api }: { store: LiveStore; api: TenantApi }) {
   const [form, setForm] = useState({ name: '', on: 'enter', fenceId: '', groupId: '', title: '{device} {event} {fence}', priority: 'high' });
   const [error, note, run] = useAction();
   const reload = () => api.get<Rule[]>('/rules').then(setRules);
-  useEffect(() => { void reload(); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, []);
+  useEffect(() => { void reload(); /* eslint-disable-line react-hooks/exhaustive-deps */ }, []);
   const fenceName = (id: string) => store.fences.find((f) => f.id === id)?.name ?? id;
   return (
     <Section title="Rules">

@@ -50,12 +50,12 @@ export default function HistoryScreen({ store, api, mapStyleUrl, params }: { sto
     setTrips(tripData);
     setAt(0);
     const coords = positions.map((p) => [p.lon, p.lat] as LonLat);
-    (map.getSource('track') as GeoJSONSource).setData({ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: coords } });
-    (map.getSource('stops') as GeoJSONSource).setData({ type: 'FeatureCollection', features: tripData.stops.map((s) => ({ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [s.lon, s.lat] } })) });
+    void (map.getSource('track') as GeoJSONSource).setData({ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: coords } });
+    void (map.getSource('stops') as GeoJSONSource).setData({ type: 'FeatureCollection', features: tripData.stops.map((s) => ({ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [s.lon, s.lat] } })) });
     fitTo(map, coords);
     setStatus(`${positions.length} positions, ${tripData.trips.length} trips, ${tripData.stops.length} stops.`);
   };
-  useEffect(() => { if (map && deviceId) void load(); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, [map]);
+  useEffect(() => { if (map && deviceId) void load(); /* eslint-disable-line react-hooks/exhaustive-deps */ }, [map]);
 
   // Replay: advance through the track in fix time, `speed` times faster than real time.
   useEffect(() => {

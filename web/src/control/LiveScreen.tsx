@@ -89,7 +89,7 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
       const battery = store.statuses.get(id)?.battery ?? position.battery;
       points.push({ id, name: store.name(id), position, status: statusOf(store, id), lowBattery: battery !== undefined && battery !== null && battery < 20 });
     }
-    (map.getSource('devices') as GeoJSONSource | undefined)?.setData(deviceFeatures(points));
+    void (map.getSource('devices') as GeoJSONSource | undefined)?.setData(deviceFeatures(points));
     // The first time there are devices, show them all.
     if (!fitted.current && points.length > 0) {
       fitted.current = true;

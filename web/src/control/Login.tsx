@@ -2,12 +2,13 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, login, type Session } from '../lib/api';
 
 /** Log in to a tenant with e-mail and password (POST /auth/login). */
-export function Login({ onLogin, title = 'Follow Me Control Center', defaultTenant = '' }: { onLogin: (s: Session) => void; title?: string; defaultTenant?: string }) {
+export function Login({ onLogin, title = 'Follow Me Control Center', defaultTenant = '', embedded = false }: { onLogin: (s: Session) => void; title?: string; defaultTenant?: string; embedded?: boolean }) {
   const [tenant, setTenant] = useState(defaultTenant);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const id = embedded ? 'member-login' : 'login';
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
@@ -20,19 +21,20 @@ export function Login({ onLogin, title = 'Follow Me Control Center', defaultTena
       setBusy(false);
     }
   };
+  const Box = embedded ? 'div' : 'main';
   return (
-    <main className="login">
-      <div className="brand"><img src="/app/icon.svg" alt="" /><h1>{title}</h1></div>
+    <Box className={embedded ? undefined : 'login'}>
+      {embedded ? <p>{title}</p> : <div className="brand"><img src="/app/icon.svg" alt="" /><h1>{title}</h1></div>}
       <form onSubmit={submit} aria-describedby={error ? 'login-error' : undefined}>
-        <label htmlFor="login-tenant">Organisation (tenant)</label>
-        <input id="login-tenant" name="tenant" autoComplete="organization" required value={tenant} onChange={(e) => setTenant(e.target.value)} placeholder="demo" />
-        <label htmlFor="login-email">E-mail</label>
-        <input id="login-email" name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
-        <label htmlFor="login-password">Password</label>
-        <input id="login-password" name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+        <label htmlFor={`${id}-tenant`}>Organisation (tenant)</label>
+        <input id={`${id}-tenant`} name="tenant" autoComplete="organization" required value={tenant} onChange={(e) => setTenant(e.target.value)} placeholder="demo" />
+        <label htmlFor={`${id}-email`}>E-mail</label>
+        <input id={`${id}-email`} name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        <label htmlFor={`${id}-password`}>Password</label>
+        <input id={`${id}-password`} name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         {error && <p id="login-error" role="alert" className="error">{error}</p>}
         <button type="submit" disabled={busy}>{busy ? 'Logging in…' : 'Log in'}</button>
       </form>
-    </main>
+    </Box>
   );
 }

@@ -87,7 +87,7 @@ export function addFenceLayers(map: MLMap, fences: Fence[]): void {
 }
 
 export function setFences(map: MLMap, fences: Fence[]): void {
-  (map.getSource('fences') as GeoJSONSource | undefined)?.setData(fenceFeatures(fences));
+  void (map.getSource('fences') as GeoJSONSource | undefined)?.setData(fenceFeatures(fences));
 }
 
 /** Status colours (also in the legend): moving, stopped, offline, unknown; low battery gets a red ring. */
@@ -145,7 +145,9 @@ export function clusterLabels(map: MLMap): () => void {
   const schedule = () => { cancelAnimationFrame(frame); frame = requestAnimationFrame(update); };
   map.on('moveend', schedule);
   map.on('idle', schedule);
-  return () => { map.off('moveend', schedule); map.off('idle', schedule); for (const m of markers.values()) m.remove(); };
+  // A map whose devices move all the time is rarely idle: refresh the labels every second as well.
+  const timer = setInterval(schedule, 1000);
+  return () => { clearInterval(timer); map.off('moveend', schedule); map.off('idle', schedule); for (const m of markers.values()) m.remove(); };
 }
 
 export function fitTo(map: MLMap, coordinates: LonLat[], maxZoom = 16): void {

@@ -21,7 +21,7 @@ export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: 
     setShares(s);
     setFollowing(f);
   };
-  useEffect(() => { reload().catch((err: Error & { status?: number }) => (err.status === 401 ? onLogout() : setError(err.message))); /* eslint-disable-next-line react-hooks/exhaustive-deps */ }, [api]);
+  useEffect(() => { reload().catch((err: Error & { status?: number }) => (err.status === 401 ? onLogout() : setError(err.message))); /* eslint-disable-line react-hooks/exhaustive-deps */ }, [api]);
 
   // Live positions of the people who share with me.
   useEffect(() => {

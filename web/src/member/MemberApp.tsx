@@ -22,7 +22,7 @@ export function MemberApp() {
           <h2 id="follow-title">Follow me</h2>
           {session
             ? <FollowMe api={tenantApi(session)} session={session} onLogout={() => { saveSession(undefined, 'followme.member'); setSession(undefined); }} />
-            : <Login title="Log in to share with people" onLogin={(s) => { saveSession(s, 'followme.member'); setSession(s); }} />}
+            : <Login embedded title="Log in with your e-mail and password to share your location with people and see who shares with you." onLogin={(s) => { saveSession(s, 'followme.member'); setSession(s); }} />}
         </section>
       </main>
     </div>
