@@ -17,10 +17,12 @@ import { reportingInterval, Sharing, TrackerService, trackerMigrations, type Tra
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { registerHosts } from './http/hosts.js';
 import { toFriend } from './edge/owntracks.js';
 import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
+import { Provisioning } from './provisioning/index.js';
 
 export interface Platform {
   readonly config: Config;
@@ -32,6 +34,7 @@ export interface Platform {
   readonly sharing: Sharing;
   readonly geofence: GeofenceService;
   readonly notification: NotificationService;
+  readonly provisioning: Provisioning;
   readonly edge: Edge;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
   readonly url: string;
@@ -102,7 +105,17 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     logger,
   );
 
-  const http = createHttpServer({ logger, bodyLimit: config.maxFrameBytes, ready: () => ready });
+  const provisioning = new Provisioning({ client, tracker, geofence, notification });
+  const http = createHttpServer({
+    logger,
+    bodyLimit: config.maxFrameBytes,
+    ready: () => ready,
+    tls: config.tlsCert ? { cert: config.tlsCert, key: config.tlsKey, dir: config.tlsDir || undefined } : undefined,
+  });
+  registerHosts(http, [config.host, ...config.platformHosts.split(',').map((h) => h.trim()).filter(Boolean)], async (host) => {
+    const tenant = await client.tenantByHost(host);
+    return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
+  });
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
   const edgeDeps: EdgeDeps = {
     logger,
@@ -145,19 +158,19 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     mqttPort: config.mqttPort,
     mqttUrl: config.mqttUrl,
   });
-  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
+  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning, bus, logger });
   await tracker.start();
   await geofence.start();
   await notification.start();
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
   ready = true;
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, bus, http, client, tracker, sharing, geofence, notification, edge, url, generatedAdminKey,
+    config, logger, bus, http, client, tracker, sharing, geofence, notification, provisioning, edge, url, generatedAdminKey,
     close() {
       closing ??= (async () => {
         ready = false;
