@@ -55,10 +55,19 @@ export function storeFactory(config: Config): StoreFactory {
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
 }
 
-/** Starts every role in this process. */
-export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
-  let ready = false;
-  const bus = await openBus(config, logger);
+/** The services of this process, wired to each other through their public surfaces, with their stores open (no listeners). */
+export interface Services {
+  client: ClientService;
+  tracker: TrackerService;
+  sharing: Sharing;
+  geofence: GeofenceService;
+  notification: NotificationService;
+  provisioning: Provisioning;
+  /** Closes the stores (after the services have stopped). */
+  closeStores(): Promise<void>;
+}
+
+export async function createServices(config: Config, bus: Bus, logger: Logger): Promise<Services> {
   const stores = storeFactory(config);
   const clientStore = await stores.open<ClientDB>('client', clientMigrations);
   const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
@@ -66,7 +75,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
 
   const client = new ClientService(clientStore, bus);
-  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
   const sharing = new Sharing(
     trackerStore,
@@ -106,6 +114,26 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   );
 
   const provisioning = new Provisioning({ client, tracker, geofence, notification });
+  return {
+    client,
+    tracker,
+    sharing,
+    geofence,
+    notification,
+    provisioning,
+    async closeStores() {
+      for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+    },
+  };
+}
+
+/** Starts every role in this process. */
+export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
+  let ready = false;
+  const bus = await openBus(config, logger);
+  const services = await createServices(config, bus, logger);
+  const { client, tracker, sharing, geofence, notification, provisioning } = services;
+  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
   const http = createHttpServer({
     logger,
     bodyLimit: config.maxFrameBytes,
@@ -183,7 +211,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
         await notification.stop();
         await geofence.stop();
         await bus.close();
-        for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+        await services.closeStores();
       })();
       return closing;
     },

@@ -12,6 +12,7 @@ import { sharingRoutes } from './routes/sharing.js';
 import { platformRoutes } from './routes/platform.js';
 import { auditHook } from './audit.js';
 import { sharePage } from './share-page.js';
+import { invitePage } from './invite-page.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -42,6 +43,7 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
     { prefix: API_PREFIX },
   );
   sharePage(app);
+  invitePage(app);
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   return { close: () => hub.close() };
 }

@@ -21,7 +21,7 @@ declare module 'fastify' {
 }
 
 /** Paths that answer on any host: the API, device protocols, health and metrics, share links. */
-const ANY_HOST = /^\/(api|device|owntracks|healthz|readyz|metrics|s)(\/|$|\?)/;
+const ANY_HOST = /^\/(api|device|owntracks|healthz|readyz|metrics|s|invite)(\/|$|\?)/;
 const CACHE_MS = 10_000;
 
 const NEUTRAL_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found</title>
