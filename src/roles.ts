@@ -17,11 +17,13 @@ import { reportingInterval, Sharing, TrackerService, trackerMigrations, type Tra
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { registerHosts } from './http/hosts.js';
 import { toFriend } from './edge/owntracks.js';
 import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
 import { registerStatic } from './http/static.js';
+import { Provisioning } from './provisioning/index.js';
 
 export interface Platform {
   readonly config: Config;
@@ -33,6 +35,7 @@ export interface Platform {
   readonly sharing: Sharing;
   readonly geofence: GeofenceService;
   readonly notification: NotificationService;
+  readonly provisioning: Provisioning;
   readonly edge: Edge;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
   readonly url: string;
@@ -53,10 +56,19 @@ export function storeFactory(config: Config): StoreFactory {
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
 }
 
-/** Starts every role in this process. */
-export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
-  let ready = false;
-  const bus = await openBus(config, logger);
+/** The services of this process, wired to each other through their public surfaces, with their stores open (no listeners). */
+export interface Services {
+  client: ClientService;
+  tracker: TrackerService;
+  sharing: Sharing;
+  geofence: GeofenceService;
+  notification: NotificationService;
+  provisioning: Provisioning;
+  /** Closes the stores (after the services have stopped). */
+  closeStores(): Promise<void>;
+}
+
+export async function createServices(config: Config, bus: Bus, logger: Logger): Promise<Services> {
   const stores = storeFactory(config);
   const clientStore = await stores.open<ClientDB>('client', clientMigrations);
   const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
@@ -64,7 +76,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
 
   const client = new ClientService(clientStore, bus);
-  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
   const sharing = new Sharing(
     trackerStore,
@@ -103,7 +114,37 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     logger,
   );
 
-  const http = createHttpServer({ logger, bodyLimit: config.maxFrameBytes, ready: () => ready });
+  const provisioning = new Provisioning({ client, tracker, geofence, notification });
+  return {
+    client,
+    tracker,
+    sharing,
+    geofence,
+    notification,
+    provisioning,
+    async closeStores() {
+      for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+    },
+  };
+}
+
+/** Starts every role in this process. */
+export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
+  let ready = false;
+  const bus = await openBus(config, logger);
+  const services = await createServices(config, bus, logger);
+  const { client, tracker, sharing, geofence, notification, provisioning } = services;
+  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
+  const http = createHttpServer({
+    logger,
+    bodyLimit: config.maxFrameBytes,
+    ready: () => ready,
+    tls: config.tlsCert ? { cert: config.tlsCert, key: config.tlsKey, dir: config.tlsDir || undefined } : undefined,
+  });
+  registerHosts(http, [config.host, ...config.platformHosts.split(',').map((h) => h.trim()).filter(Boolean)], async (host) => {
+    const tenant = await client.tenantByHost(host);
+    return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
+  });
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
   const edgeDeps: EdgeDeps = {
     logger,
@@ -146,7 +187,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     mqttPort: config.mqttPort,
     mqttUrl: config.mqttUrl,
   });
-  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
+  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning, bus, logger });
   registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
   await tracker.start();
   await geofence.start();
@@ -154,12 +195,12 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
   ready = true;
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, bus, http, client, tracker, sharing, geofence, notification, edge, url, generatedAdminKey,
+    config, logger, bus, http, client, tracker, sharing, geofence, notification, provisioning, edge, url, generatedAdminKey,
     close() {
       closing ??= (async () => {
         ready = false;
@@ -172,7 +213,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
         await notification.stop();
         await geofence.stop();
         await bus.close();
-        for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+        await services.closeStores();
       })();
       return closing;
     },

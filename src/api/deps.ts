@@ -1,4 +1,5 @@
 import type { Logger } from '../core/log.js';
+import type { Provisioning } from '../provisioning/index.js';
 import type { Bus } from '../ports/bus.js';
 import type { ClientService } from '../services/client/index.js';
 import type { GeofenceService } from '../services/geofence/index.js';
@@ -12,6 +13,7 @@ export interface ApiDeps {
   sharing: Sharing;
   geofence: GeofenceService;
   notification: NotificationService;
+  provisioning: Provisioning;
   bus: Bus;
   logger: Logger;
 }

@@ -14,7 +14,7 @@ import type { HttpServer } from './server.js';
 export const WEB_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
 /** Prefixes that belong to the server, never to the single-page apps. */
-const RESERVED = ['/api/', '/api', '/device/', '/device', '/owntracks', '/s/', '/healthz', '/readyz', '/metrics'];
+const RESERVED = ['/api', '/device', '/owntracks', '/s', '/invite', '/healthz', '/readyz', '/metrics'];
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -47,7 +47,7 @@ export function registerStatic(app: HttpServer, options: StaticOptions): void {
   });
   app.get('/*', { schema: { hide: true } }, async (request, reply) => {
     const path = decodeURIComponent(request.url.split('?')[0]!);
-    if (RESERVED.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`))) throw new AppError('not_found', `no route GET ${path}`);
+    if (RESERVED.some((p) => path === p || path.startsWith(`${p}/`))) throw new AppError('not_found', `no route GET ${path}`);
     const file = resolveFile(root, path);
     if (!file) {
       if (!existsSync(join(root, 'index.html'))) throw new AppError('not_found', `the web front is not built (no ${join(root, 'index.html')}); run npm run build`);

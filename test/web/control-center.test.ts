@@ -11,7 +11,6 @@ import { chromiumAvailable, ensureWebBuilt, launch, loginControlCenter, watchErr
 
 // The callbacks of page.evaluate run in the browser; the server's tsconfig has no DOM types.
 declare const document: any;
-type HTMLElement = any;
 type HTMLInputElement = any;
 
 const available = chromiumAvailable();

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
-import { loadSession, loadWebConfig, saveSession, tenantApi, type Session } from '../lib/api';
+import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, tenantApi, type Branding, type Session } from '../lib/api';
 import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
@@ -33,7 +33,12 @@ export const navigate = (hash: string) => { location.hash = hash; };
 
 export function App() {
   const [session, setSession] = useState<Session | undefined>(() => loadSession());
-  if (!session) return <Login onLogin={(s) => { saveSession(s); setSession(s); }} />;
+  const [brand, setBrand] = useState<{ tenant: { slug: string; name: string } | null; branding: Branding }>();
+  // The tenant's name, logo and colours: by the host before login (custom domains), by the tenant after.
+  useEffect(() => { void loadBranding(session).then((b) => { applyBranding(b?.branding); setBrand(b); }); }, [session]);
+  if (!session) {
+    return <Login key={brand?.tenant?.slug ?? ''} logoUrl={brand?.branding.logoUrl ?? undefined} title={brand?.tenant ? `${brand.tenant.name} · ${brand.branding.productName}` : `${brand?.branding.productName ?? 'Follow Me'} Control Center`} defaultTenant={brand?.tenant?.slug ?? ''} onLogin={(s) => { saveSession(s); setSession(s); }} />;
+  }
   return <Shell session={session} onLogout={() => { saveSession(undefined); setSession(undefined); }} />;
 }
 

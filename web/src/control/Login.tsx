@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, login, type Session } from '../lib/api';
 
 /** Log in to a tenant with e-mail and password (POST /auth/login). */
-export function Login({ onLogin, title = 'Follow Me Control Center', defaultTenant = '', embedded = false }: { onLogin: (s: Session) => void; title?: string; defaultTenant?: string; embedded?: boolean }) {
+export function Login({ onLogin, title = 'Follow Me Control Center', defaultTenant = '', embedded = false, logoUrl }: { onLogin: (s: Session) => void; title?: string; defaultTenant?: string; embedded?: boolean; logoUrl?: string }) {
   const [tenant, setTenant] = useState(defaultTenant);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -24,7 +24,7 @@ export function Login({ onLogin, title = 'Follow Me Control Center', defaultTena
   const Box = embedded ? 'div' : 'main';
   return (
     <Box className={embedded ? undefined : 'login'}>
-      {embedded ? <p>{title}</p> : <div className="brand"><img src="/app/icon.svg" alt="" /><h1>{title}</h1></div>}
+      {embedded ? <p>{title}</p> : <div className="brand"><img src={logoUrl ?? '/app/icon.svg'} alt="" /><h1>{title}</h1></div>}
       <form onSubmit={submit} aria-describedby={error ? 'login-error' : undefined}>
         <label htmlFor={`${id}-tenant`}>Organisation (tenant)</label>
         <input id={`${id}-tenant`} name="tenant" autoComplete="organization" required value={tenant} onChange={(e) => setTenant(e.target.value)} placeholder="demo" />

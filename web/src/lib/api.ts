@@ -71,3 +71,28 @@ export async function loadWebConfig(): Promise<{ mapStyleUrl: string | null }> {
   }
   return { mapStyleUrl: null };
 }
+
+/** White-label settings (GET /api/v1/branding): the tenant's own on its custom domain, the platform's otherwise. */
+export interface Branding { productName: string; logoUrl: string | null; primaryColor: string; accentColor: string; appName: string; appIconUrl: string | null }
+
+export async function loadBranding(session?: Session): Promise<{ tenant: { slug: string; name: string } | null; branding: Branding } | undefined> {
+  try {
+    const host = await request<{ tenant: { slug: string; name: string } | null; branding: Branding }>(undefined, 'GET', '/branding');
+    if (session) {
+      const own = await request<Branding>(session.token, 'GET', `/tenants/${session.tenant.id}/branding`).catch((err: unknown) => { console.warn('no tenant branding', err); return undefined; });
+      if (own) return { ...host, branding: own };
+    }
+    return host;
+  } catch (err) {
+    console.warn('no branding; using the defaults', err);
+    return undefined;
+  }
+}
+
+/** Applies a tenant's colours to the page (CSS variables of lib/styles.css). */
+export function applyBranding(b: Branding | undefined): void {
+  if (!b) return;
+  const valid = (c: string) => /^#[0-9a-f]{6}$/i.test(c);
+  if (valid(b.primaryColor)) document.documentElement.style.setProperty('--brand', b.primaryColor);
+  if (valid(b.accentColor)) document.documentElement.style.setProperty('--accent', b.accentColor);
+}
