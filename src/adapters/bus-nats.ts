@@ -132,6 +132,11 @@ export class NatsBus implements Bus {
     }
   }
 
+  /** Partition consumers per durable (the same in every process). */
+  get partitions(): number {
+    return this.partitionCount;
+  }
+
   /** Largest message the server takes (its max_payload), in bytes. */
   get maxPayload(): number {
     return this.nc.info?.max_payload ?? 1_048_576;

@@ -3,7 +3,7 @@
  * `followme`: the platform owner's command line. It works on the same stores as the server (the
  * server may be running: SQLite in WAL mode allows it) with the same FOLLOWME_* settings.
  *
- *   followme start
+ *   followme start [--roles edge,api,...]
  *   followme tenant create NAME [--slug SLUG] [--json]
  *   followme tenant list [--json]
  *   followme user create --tenant T --email E --name N --role owner|admin|operator|member [--password P] [--json]
@@ -14,15 +14,16 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import { systemContext } from '../core/tenancy.js';
-import { MemoryBus } from '../adapters/bus-memory.js';
-import { storeFactory } from '../roles.js';
+import { createLogger } from '../core/log.js';
+import { openBus, storeFactory } from '../roles.js';
 import { ClientService, clientMigrations, type ClientDB } from '../services/client/index.js';
 import { trackerMigrations } from '../services/tracker/index.js';
 import { geofenceMigrations } from '../services/geofence/index.js';
 import { notificationMigrations } from '../services/notification/index.js';
 
 const USAGE = `usage:
-  followme start                                   run the platform (same as npm start)
+  followme start [--roles R,R]                     run the platform (same as npm start); --roles: some of
+                                                   edge, api, client, tracker, geofence, notification (a cluster)
   followme tenant create NAME [--slug SLUG]        create a tenant
   followme tenant list                             list tenants
   followme user create --tenant T --email E --name N --role R [--password P]
@@ -35,7 +36,8 @@ options: --json prints the result as JSON. Settings come from FOLLOWME_* variabl
 class UsageError extends Error {}
 
 async function withClient<T>(config: Config, fn: (client: ClientService) => Promise<T>): Promise<T> {
-  const bus = new MemoryBus();
+  // On NATS, so that the servers of a cluster hear of the change (client.changed).
+  const bus = await openBus(config, createLogger('warn'));
   const store = await storeFactory(config).open<ClientDB>('client', clientMigrations);
   try {
     return await fn(new ClientService(store, bus));
@@ -71,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       user: { type: 'string' },
       'unique-id': { type: 'string' },
       'owntracks-key': { type: 'string' },
+      roles: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
