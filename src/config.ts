@@ -97,6 +97,7 @@ export const settings = {
   store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
   databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
   databaseSchemaPrefix: text('FOLLOWME_DATABASE_SCHEMA_PREFIX', 'followme_', 'Prefix of the PostgreSQL schema names, one schema per service (followme_client, followme_tracker, …).'),
+  databasePool: integer('FOLLOWME_DATABASE_POOL', 10, 1, 1000, 'PostgreSQL connections per service store in each process (FOLLOWME_STORE=postgres); size it so that processes × services × pool stays below the server\'s max_connections.'),
   bus: oneOf('FOLLOWME_BUS', ['memory', 'nats'], 'memory', 'Bus adapter: in-process (one process runs every role), or NATS JetStream (a cluster).'),
   natsUrl: text('FOLLOWME_NATS_URL', 'nats://127.0.0.1:4222', 'NATS server URL(s), comma-separated (FOLLOWME_BUS=nats); the server needs JetStream (-js).'),
   natsPrefix: {

@@ -60,7 +60,7 @@ export async function openBus(config: Config, logger: Logger): Promise<Bus> {
 
 export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
-    ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix })
+    ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix, poolSize: config.databasePool })
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
 }
 
