@@ -69,13 +69,13 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
 export interface RemoteOptions<T> {
   /** For methods served by key: the key of a call, from its arguments. */
   byKey?: { [K in Method<T>]?: (...args: Parameters<Extract<T[K], (...args: never[]) => unknown>>) => string };
-  /** Default 30 s. */
+  /** Default 60 s: an operator's send fans out to every recipient before it answers. */
   timeoutMs?: number;
 }
 
 /** A proxy calling `methods` of service `name` over the bus. */
 export function remote<T extends object, M extends Method<T>>(bus: Bus, name: string, methods: readonly M[], options: RemoteOptions<T> = {}): Surface<T, M> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const proxy: Record<string, unknown> = {};
   for (const method of methods) {
     const keyOf = options.byKey?.[method] as ((...args: unknown[]) => string) | undefined;
