@@ -329,6 +329,10 @@ async function main(): Promise<void> {
     const geofence = spawnSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', '--enable-source-maps', join(here, 'geofence.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     if (geofence.status !== 0) failures.push(`geofence: exited with ${geofence.status ?? geofence.signal}`);
   }
+  if (process.env.BENCH_PROVISIONING !== 'off') {
+    const provisioning = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'provisioning.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (provisioning.status !== 0) failures.push(`provisioning: exited with ${provisioning.status ?? provisioning.signal}`);
+  }
   if (process.env.BENCH_CLUSTER === 'on') {
     const cluster = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'cluster.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     if (cluster.status !== 0) failures.push(`cluster: exited with ${cluster.status ?? cluster.signal}`);

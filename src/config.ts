@@ -115,6 +115,10 @@ export const settings = {
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
   groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),
+  platformHosts: text('FOLLOWME_PLATFORM_HOSTS', 'localhost,127.0.0.1,::1', "The platform's own host names (comma-separated; HOST is added). Other hosts must be a tenant's custom domain, or pages answer with a neutral 404."),
+  tlsCert: text('FOLLOWME_TLS_CERT', '', 'PEM certificate (chain) file of the main listener: set with FOLLOWME_TLS_KEY to serve HTTPS; the default certificate.'),
+  tlsKey: text('FOLLOWME_TLS_KEY', '', 'PEM private key file for FOLLOWME_TLS_CERT.'),
+  tlsDir: text('FOLLOWME_TLS_DIR', '', 'Folder of per-domain certificates, chosen by SNI: <host>.crt and <host>.key (custom domains); hosts without one get the default certificate.'),
   maxFrameBytes: integer('FOLLOWME_MAX_FRAME_BYTES', 1_048_576, 1024, 67_108_864, 'Largest WebSocket frame or HTTP body accepted from a device.'),
   osmandPort: portOrOff('FOLLOWME_OSMAND_PORT', 5055, 'Port of the OsmAnd protocol listener (Traccar Client app, many trackers), on HOST; 0 picks a free one, "off" disables it.'),
   osmandSpeedUnit: oneOf('FOLLOWME_OSMAND_SPEED_UNIT', ['knots', 'kmh', 'mps'], 'knots', 'Unit of `speed` in OsmAnd query strings and forms: knots (what the protocol and Traccar Client send), kmh or mps.'),
@@ -145,5 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   result.dataDir = resolve(result.dataDir);
+  if ((result.tlsCert === '') !== (result.tlsKey === '')) throw new Error('invalid configuration:\n  FOLLOWME_TLS_CERT and FOLLOWME_TLS_KEY go together: set both or neither');
+  if (result.tlsDir !== '' && result.tlsCert === '') throw new Error('invalid configuration:\n  FOLLOWME_TLS_DIR needs a default certificate: set FOLLOWME_TLS_CERT and FOLLOWME_TLS_KEY too');
   return result;
 }

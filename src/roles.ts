@@ -12,15 +12,20 @@ import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus, Subscription } from './ports/bus.js';
 import type { Migration, StoreFactory } from './ports/store.js';
+import type { GroupsOf } from './services/geofence/index.js';
+import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { registerHosts } from './http/hosts.js';
 import { toFriend } from './edge/owntracks.js';
 import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
+import { Provisioning } from './provisioning/index.js';
+import { AppError } from './core/errors.js';
 import { LeasedOwnership } from './cluster/leases.js';
 import { remote, serve } from './cluster/rpc.js';
 import {
@@ -43,6 +48,8 @@ export interface Platform {
   readonly notification: NotificationApi;
   /** The services whose roles run in this process (all of them in the embedded deployment). */
   readonly local: { client?: ClientService; tracker?: TrackerService; sharing?: Sharing; geofence?: GeofenceService; notification?: NotificationService };
+  /** Whole-customer operations; they span every service's store, so only where all four run (embedded). */
+  readonly provisioning: Provisioning | undefined;
   /** The edge, when that role runs here. */
   readonly edge: Edge | undefined;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
@@ -62,6 +69,75 @@ export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
     ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix, poolSize: config.databasePool })
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
+}
+
+/** The services of this process, wired to each other through their public surfaces, with their stores open (no listeners). */
+export interface Services {
+  client: ClientService;
+  tracker: TrackerService;
+  sharing: Sharing;
+  geofence: GeofenceService;
+  notification: NotificationService;
+  provisioning: Provisioning;
+  /** Closes the stores (after the services have stopped). */
+  closeStores(): Promise<void>;
+}
+
+/** Every service in this process (the CLI and the embedded deployment): no proxies, no ownership. */
+export async function createServices(config: Config, bus: Bus, logger: Logger): Promise<Services> {
+  const stores = storeFactory(config);
+  const clientStore = await stores.open<ClientDB>('client', clientMigrations);
+  const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
+  const geofenceStore = await stores.open<GeofenceDB>('geofence', geofenceMigrations);
+  const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
+  const client = new ClientService(clientStore, bus);
+  const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
+  const sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
+  const geofence = new GeofenceService(geofenceStore, bus, logger, { groupsOf: groupsOf(client) });
+  const notification = new NotificationService(notificationStore, bus, resolvers(client, geofence), logger);
+  return {
+    client, tracker, sharing, geofence, notification,
+    provisioning: new Provisioning({ client, tracker, geofence, notification }),
+    async closeStores() {
+      for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
+    },
+  };
+}
+
+function sharingDeps(client: ClientApi): ConstructorParameters<typeof Sharing>[1] {
+  return {
+    devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
+    groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
+    userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
+    checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
+  };
+}
+
+/**
+ * The one thing the geofence service needs of the client service: a device's groups (with the
+ * groups above them), through the client's public surface, cached there until client.changed.
+ */
+function groupsOf(client: ClientApi): GroupsOf {
+  return async (ctx, deviceId) => {
+    const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
+    if (!device) return [];
+    const groups = await client.listGroups(ctx);
+    const byId = new Map(groups.map((g) => [g.id, g]));
+    const out = new Set<string>();
+    for (const g of groups) {
+      if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
+      for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
+    }
+    return [...out];
+  };
+}
+
+function resolvers(client: ClientApi, geofence: GeofenceApi): Resolvers {
+  return {
+    devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
+    insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
+    deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+  };
 }
 
 /** Starts the roles of `config.roles` in this process: every one in the embedded deployment, a subset in a cluster. */
@@ -100,16 +176,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
     local.tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger, ownership: trackerOwnership });
     const tracker = local.tracker;
-    local.sharing = new Sharing(
-      trackerStore,
-      {
-        devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
-        groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
-        userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
-        checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
-      },
-      (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds),
-    );
+    local.sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
   }
   const tracker: TrackerApi =
     local.tracker ??
@@ -117,20 +184,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
   if (has('geofence')) {
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
-      // The one thing the geofence service needs of the client service: a device's groups (with the
-      // groups above them), through the client's public surface, cached there until client.changed.
-      async groupsOf(ctx, deviceId) {
-        const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
-        if (!device) return [];
-        const groups = await client.listGroups(ctx);
-        const byId = new Map(groups.map((g) => [g.id, g]));
-        const out = new Set<string>();
-        for (const g of groups) {
-          if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
-          for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
-        }
-        return [...out];
-      },
+      groupsOf: groupsOf(client),
       ownership: await ownership('geofence'),
     });
   }
@@ -139,18 +193,27 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
       bus,
-      {
-        devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
-        insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
-        deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
-      },
+      resolvers(client, geofence),
       logger,
     );
   }
   const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
-  const http = createHttpServer({ logger, bodyLimit: config.maxFrameBytes, ready: () => ready });
+  const http = createHttpServer({
+    logger,
+    bodyLimit: config.maxFrameBytes,
+    ready: () => ready,
+    tls: config.tlsCert ? { cert: config.tlsCert, key: config.tlsKey, dir: config.tlsDir || undefined } : undefined,
+  });
+  registerHosts(http, [config.host, ...config.platformHosts.split(',').map((h) => h.trim()).filter(Boolean)], async (host) => {
+    const tenant = await client.tenantByHost(host);
+    return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
+  });
+  const provisioning =
+    local.client && local.tracker && local.geofence && local.notification
+      ? new Provisioning({ client: local.client, tracker: local.tracker, geofence: local.geofence, notification: local.notification })
+      : undefined;
   let edge: Edge | undefined;
   let api: Api | undefined;
   if (has('edge')) {
@@ -163,7 +226,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       mqttUrl: config.mqttUrl,
     });
   }
-  if (has('api')) api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
+  if (has('api')) api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
 
   // ---- background work, then answering other processes ----
   await local.tracker?.start();
@@ -180,13 +243,13 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
   ready = true;
   if (cluster) logger.info({ roles, url }, `roles ${roles.join(', ')} running`);
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, local, edge, url, generatedAdminKey,
+    config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, local, provisioning, edge, url, generatedAdminKey,
     close() {
       closing ??= (async () => {
         ready = false;
@@ -206,6 +269,17 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       return closing;
     },
   };
+}
+
+/**
+ * Provisioning reads and writes every service's rows of a tenant at once; it is not served across
+ * processes yet. In a cluster its routes answer 503 and the `followme` CLI does the work (it opens
+ * every store directly).
+ */
+function unavailableProvisioning(): Provisioning {
+  return new Proxy({} as Provisioning, {
+    get: () => () => Promise.reject(new AppError('unavailable', 'provisioning runs in the embedded deployment; in a cluster use the followme command line (followme tenant provision, provision FILE, tenant export/delete/import)')),
+  });
 }
 
 /** What the edge asks of the services, wired to their surfaces (local or remote). */

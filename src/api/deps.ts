@@ -1,4 +1,5 @@
 import type { Logger } from '../core/log.js';
+import type { Provisioning } from '../provisioning/index.js';
 import type { Bus } from '../ports/bus.js';
 import type { ClientApi, GeofenceApi, NotificationApi, SharingApi, TrackerApi } from '../cluster/surfaces.js';
 
@@ -9,6 +10,7 @@ export interface ApiDeps {
   sharing: SharingApi;
   geofence: GeofenceApi;
   notification: NotificationApi;
+  provisioning: Provisioning;
   bus: Bus;
   logger: Logger;
 }

@@ -9,7 +9,10 @@ import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { trackingRoutes } from './routes/tracking.js';
 import { sharingRoutes } from './routes/sharing.js';
+import { platformRoutes } from './routes/platform.js';
+import { auditHook } from './audit.js';
 import { sharePage } from './share-page.js';
+import { invitePage } from './invite-page.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -34,10 +37,13 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       messagingRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
       sharingRoutes(scoped, deps, hub);
+      platformRoutes(scoped, deps);
+      scoped.addHook('onResponse', auditHook(deps));
     },
     { prefix: API_PREFIX },
   );
   sharePage(app);
+  invitePage(app);
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   return { close: () => hub.close() };
 }

@@ -8,15 +8,24 @@
  *   followme tenant list [--json]
  *   followme user create --tenant T --email E --name N --role owner|admin|operator|member [--password P] [--json]
  *   followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY] [--json]
+ *   followme tenant provision NAME --owner-email E [--owner-name N] [--owner-password P] [--external-ref R] [--slug S] [--devices N] [--users N]
+ *   followme tenant suspend|resume T
+ *   followme tenant export T [--out FILE]
+ *   followme tenant delete T --out FILE
+ *   followme tenant import FILE
+ *   followme provision FILE [--dry-run]
+ *   followme audit [--tenant T] [--limit N]
  *   followme migrate
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import { systemContext } from '../core/tenancy.js';
+import { createServices, openBus, storeFactory, type Services } from '../roles.js';
 import { createLogger } from '../core/log.js';
-import { openBus, storeFactory } from '../roles.js';
-import { ClientService, clientMigrations, type ClientDB } from '../services/client/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseCsv } from '../provisioning/index.js';
+import { clientMigrations, type ClientService } from '../services/client/index.js';
 import { trackerMigrations } from '../services/tracker/index.js';
 import { geofenceMigrations } from '../services/geofence/index.js';
 import { notificationMigrations } from '../services/notification/index.js';
@@ -30,21 +39,42 @@ const USAGE = `usage:
   followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY]
                                                    --unique-id: the OsmAnd/Traccar Client device identifier,
                                                    or USER/DEVICE of an OwnTracks topic (external broker)
+  followme tenant provision NAME --owner-email E [--owner-name N] [--owner-password P]
+                            [--external-ref R] [--slug S] [--devices N] [--users N]
+                                                   a customer ready for devices: tenant, owner (invitation
+                                                   link unless a password is given), plan; idempotent by ref
+  followme tenant suspend|resume T                 refuse or readmit a tenant's users and devices
+  followme tenant export T [--out FILE]            the tenant's complete data (followme-tenant-export/1)
+  followme tenant delete T --out FILE              export to FILE, then purge every row of the tenant
+  followme tenant import FILE                      recreate a tenant from an export
+  followme provision FILE [--dry-run]              tenants, users, devices, groups from a CSV or JSON file
+  followme audit [--tenant T] [--limit N]          the audit log, newest first
   followme migrate                                 create or update every service's schema
 options: --json prints the result as JSON. Settings come from FOLLOWME_* variables (see docs/configuration.md).`;
 
 class UsageError extends Error {}
 
-async function withClient<T>(config: Config, fn: (client: ClientService) => Promise<T>): Promise<T> {
-  // On NATS, so that the servers of a cluster hear of the change (client.changed).
-  const bus = await openBus(config, createLogger('warn'));
-  const store = await storeFactory(config).open<ClientDB>('client', clientMigrations);
+async function withServices<T>(config: Config, fn: (services: Services) => Promise<T>): Promise<T> {
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // The configured bus: on NATS the servers of a cluster hear of the changes (client.changed).
+  const bus = await openBus(config, logger);
+  const services = await createServices(config, bus, logger);
   try {
-    return await fn(new ClientService(store, bus));
+    return await fn(services);
   } finally {
-    await store.close();
+    await services.tracker.flush();
     await bus.close();
+    await services.closeStores();
   }
+}
+
+async function withClient<T>(config: Config, fn: (client: ClientService) => Promise<T>): Promise<T> {
+  return withServices(config, (s) => fn(s.client));
+}
+
+/** What the CLI changed goes into the audit log like what the API changes. */
+async function audit(client: ClientService, action: string, tenantId: string | null, target: string | null): Promise<void> {
+  await client.record({ tenantId, actor: { kind: 'cli' }, action, target, detail: { user: process.env.USER ?? null }, ip: null });
 }
 
 /** Resolves a tenant given by id or slug. */
@@ -74,6 +104,15 @@ export async function run(argv: string[]): Promise<number> {
       'unique-id': { type: 'string' },
       'owntracks-key': { type: 'string' },
       roles: { type: 'string' },
+      'owner-email': { type: 'string' },
+      'owner-name': { type: 'string' },
+      'owner-password': { type: 'string' },
+      'external-ref': { type: 'string' },
+      devices: { type: 'string' },
+      users: { type: 'string' },
+      out: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      limit: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -88,7 +127,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   const json = values.json ?? false;
-  switch (`${noun} ${verb ?? ''}`.trim()) {
+  const command = ['provision', 'audit', 'migrate'].includes(noun) ? noun : `${noun} ${verb ?? ''}`.trim();
+  switch (command) {
     case 'tenant create': {
       const name = rest.join(' ');
       if (!name) throw new UsageError('tenant create needs a NAME');
@@ -114,6 +154,81 @@ export async function run(argv: string[]): Promise<number> {
       const created = await withClient(config, async (c) => c.createDevice(systemContext(await tenantId(c, values.tenant)), { name, userId: values.user, uniqueId: values['unique-id'], owntracksKey: values['owntracks-key'] }));
       const unique = created.device.uniqueId ? ` (unique id ${created.device.uniqueId})` : '';
       print(json, created, `created device ${created.device.id}${unique}\ndevice token (shown once): ${created.token}`);
+      return 0;
+    }
+    case 'tenant provision': {
+      const name = rest.join(' ');
+      if (!name) throw new UsageError('tenant provision needs a NAME');
+      if (!values['owner-email']) throw new UsageError('tenant provision needs --owner-email');
+      const quotas: Record<string, number> = {};
+      if (values.devices) quotas.devices = Number(values.devices);
+      if (values.users) quotas.users = Number(values.users);
+      const made = await withServices(config, async (s) => {
+        const result = await s.provisioning.provision({ name, slug: values.slug, externalRef: values['external-ref'], owner: { email: values['owner-email']!, name: values['owner-name'] ?? values['owner-email']!, password: values['owner-password'] }, plan: { quotas } });
+        if (result.created) await audit(s.client, 'tenant provision', result.tenant.id, result.tenant.id);
+        return result;
+      });
+      const invite = made.invitation ? `\nowner invitation (shown once, valid 7 days): /invite/${made.invitation.token}` : '';
+      print(json, made, `${made.created ? 'provisioned' : 'exists already:'} tenant ${made.tenant.id} (slug ${made.tenant.slug}), owner ${made.owner.email}${invite}`);
+      return 0;
+    }
+    case 'tenant suspend':
+    case 'tenant resume': {
+      const tenant = await withClient(config, async (c) => {
+        const id = await tenantId(c, rest[0] ?? values.tenant);
+        const t = await c.setTenantStatus(id, verb === 'suspend' ? 'suspended' : 'active');
+        await audit(c, `tenant ${verb}`, id, id);
+        return t;
+      });
+      print(json, tenant, `tenant ${tenant.slug} is ${tenant.status}`);
+      return 0;
+    }
+    case 'tenant export':
+    case 'tenant delete': {
+      if (verb === 'delete' && !values.out) throw new UsageError('tenant delete needs --out FILE: the tenant is exported there before it is purged');
+      const doc = await withServices(config, async (s) => {
+        const id = await tenantId(s.client, rest[0] ?? values.tenant);
+        if (verb === 'export') return s.provisioning.exportTenant(id);
+        const data = await s.provisioning.exportTenant(id);
+        writeFileSync(values.out!, JSON.stringify(data)); // written before anything is purged
+        await s.provisioning.deleteTenant(id);
+        await audit(s.client, 'tenant delete', null, id);
+        return data;
+      });
+      if (values.out) writeFileSync(values.out, JSON.stringify(doc));
+      if (values.out) print(json, { out: values.out, tenant: doc.tenant }, `${verb === 'delete' ? 'deleted' : 'exported'} tenant ${doc.tenant.slug}; its data is in ${values.out}`);
+      else console.log(JSON.stringify(doc));
+      return 0;
+    }
+    case 'tenant import': {
+      const file = rest[0];
+      if (!file) throw new UsageError('tenant import needs a FILE');
+      const tenant = await withServices(config, async (s) => {
+        const t = await s.provisioning.importTenant(JSON.parse(readFileSync(file, 'utf8')));
+        await audit(s.client, 'tenant import', t.id, t.id);
+        return t;
+      });
+      print(json, tenant, `imported tenant ${tenant.id} (slug ${tenant.slug})`);
+      return 0;
+    }
+    case 'provision': {
+      const file = verb;
+      if (!file) throw new UsageError('provision needs a FILE (.csv or .json)');
+      const text = readFileSync(file, 'utf8');
+      const rows = file.endsWith('.csv') ? parseCsv(text) : (JSON.parse(text) as { rows?: Record<string, unknown>[] }).rows ?? (JSON.parse(text) as Record<string, unknown>[]);
+      const dryRun = values['dry-run'] ?? false;
+      const results = await withServices(config, async (s) => {
+        const r = await s.provisioning.bulk(rows, dryRun);
+        if (!dryRun) await audit(s.client, 'provision', null, file);
+        return r;
+      });
+      const lines = results.map((r) => `${String(r.row).padStart(4)}  ${r.kind.padEnd(7)} ${r.status.padEnd(13)} ${r.key}${r.id ? `  ${r.id}` : ''}${r.token ? `  token ${r.token}` : ''}${r.error ? `  ${r.error.reason}` : ''}`);
+      print(json, { dryRun, results }, `${dryRun ? 'dry run: nothing was changed\n' : ''}${lines.join('\n')}`);
+      return results.some((r) => r.status === 'refused') ? 1 : 0;
+    }
+    case 'audit': {
+      const entries = await withClient(config, async (c) => c.auditLog({ tenantId: values.tenant ? await tenantId(c, values.tenant) : undefined, limit: values.limit ? Number(values.limit) : 50 }));
+      print(json, entries, entries.map((e) => `${new Date(e.at).toISOString()}  ${(e.actor as { kind: string }).kind.padEnd(6)} ${e.action}${e.target ? ` ${e.target}` : ''}${e.ip ? ` from ${e.ip}` : ''}`).join('\n') || '(empty)');
       return 0;
     }
     case 'migrate': {

@@ -102,7 +102,7 @@ export class LeasedOwnership implements Ownership {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.serial(async () => {
-      for (const p of [...this.owned.keys()]) await this.release(p, true);
+      await Promise.all([...this.owned.keys()].map((p) => this.release(p, true)));
       await this.kv.delete(this.memberKey(this.id)).catch(() => undefined);
     });
   }
@@ -124,7 +124,7 @@ export class LeasedOwnership implements Ownership {
     // Self-fencing first: a lease we could not renew for most of its ttl is no longer ours to use.
     for (const [p, lease] of this.owned) if (lease.validUntil - this.ttlMs / 3 <= now) await this.release(p, false);
     await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
-    for (const p of [...this.owned.keys()]) await this.renew(p);
+    await Promise.all([...this.owned.keys()].map((p) => this.renew(p)));
     const members = await this.liveMembers();
     const share = Math.ceil(this.partitions / Math.max(1, members));
     for (const p of [...this.owned.keys()].sort((a, b) => b - a)) {

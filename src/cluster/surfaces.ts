@@ -16,6 +16,7 @@ export const clientMethods = [
   'createDevice', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup',
   'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
+  'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',
 ] as const satisfies readonly (keyof ClientService)[];
 
 /** `ingest` and `isStopped` read and change a device's state: they go to the owner of the device's partition. */

@@ -10,6 +10,7 @@ export const catalog = {
   unauthenticated: { status: 401, title: 'Authentication is required' },
   forbidden: { status: 403, title: 'Not allowed for this principal' },
   tenant_suspended: { status: 403, title: 'The tenant is suspended' },
+  quota_exceeded: { status: 403, title: "The tenant's plan does not allow more" },
   not_found: { status: 404, title: 'No such resource' },
   conflict: { status: 409, title: 'The resource conflicts with an existing one' },
   payload_too_large: { status: 413, title: 'The body or frame is too large' },

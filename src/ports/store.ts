@@ -82,3 +82,35 @@ export class TenantScope<DB> {
     return new TenantScope(db, this.tenantId);
   }
 }
+
+/** Every row of one tenant in the given tables, by table (a tenant's export). */
+export async function exportTenantRows<DB>(db: Kysely<DB>, tables: readonly TenantTable<DB>[], tenantId: string): Promise<Record<string, unknown[]>> {
+  const scope = new TenantScope(db, tenantId);
+  const out: Record<string, unknown[]> = {};
+  for (const table of tables) out[table] = await scope.selectFrom(table).selectAll().execute();
+  return out;
+}
+
+/** Deletes every row of one tenant from the given tables, children first (reverse of `tables`); returns how many. Idempotent: a purge cut short can run again. */
+export async function purgeTenantRows<DB>(db: Kysely<DB>, tables: readonly TenantTable<DB>[], tenantId: string): Promise<number> {
+  const scope = new TenantScope(db, tenantId);
+  let deleted = 0;
+  for (const table of [...tables].reverse()) deleted += Number((await scope.deleteFrom(table).executeTakeFirst()).numDeletedRows);
+  return deleted;
+}
+
+/** Inserts an export's rows of one tenant (parents first), forcing each row's tenant_id to the tenant. */
+export async function importTenantRows<DB>(db: Kysely<DB>, tables: readonly TenantTable<DB>[], tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
+  let inserted = 0;
+  for (const table of tables) {
+    const list = rows[table] ?? [];
+    if (!Array.isArray(list)) throw new TypeError(`${table}: expected an array of rows`);
+    for (let i = 0; i < list.length; i += 200) {
+      const chunk = list.slice(i, i + 200).map((row) => ({ ...(row as object), tenant_id: tenantId }));
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows come from an export of the same schema
+      if (chunk.length > 0) await (db as Kysely<any>).insertInto(table).values(chunk).execute();
+      inserted += chunk.length;
+    }
+  }
+  return inserted;
+}

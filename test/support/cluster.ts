@@ -64,7 +64,7 @@ export class Cluster {
       FOLLOWME_MQTT_PORT: 'off',
       FOLLOWME_LOG_LEVEL: process.env.FOLLOWME_CLUSTER_LOG_LEVEL ?? 'warn',
       FOLLOWME_NATS_ACK_WAIT_MS: '3000',
-      FOLLOWME_LEASE_MS: '1500',
+      FOLLOWME_LEASE_MS: '5000',
       ...env,
     };
   }
@@ -95,7 +95,7 @@ export class Cluster {
     await this.waitReady(proc);
   }
 
-  async waitReady(proc: Proc, timeoutMs = 30_000): Promise<void> {
+  async waitReady(proc: Proc, timeoutMs = 90_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void proc.exited.then(() => (exited = true));

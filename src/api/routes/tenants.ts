@@ -1,6 +1,7 @@
 /** Platform admin: tenants. Anyone: log in, and who am I. */
 import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
+import { invalid } from '../../core/errors.js';
 import { principalOf, requireAdmin, contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { Tenant, TenantParams, User, Problem } from '../schemas.js';
@@ -11,11 +12,15 @@ export function tenantRoutes(app: HttpServer, { client }: ApiDeps): void {
   app.post('/auth/login', {
     schema: {
       tags: ['auth'],
-      summary: 'Log in with e-mail and password; returns a bearer token for the API',
-      body: Type.Object({ tenant: Type.String({ description: 'tenant slug or id' }), email: Type.String(), password: Type.String() }),
-      response: { 200: Type.Object({ token: Type.String(), user: User, tenant: Tenant }), 401: Problem },
+      summary: "Log in with e-mail and password; returns a bearer token for the API. On a tenant's custom domain the tenant may be left out",
+      body: Type.Object({ tenant: Type.Optional(Type.String({ description: 'tenant slug or id' })), email: Type.String(), password: Type.String() }),
+      response: { 200: Type.Object({ token: Type.String(), user: User, tenant: Tenant }), 400: Problem, 401: Problem },
     },
-  }, async (request) => client.login(request.body));
+  }, async (request) => {
+    const tenant = request.body.tenant ?? request.hostTenant?.slug;
+    if (!tenant) throw invalid('tenant', 'is required (the slug of your organisation), except on its own domain');
+    return client.login({ ...request.body, tenant });
+  });
 
   app.get('/me', { schema: { tags: ['auth'], summary: 'The principal of the token', security: [{ bearer: [] }] } }, async (request) => principalOf(request, auth));
 

@@ -1,6 +1,8 @@
 /** The client service's public surface. */
 export { ClientService } from './service.js';
-export type { Tenant, User, Device, DeviceInput, Group, Audience } from './service.js';
+export type { Tenant, User, Device, DeviceInput, Group, Audience, AuditEntry, ProvisionInput, Provisioned } from './service.js';
+export { defaultPlan, parsePlan, type Plan, type Quotas } from './plans.js';
+export { defaultBranding, type Branding } from './branding.js';
 export { clientMigrations } from './schema.js';
 export type { ClientDB } from './schema.js';
 export { clientChanged, type ClientChanged } from './events.js';

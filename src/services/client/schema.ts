@@ -3,7 +3,22 @@ import type { Migration } from '../../ports/store.js';
 
 export interface ClientDB {
   platform: { key: string; value: string };
-  tenants: { id: string; name: string; slug: string; status: string; created_at: number };
+  tenants: {
+    id: string;
+    name: string;
+    slug: string;
+    status: string;
+    created_at: number;
+    /** The provisioning caller's own id for this customer: a retried call finds the tenant instead of making a second (migration 003). */
+    external_ref: string | null;
+    /** Plan name and quotas, JSON (migration 003). */
+    plan: string | null;
+    /** White-label settings, JSON (migration 003). */
+    branding: string | null;
+  };
+  domains: { host: string; tenant_id: string; created_at: number };
+  invitations: { id: string; tenant_id: string; user_id: string; token_hash: string; created_at: number; expires_at: number; accepted_at: number | null };
+  audit_log: { id: string; tenant_id: string | null; at: number; actor: string; action: string; target: string | null; detail: string | null; ip: string | null };
   users: { id: string; tenant_id: string; email: string; name: string; role: string; password_hash: string | null; created_at: number };
   devices: {
     id: string;
@@ -85,4 +100,48 @@ export const clientMigrations: Migration[] = [
       await db.schema.createIndex('devices_unique_id').on('devices').column('unique_id').unique().execute();
     },
   },
+  {
+    name: '003-provisioning',
+    async up(db) {
+      await db.schema.alterTable('tenants').addColumn('external_ref', 'text').execute();
+      await db.schema.alterTable('tenants').addColumn('plan', 'text').execute();
+      await db.schema.alterTable('tenants').addColumn('branding', 'text').execute();
+      await db.schema.createIndex('tenants_external_ref').on('tenants').column('external_ref').unique().execute();
+      await db.schema
+        .createTable('domains')
+        .addColumn('host', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('invitations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('accepted_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('ip', 'text')
+        .execute();
+      await db.schema.createIndex('audit_log_tenant_at').on('audit_log').columns(['tenant_id', 'at']).execute();
+    },
+  },
 ];
+
+/**
+ * The client service's tenant-owned tables, parents first (import order; purge goes in reverse).
+ * The tenant's own row and the audit log are handled beside them: the row is the tenant, and the
+ * audit log outlives a deleted tenant for the platform owner.
+ */
+export const clientTenantTables = ['users', 'devices', 'groups', 'group_members', 'domains', 'invitations'] as const;

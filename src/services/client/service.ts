@@ -7,8 +7,10 @@ import { hashPassword, hashToken, newToken, verifyPassword } from '../../core/se
 import type { TenantContext } from '../../core/tenancy.js';
 import { ROLES, type Principal, type Role } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
-import { TenantScope, type Store } from '../../ports/store.js';
-import type { ClientDB } from './schema.js';
+import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
+import { clientTenantTables, type ClientDB } from './schema.js';
+import { checkQuota, parsePlan, type Plan } from './plans.js';
+import { defaultBranding, mergeBranding, parseHost, type Branding } from './branding.js';
 import { clientChanged } from './events.js';
 
 export interface Tenant {
@@ -17,7 +19,43 @@ export interface Tenant {
   slug: string;
   status: 'active' | 'suspended';
   createdAt: number;
+  externalRef: string | null;
+  plan: Plan;
 }
+
+/** One entry of the audit log: who did what, when, from where. */
+export interface AuditEntry {
+  id: string;
+  tenantId: string | null;
+  at: number;
+  actor: Principal | { kind: 'anonymous' } | { kind: 'cli' };
+  action: string;
+  target: string | null;
+  detail: unknown;
+  ip: string | null;
+}
+
+export interface ProvisionInput {
+  name: string;
+  slug?: string | undefined;
+  externalRef?: string | undefined;
+  owner: { email: string; name: string; password?: string | undefined };
+  plan?: unknown;
+  branding?: unknown;
+  /** A starter group named so, with the owner in it. */
+  starterGroup?: string | undefined;
+}
+
+export interface Provisioned {
+  tenant: Tenant;
+  owner: User;
+  /** When the owner got no password: a link to set one, valid for 7 days (the token is shown this once). */
+  invitation: { token: string; expiresAt: number } | null;
+  /** False when a tenant with the same externalRef existed already: nothing was made. */
+  created: boolean;
+}
+
+const INVITATION_DAYS = 7;
 
 export interface User {
   id: string;
@@ -101,17 +139,190 @@ export class ClientService {
     return key;
   }
 
-  async createTenant(input: { name: string; slug?: string | undefined }): Promise<Tenant> {
-    const name = requireText(input.name, 'name', 200);
-    const slug = input.slug ?? slugify(name);
-    if (!SLUG.test(slug)) throw invalid('slug', `must be 1 to 48 lower-case letters, digits or dashes, got "${slug}"`);
+  async createTenant(input: { name: string; slug?: string | undefined; plan?: unknown }): Promise<Tenant> {
+    const row = await this.newTenantRow(input.name, input.slug, undefined, parsePlan(input.plan), undefined);
+    await this.db.insertInto('tenants').values(row).execute();
+    await this.bus.publish(clientChanged, row.id, { tenantId: row.id, kind: 'tenant', id: row.id });
+    return toTenant(row);
+  }
+
+  /**
+   * A new customer in one transaction: the tenant with its plan and branding, its first owner
+   * (with a password, or an invitation to set one), and an optional starter group. Idempotent by
+   * `externalRef`: a retried call returns the tenant made the first time and makes nothing.
+   */
+  async provisionTenant(input: ProvisionInput): Promise<Provisioned> {
+    if (input.externalRef !== undefined) {
+      const ref = requireText(input.externalRef, 'externalRef', 200);
+      const existing = await this.db.selectFrom('tenants').selectAll().where('external_ref', '=', ref).executeTakeFirst();
+      if (existing) {
+        const owner = await new TenantScope(this.db, existing.id).selectFrom('users').selectAll().where('role', '=', 'owner').orderBy('id').executeTakeFirst();
+        if (!owner) throw new AppError('conflict', `tenant ${existing.id} with externalRef ${ref} has no owner`);
+        return { tenant: toTenant(existing), owner: toUser(owner), invitation: null, created: false };
+      }
+    }
+    if (!input.owner || typeof input.owner !== 'object') throw invalid('owner', 'must name the first owner: email, name and optionally password');
+    const email = requireText(input.owner.email, 'owner.email', 320).toLowerCase();
+    if (!EMAIL.test(email)) throw invalid('owner.email', `must be an e-mail address, got "${email}"`);
+    const ownerName = requireText(input.owner.name, 'owner.name', 200);
+    if (input.owner.password !== undefined && (typeof input.owner.password !== 'string' || input.owner.password.length < 8)) throw invalid('owner.password', 'must have at least 8 characters');
+    const row = await this.newTenantRow(input.name, input.slug, input.externalRef, parsePlan(input.plan), mergeBranding(defaultBranding, input.branding));
+    const now = Date.now();
+    const owner: User = { id: newId('usr'), tenantId: row.id, email, name: ownerName, role: 'owner', createdAt: now };
+    const passwordHash = input.owner.password === undefined ? null : await hashPassword(input.owner.password);
+    const invitation = passwordHash === null ? { token: newToken('fmi'), expiresAt: now + INVITATION_DAYS * 86_400_000 } : null;
+    const groupName = input.starterGroup === undefined ? undefined : requireText(input.starterGroup, 'starterGroup', 200);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tenants').values(row).execute();
+      const scope = new TenantScope<ClientDB>(trx, row.id);
+      await scope.insert('users', { id: owner.id, email, name: ownerName, role: 'owner', password_hash: passwordHash, created_at: now });
+      if (invitation) await scope.insert('invitations', { id: newId('inv'), user_id: owner.id, token_hash: hashToken(invitation.token), created_at: now, expires_at: invitation.expiresAt, accepted_at: null });
+      if (groupName) {
+        const groupId = newId('grp');
+        await scope.insert('groups', { id: groupId, name: groupName, parent_id: null, created_at: now });
+        await scope.insert('group_members', { group_id: groupId, member_type: 'user', member_id: owner.id });
+      }
+    });
+    await this.bus.publish(clientChanged, row.id, { tenantId: row.id, kind: 'tenant', id: row.id });
+    return { tenant: toTenant(row), owner, invitation, created: true };
+  }
+
+  /** Sets the password of an invited user; the invitation works once and until it expires. */
+  async acceptInvitation(token: string, password: string): Promise<{ user: User; tenant: Tenant }> {
+    if (typeof password !== 'string' || password.length < 8) throw invalid('password', 'must have at least 8 characters');
+    const row = await this.db.selectFrom('invitations').selectAll().where('token_hash', '=', hashToken(String(token))).executeTakeFirst();
+    if (!row || row.accepted_at !== null || row.expires_at <= Date.now()) throw new AppError('not_found', 'this invitation does not exist, was used already or has expired');
+    const hash = await hashPassword(password);
+    await this.db.transaction().execute(async (trx) => {
+      const scope = new TenantScope<ClientDB>(trx, row.tenant_id);
+      await scope.updateTable('users').set({ password_hash: hash }).where('id', '=', row.user_id).execute();
+      await scope.updateTable('invitations').set({ accepted_at: Date.now() }).where('id', '=', row.id).execute();
+    });
+    const ctx = { tenantId: row.tenant_id, principal: { kind: 'admin' } as const };
+    return { user: await this.getUser(ctx, row.user_id), tenant: await this.getTenant(row.tenant_id) };
+  }
+
+  async findTenantByExternalRef(ref: string): Promise<Tenant | undefined> {
+    const row = await this.db.selectFrom('tenants').selectAll().where('external_ref', '=', ref).executeTakeFirst();
+    return row && toTenant(row);
+  }
+
+  async setPlan(id: string, plan: unknown): Promise<Tenant> {
+    const tenant = await this.getTenant(id);
+    const next = parsePlan(plan, tenant.plan);
+    await this.db.updateTable('tenants').set({ plan: JSON.stringify(next) }).where('id', '=', id).execute();
+    return this.getTenant(id);
+  }
+
+  /** What a tenant uses against its plan. */
+  async usage(id: string): Promise<{ plan: Plan; devices: number; users: number; groups: number }> {
+    const tenant = await this.getTenant(id);
+    const scope = new TenantScope(this.db, id);
+    const count = async (table: 'devices' | 'users' | 'groups') => Number((await scope.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    return { plan: tenant.plan, devices: await count('devices'), users: await count('users'), groups: await count('groups') };
+  }
+
+  async getBranding(id: string): Promise<Branding> {
+    const row = await this.db.selectFrom('tenants').select('branding').where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('tenant', id);
+    return row.branding ? { ...defaultBranding, ...(JSON.parse(row.branding) as Partial<Branding>) } : { ...defaultBranding };
+  }
+
+  async setBranding(id: string, change: unknown): Promise<Branding> {
+    const next = mergeBranding(await this.getBranding(id), change);
+    await this.db.updateTable('tenants').set({ branding: JSON.stringify(next) }).where('id', '=', id).execute();
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    return next;
+  }
+
+  async addDomain(id: string, host: unknown): Promise<string[]> {
+    await this.getTenant(id);
+    const name = parseHost(host);
+    const taken = await this.db.selectFrom('domains').select('tenant_id').where('host', '=', name).executeTakeFirst();
+    if (taken && taken.tenant_id !== id) throw new AppError('conflict', `${name} belongs to another tenant`, [{ field: 'host', reason: 'already taken' }]);
+    if (!taken) await this.db.insertInto('domains').values({ host: name, tenant_id: id, created_at: Date.now() }).execute();
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    return this.listDomains(id);
+  }
+
+  async removeDomain(id: string, host: string): Promise<string[]> {
+    const result = await new TenantScope(this.db, id).deleteFrom('domains').where('host', '=', host.toLowerCase()).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw notFound('domain', host);
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    return this.listDomains(id);
+  }
+
+  async listDomains(id: string): Promise<string[]> {
+    return (await new TenantScope(this.db, id).selectFrom('domains').select('host').orderBy('host').execute()).map((r) => r.host);
+  }
+
+  /** The tenant a custom domain belongs to. */
+  async tenantByHost(host: string): Promise<Tenant | undefined> {
+    const row = await this.db.selectFrom('domains').innerJoin('tenants', 'tenants.id', 'domains.tenant_id').selectAll('tenants').where('domains.host', '=', host.toLowerCase()).executeTakeFirst();
+    return row && toTenant(row);
+  }
+
+  // ---- audit ----
+
+  async record(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({ id: newId('aud'), tenant_id: entry.tenantId, at: entry.at ?? Date.now(), actor: JSON.stringify(entry.actor), action: entry.action, target: entry.target, detail: entry.detail === undefined ? null : JSON.stringify(entry.detail), ip: entry.ip })
+      .execute();
+  }
+
+  /** The audit log, newest first: the platform's (tenantId undefined: everything) or one tenant's. */
+  async auditLog(q: { tenantId?: string | undefined; before?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]> {
+    let query = this.db.selectFrom('audit_log').selectAll();
+    if (q.tenantId !== undefined) query = query.where('tenant_id', '=', q.tenantId);
+    if (q.before !== undefined) query = query.where('at', '<', q.before);
+    const rows = await query.orderBy('at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 100).execute();
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, at: r.at, actor: JSON.parse(r.actor) as AuditEntry['actor'], action: r.action, target: r.target, detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown), ip: r.ip }));
+  }
+
+  // ---- a tenant's data as a whole ----
+
+  async exportTenant(id: string): Promise<Record<string, unknown[]>> {
+    const tenant = await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!tenant) throw notFound('tenant', id);
+    return { tenants: [tenant], ...(await exportTenantRows(this.db, clientTenantTables, id)) };
+  }
+
+  /** Deletes the tenant and every row of it, its audit log included (the platform's log keeps the deletion). */
+  async purgeTenant(id: string): Promise<number> {
+    let deleted = await purgeTenantRows(this.db, clientTenantTables, id);
+    deleted += Number((await this.db.deleteFrom('audit_log').where('tenant_id', '=', id).executeTakeFirst()).numDeletedRows);
+    const tenant = await this.db.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    return deleted + Number(tenant.numDeletedRows);
+  }
+
+  /** Recreates a tenant from an export (another deployment's): refused when its id, slug or external reference is taken. */
+  async importTenant(rows: Record<string, unknown[]>): Promise<Tenant> {
+    const row = (rows.tenants?.[0] ?? undefined) as ClientDB['tenants'] | undefined;
+    if (!row || typeof row.id !== 'string') throw invalid('services.client.tenants', 'must hold the tenant row');
+    const clash = await this.db
+      .selectFrom('tenants')
+      .select(['id', 'slug'])
+      .where((eb) => eb.or([eb('id', '=', row.id), eb('slug', '=', row.slug), ...(row.external_ref ? [eb('external_ref', '=', row.external_ref)] : [])]))
+      .executeTakeFirst();
+    if (clash) throw new AppError('conflict', `tenant ${clash.id} (${clash.slug}) exists here already; delete it first or import elsewhere`, [{ field: 'services.client.tenants[0]', reason: 'already exists' }]);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tenants').values(row).execute();
+      await importTenantRows<ClientDB>(trx, clientTenantTables, row.id, rows);
+    });
+    await this.bus.publish(clientChanged, row.id, { tenantId: row.id, kind: 'tenant', id: row.id });
+    return toTenant(row);
+  }
+
+  private async newTenantRow(nameInput: unknown, slugInput: string | undefined, externalRef: string | undefined, plan: Plan, branding: Branding | undefined): Promise<ClientDB['tenants']> {
+    const name = requireText(nameInput, 'name', 200);
+    const slug = slugInput ?? slugify(name);
+    if (typeof slug !== 'string' || !SLUG.test(slug)) throw invalid('slug', `must be 1 to 48 lower-case letters, digits or dashes, got "${slug}"`);
     if (await this.db.selectFrom('tenants').select('id').where('slug', '=', slug).executeTakeFirst()) {
       throw new AppError('conflict', `a tenant with the slug "${slug}" exists already`, [{ field: 'slug', reason: 'already taken' }]);
     }
-    const tenant: Tenant = { id: newId('ten'), name, slug, status: 'active', createdAt: Date.now() };
-    await this.db.insertInto('tenants').values({ id: tenant.id, name, slug, status: tenant.status, created_at: tenant.createdAt }).execute();
-    await this.bus.publish(clientChanged, tenant.id, { tenantId: tenant.id, kind: 'tenant', id: tenant.id });
-    return tenant;
+    return { id: newId('ten'), name, slug, status: 'active', created_at: Date.now(), external_ref: externalRef ?? null, plan: JSON.stringify(plan), branding: branding ? JSON.stringify(branding) : null };
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -146,6 +357,8 @@ export class ClientService {
     const name = requireText(input.name, 'name', 200);
     const role = parseRole(input.role);
     if (ctx.principal.kind === 'user' && role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('forbidden', 'only an owner may create another owner');
+    const usage = await this.usage(ctx.tenantId);
+    checkQuota(usage.plan, 'users', usage.users);
     if (input.password !== undefined && input.password.length < 8) throw invalid('password', 'must have at least 8 characters');
     const scope = this.scope(ctx);
     if (await scope.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()) {
@@ -200,7 +413,8 @@ export class ClientService {
 
   /** Creates a device and its token; the token is returned this once and only its hash is kept. */
   async createDevice(ctx: TenantContext, input: DeviceInput & { name: string }): Promise<{ device: Device; token: string }> {
-    await this.requireTenant(ctx.tenantId);
+    const usage = await this.usage(ctx.tenantId);
+    checkQuota(usage.plan, 'devices', usage.devices);
     const name = requireText(input.name, 'name', 200);
     if (input.userId !== undefined && input.userId !== null) await this.getUser(ctx, input.userId).catch(() => {
       throw invalid('userId', `no user ${input.userId} in this tenant`);
@@ -504,7 +718,8 @@ function slugify(name: string): string {
 }
 
 function toTenant(row: ClientDB['tenants']): Tenant {
-  return { id: row.id, name: row.name, slug: row.slug, status: row.status as Tenant['status'], createdAt: row.created_at };
+  const plan = row.plan ? parsePlan(JSON.parse(row.plan)) : parsePlan(undefined);
+  return { id: row.id, name: row.name, slug: row.slug, status: row.status as Tenant['status'], createdAt: row.created_at, externalRef: row.external_ref, plan };
 }
 
 function toUser(row: ClientDB['users']): User {

@@ -163,3 +163,6 @@ export const geofenceMigrations: Migration[] = [
     },
   },
 ];
+
+/** The geofence service's tenant-owned tables, parents first (import order; purge goes in reverse). */
+export const geofenceTenantTables = ['fences', 'proximity_rules', 'presence', 'device_state', 'fence_events', 'device_positions', 'proximity_state'] as const;

@@ -9,7 +9,7 @@ import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import { topic, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
-import { TenantScope, type Store } from '../../ports/store.js';
+import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { clientChanged } from '../client/index.js';
 import { positionAccepted } from '../tracker/index.js';
 import { Evaluator, toEvent } from './evaluation.js';
@@ -18,7 +18,7 @@ import { fenceColumns, importColumns, toFeature, toFence, type Fence, type Fence
 import { LastPositions, type NearbyDevice } from './positions.js';
 import { proximityColumns, toProximityRule, type ProximityInput, type ProximityRule } from './proximity.js';
 import { staysBetween, type Stay } from './queries.js';
-import type { GeofenceDB } from './schema.js';
+import { geofenceTenantTables, type GeofenceDB } from './schema.js';
 import { GroupCache, KeyedQueue, type GroupsOf } from './support.js';
 
 export interface EventQuery {
@@ -290,6 +290,23 @@ export class GeofenceService {
   /** Resolves when every last position seen so far is written to the service's table. */
   flushPositions(): Promise<void> {
     return this.positions.flush();
+  }
+
+  // ---- a tenant's data as a whole ----
+
+  async exportTenant(tenantId: string): Promise<Record<string, unknown[]>> {
+    return exportTenantRows(this.db, geofenceTenantTables, tenantId);
+  }
+
+  /** Deletes every row of the tenant and forgets its fences and rules in memory. */
+  async purgeTenant(tenantId: string): Promise<number> {
+    this.evaluator.forgetTenant(tenantId);
+    return this.db.transaction().execute((trx) => purgeTenantRows<GeofenceDB>(trx, geofenceTenantTables, tenantId));
+  }
+
+  async importTenant(tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
+    this.evaluator.forgetTenant(tenantId);
+    return this.db.transaction().execute((trx) => importTenantRows<GeofenceDB>(trx, geofenceTenantTables, tenantId, rows));
   }
 
   private async changed(tenantId: string, fenceId: string): Promise<void> {

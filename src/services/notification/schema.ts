@@ -100,3 +100,6 @@ export const notificationMigrations: Migration[] = [
     },
   },
 ];
+
+/** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
+export const notificationTenantTables = ['messages', 'deliveries', 'rules'] as const;

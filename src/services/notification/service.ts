@@ -12,10 +12,10 @@ import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import type { Bus, Subscription } from '../../ports/bus.js';
-import { TenantScope, type Store } from '../../ports/store.js';
+import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { deliveryUpdated, dispatch, type MessageFrame } from './events.js';
-import type { NotificationDB } from './schema.js';
+import { notificationTenantTables, type NotificationDB } from './schema.js';
 
 /** Whom a message is for. Devices, users and groups are expanded by the client service; fences by the geofence service. */
 export interface Target {
@@ -262,6 +262,20 @@ export class NotificationService {
         throw err;
       }
     }
+  }
+
+  // ---- a tenant's data as a whole ----
+
+  async exportTenant(tenantId: string): Promise<Record<string, unknown[]>> {
+    return exportTenantRows(this.db, notificationTenantTables, tenantId);
+  }
+
+  async purgeTenant(tenantId: string): Promise<number> {
+    return this.db.transaction().execute((trx) => purgeTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId));
+  }
+
+  async importTenant(tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
+    return this.db.transaction().execute((trx) => importTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId, rows));
   }
 
   // ---- internals ----

@@ -120,3 +120,6 @@ export const trackerMigrations: Migration[] = [
     },
   },
 ];
+
+/** The tracker's tenant-owned tables, parents first (import order; purge goes in reverse). */
+export const trackerTenantTables = ['tenant_settings', 'positions', 'last_known', 'device_status', 'shares', 'share_links'] as const;

@@ -7,12 +7,12 @@ import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
 import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
-import { TenantScope, type Store } from '../../ports/store.js';
+import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from './group-commit.js';
 import { positionLog, type AppendStatus, type PositionLog } from './position-log.js';
 import { check, type IngestResult, type Previous } from './pipeline.js';
-import type { PositionRow, StatusRow, TrackerDB } from './schema.js';
+import { trackerTenantTables, type PositionRow, type StatusRow, type TrackerDB } from './schema.js';
 import { defaultSettings, mergeSettings, type TrackingSettings } from './settings.js';
 import { tripsAndStops, type Stop, type Trip } from './history.js';
 import { applyFix, emptyStatus, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
@@ -71,6 +71,8 @@ export class TrackerService {
   private readonly devices = new Map<string, Promise<DeviceState>>();
   private readonly settings = new Map<string, Promise<TrackingSettings>>();
   private readonly dirty = new Map<string, StatusRecord>();
+  /** Tenants purged in this process: late events about their devices are dropped, not written back. */
+  private readonly purged = new Set<string>();
   private readonly commit: GroupCommit<Pending, AppendStatus>;
   private readonly log: PositionLog;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -220,6 +222,7 @@ export class TrackerService {
   }
 
   private async onConnection(event: DeviceConnection): Promise<void> {
+    if (this.purged.has(event.tenantId)) return;
     const state = await this.stateOf(event);
     if (state.status.connectionAt !== null && event.at < state.status.connectionAt) return; // an older event, redelivered
     state.status.connected = event.connected;
@@ -337,6 +340,29 @@ export class TrackerService {
   async flush(): Promise<void> {
     await this.commit.flush();
     await this.saveStatuses();
+  }
+
+  // ---- a tenant's data as a whole ----
+
+  async exportTenant(tenantId: string): Promise<Record<string, unknown[]>> {
+    await this.flush();
+    return exportTenantRows(this.db, trackerTenantTables, tenantId);
+  }
+
+  /** Deletes every row of the tenant, table by table (no long transaction: the position log may commit in between; a purge cut short can run again). */
+  async purgeTenant(tenantId: string): Promise<number> {
+    this.purged.add(tenantId);
+    await this.flush();
+    for (const [deviceId, state] of this.devices) if ((await state).status.tenantId === tenantId) this.devices.delete(deviceId);
+    for (const [deviceId, status] of this.dirty) if (status.tenantId === tenantId) this.dirty.delete(deviceId);
+    this.settings.delete(tenantId);
+    return purgeTenantRows(this.db, trackerTenantTables, tenantId);
+  }
+
+  async importTenant(tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
+    this.purged.delete(tenantId);
+    this.settings.delete(tenantId);
+    return importTenantRows(this.db, trackerTenantTables, tenantId, rows);
   }
 
   private async append(items: Pending[]): Promise<AppendStatus[]> {
