@@ -12,7 +12,7 @@ import { eventually, serviceReachable, sleep } from '../helpers.js';
 import { Cluster, type Proc } from '../support/cluster.js';
 import { Walker, type WalkerFix } from '../support/walker.js';
 
-const DEVICES = Number(process.env.CLUSTER_TEST_DEVICES ?? 100);
+const DEVICES = Number(process.env.CLUSTER_TEST_DEVICES ?? 40);
 const ROUNDS = 6; // out, in, … , out: ROUNDS enters and ROUNDS exits per device
 const MESSAGES = 3;
 const CENTRE = { lon: 13.3777, lat: 52.5163 };
