@@ -12,6 +12,7 @@
  * Then the geofence benchmark (bench/geofence.ts) in its own process: index with 1,000 / 100,000 /
  * 1,000,000 fences against a linear scan, and ingest through the geofence service with 100,000 fences.
  * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
+ * BENCH_CLUSTER=on adds the cluster run (bench/cluster.ts: NATS and PostgreSQL on loopback, processes per role).
  *
  * Loopback only; every child process is killed at the end, also on failure.
  */
@@ -331,6 +332,10 @@ async function main(): Promise<void> {
   if (process.env.BENCH_PROVISIONING !== 'off') {
     const provisioning = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'provisioning.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     if (provisioning.status !== 0) failures.push(`provisioning: exited with ${provisioning.status ?? provisioning.signal}`);
+  }
+  if (process.env.BENCH_CLUSTER === 'on') {
+    const cluster = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'cluster.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (cluster.status !== 0) failures.push(`cluster: exited with ${cluster.status ?? cluster.signal}`);
   }
   if (failures.length > 0) process.exitCode = 1;
 }

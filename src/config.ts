@@ -59,6 +59,25 @@ function portOrOff(env: string, fallback: number, doc: string): Setting<number |
   return { ...port, parse: (raw) => (raw === 'off' ? 'off' : port.parse(raw)) };
 }
 
+export const ROLES = ['edge', 'api', 'client', 'tracker', 'geofence', 'notification'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A comma-separated subset of the roles; "all" for every one. */
+function roles(env: string, doc: string): Setting<Role[]> {
+  return {
+    env,
+    doc,
+    default: 'all',
+    parse(raw) {
+      if (raw.trim() === 'all') return [...ROLES];
+      const list = raw.split(',').map((r) => r.trim()).filter((r) => r !== '');
+      const unknown = list.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (unknown.length > 0 || list.length === 0) throw new Error(`${env} must be "all" or a comma-separated list of ${ROLES.join(', ')}, got "${raw}"`);
+      return ROLES.filter((r) => list.includes(r));
+    },
+  };
+}
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
   port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
@@ -78,6 +97,7 @@ export const settings = {
   store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
   databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
   databaseSchemaPrefix: text('FOLLOWME_DATABASE_SCHEMA_PREFIX', 'followme_', 'Prefix of the PostgreSQL schema names, one schema per service (followme_client, followme_tracker, …).'),
+  databasePool: integer('FOLLOWME_DATABASE_POOL', 10, 1, 1000, 'PostgreSQL connections per service store in each process (FOLLOWME_STORE=postgres); size it so that processes × services × pool stays below the server\'s max_connections.'),
   bus: oneOf('FOLLOWME_BUS', ['memory', 'nats'], 'memory', 'Bus adapter: in-process (one process runs every role), or NATS JetStream (a cluster).'),
   natsUrl: text('FOLLOWME_NATS_URL', 'nats://127.0.0.1:4222', 'NATS server URL(s), comma-separated (FOLLOWME_BUS=nats); the server needs JetStream (-js).'),
   natsPrefix: {
@@ -89,6 +109,9 @@ export const settings = {
       return raw;
     },
   },
+  roles: roles('FOLLOWME_ROLES', 'Which parts run in this process: "all" (embedded), or some of edge, api, client, tracker, geofence, notification (a cluster: needs FOLLOWME_BUS=nats and FOLLOWME_STORE=postgres). `--roles` on the command line wins.'),
+  natsAckWaitMs: integer('FOLLOWME_NATS_ACK_WAIT_MS', 30_000, 500, 600_000, 'How long NATS waits for a worker to acknowledge a message before handing it to another (FOLLOWME_BUS=nats): the longest a message held by a killed worker waits.'),
+  leaseMs: integer('FOLLOWME_LEASE_MS', 10_000, 300, 600_000, 'How long a partition lease lasts without renewal (cluster): the longest a killed worker\'s partitions wait for a new owner.'),
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
   groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),
@@ -127,8 +150,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push((err as Error).message);
     }
   }
-  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   const result = config as Config;
+  if (problems.length === 0 && result.roles.length < ROLES.length) {
+    // Roles in other processes are reached over the bus and share the store: neither embedded adapter spans processes.
+    if (result.bus !== 'nats') problems.push(`FOLLOWME_ROLES=${result.roles.join(',')} runs only some roles in this process, which needs a bus shared between processes: set FOLLOWME_BUS=nats (now "${result.bus}")`);
+    if (result.store !== 'postgres') problems.push(`FOLLOWME_ROLES=${result.roles.join(',')} runs only some roles in this process, which needs a store shared between processes: set FOLLOWME_STORE=postgres (now "${result.store}")`);
+  }
+  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   result.dataDir = resolve(result.dataDir);
   if ((result.tlsCert === '') !== (result.tlsKey === '')) throw new Error('invalid configuration:\n  FOLLOWME_TLS_CERT and FOLLOWME_TLS_KEY go together: set both or neither');
   if (result.tlsDir !== '' && result.tlsCert === '') throw new Error('invalid configuration:\n  FOLLOWME_TLS_DIR needs a default certificate: set FOLLOWME_TLS_CERT and FOLLOWME_TLS_KEY too');

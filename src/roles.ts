@@ -3,15 +3,17 @@
  * bus and stores → services → edge and api on the HTTP listener → background consumers → demo.
  */
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
+import { ROLES, type Config, type Role } from './config.js';
 import { createLogger, type Logger } from './core/log.js';
 import type { TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
 import { NatsBus } from './adapters/bus-nats.js';
 import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
-import type { Bus } from './ports/bus.js';
-import type { StoreFactory } from './ports/store.js';
+import type { Bus, Subscription } from './ports/bus.js';
+import type { Migration, StoreFactory } from './ports/store.js';
+import type { GroupsOf } from './services/geofence/index.js';
+import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
@@ -24,35 +26,49 @@ import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge
 import { registerApi, type Api } from './api/index.js';
 import { registerStatic } from './http/static.js';
 import { Provisioning } from './provisioning/index.js';
+import { AppError } from './core/errors.js';
+import { LeasedOwnership } from './cluster/leases.js';
+import { remote, serve } from './cluster/rpc.js';
+import {
+  clientMethods, geofenceMethods, notificationMethods, sharingMethods, trackerByKey, trackerMethods,
+  type ClientApi, type GeofenceApi, type NotificationApi, type SharingApi, type TrackerApi,
+} from './cluster/surfaces.js';
 
 export interface Platform {
   readonly config: Config;
   readonly logger: Logger;
   readonly bus: Bus;
   readonly http: HttpServer;
-  readonly client: ClientService;
-  readonly tracker: TrackerService;
-  readonly sharing: Sharing;
-  readonly geofence: GeofenceService;
-  readonly notification: NotificationService;
-  readonly provisioning: Provisioning;
-  readonly edge: Edge;
+  /** The roles running in this process. */
+  readonly roles: readonly Role[];
+  /** Each service through its surface: the service itself when its role runs here, a proxy over the bus otherwise. */
+  readonly client: ClientApi;
+  readonly tracker: TrackerApi;
+  readonly sharing: SharingApi;
+  readonly geofence: GeofenceApi;
+  readonly notification: NotificationApi;
+  /** The services whose roles run in this process (all of them in the embedded deployment). */
+  readonly local: { client?: ClientService; tracker?: TrackerService; sharing?: Sharing; geofence?: GeofenceService; notification?: NotificationService };
+  /** Whole-customer operations; they span every service's store, so only where all four run (embedded). */
+  readonly provisioning: Provisioning | undefined;
+  /** The edge, when that role runs here. */
+  readonly edge: Edge | undefined;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   /** The admin key, when this start generated one (it is printed once and kept only hashed). */
   readonly generatedAdminKey: string | undefined;
-  /** Stops accepting, drains in-flight work, closes stores. */
+  /** Readiness false, stops accepting (devices told to reconnect elsewhere), drains in-flight work, hands partitions on, closes stores. */
   close(): Promise<void>;
 }
 
 /** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
 export async function openBus(config: Config, logger: Logger): Promise<Bus> {
-  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger }) : new MemoryBus({ logger });
+  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger, ackWaitMs: config.natsAckWaitMs }) : new MemoryBus({ logger });
 }
 
 export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
-    ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix })
+    ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix, poolSize: config.databasePool })
     : new SqliteStoreFactory({ dataDir: config.dataDir, synchronous: config.sqliteSync });
 }
 
@@ -68,73 +84,123 @@ export interface Services {
   closeStores(): Promise<void>;
 }
 
+/** Every service in this process (the CLI and the embedded deployment): no proxies, no ownership. */
 export async function createServices(config: Config, bus: Bus, logger: Logger): Promise<Services> {
   const stores = storeFactory(config);
   const clientStore = await stores.open<ClientDB>('client', clientMigrations);
   const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
   const geofenceStore = await stores.open<GeofenceDB>('geofence', geofenceMigrations);
   const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
-
   const client = new ClientService(clientStore, bus);
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
-  const sharing = new Sharing(
-    trackerStore,
-    {
-      devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
-      groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
-      userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
-      checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
-    },
-    (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds),
-  );
-  const geofence = new GeofenceService(geofenceStore, bus, logger, {
-    // The one thing the geofence service needs of the client service: a device's groups (with the
-    // groups above them), through the client's public surface, cached there until client.changed.
-    async groupsOf(ctx, deviceId) {
-      const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
-      if (!device) return [];
-      const groups = await client.listGroups(ctx);
-      const byId = new Map(groups.map((g) => [g.id, g]));
-      const out = new Set<string>();
-      for (const g of groups) {
-        if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
-        for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
-      }
-      return [...out];
-    },
-  });
-  const notification = new NotificationService(
-    notificationStore,
-    bus,
-    {
-      devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
-      insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
-      deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
-    },
-    logger,
-  );
-
-  const provisioning = new Provisioning({ client, tracker, geofence, notification });
+  const sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
+  const geofence = new GeofenceService(geofenceStore, bus, logger, { groupsOf: groupsOf(client) });
+  const notification = new NotificationService(notificationStore, bus, resolvers(client, geofence), logger);
   return {
-    client,
-    tracker,
-    sharing,
-    geofence,
-    notification,
-    provisioning,
+    client, tracker, sharing, geofence, notification,
+    provisioning: new Provisioning({ client, tracker, geofence, notification }),
     async closeStores() {
       for (const store of [clientStore, trackerStore, geofenceStore, notificationStore]) await store.close();
     },
   };
 }
 
-/** Starts every role in this process. */
+function sharingDeps(client: ClientApi): ConstructorParameters<typeof Sharing>[1] {
+  return {
+    devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
+    groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
+    userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
+    checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
+  };
+}
+
+/**
+ * The one thing the geofence service needs of the client service: a device's groups (with the
+ * groups above them), through the client's public surface, cached there until client.changed.
+ */
+function groupsOf(client: ClientApi): GroupsOf {
+  return async (ctx, deviceId) => {
+    const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
+    if (!device) return [];
+    const groups = await client.listGroups(ctx);
+    const byId = new Map(groups.map((g) => [g.id, g]));
+    const out = new Set<string>();
+    for (const g of groups) {
+      if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
+      for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
+    }
+    return [...out];
+  };
+}
+
+function resolvers(client: ClientApi, geofence: GeofenceApi): Resolvers {
+  return {
+    devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
+    insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
+    deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+  };
+}
+
+/** Starts the roles of `config.roles` in this process: every one in the embedded deployment, a subset in a cluster. */
 export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
   let ready = false;
+  const roles = config.roles;
+  const has = (role: Role) => roles.includes(role);
+  const cluster = roles.length < ROLES.length;
   const bus = await openBus(config, logger);
-  const services = await createServices(config, bus, logger);
-  const { client, tracker, sharing, geofence, notification, provisioning } = services;
-  const generatedAdminKey = await client.ensureAdminKey(config.adminKey);
+  const stores = storeFactory(config);
+  const opened: { close(): Promise<void> }[] = [];
+  const open = async <DB>(name: string, migrations: Migration[]) => {
+    const store = await stores.open<DB>(name, migrations);
+    opened.push(store);
+    return store;
+  };
+  // Cluster: partitions of devices are owned by one tracker and one geofence process at a time.
+  const ownerships: LeasedOwnership[] = [];
+  const ownership = async (name: string) => {
+    if (!cluster) return undefined;
+    const o = await LeasedOwnership.start(bus, { name, partitions: (bus as NatsBus).partitions, ttlMs: config.leaseMs, logger });
+    ownerships.push(o);
+    return o;
+  };
+
+  // ---- the services of this process, or proxies of them ----
+  const local: Platform['local'] = {};
+  let generatedAdminKey: string | undefined;
+  if (has('client')) {
+    local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
+    generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
+  }
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods);
+  const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
+  if (has('tracker')) {
+    const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
+    local.tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger, ownership: trackerOwnership });
+    const tracker = local.tracker;
+    local.sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
+  }
+  const tracker: TrackerApi =
+    local.tracker ??
+    remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, { byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId } });
+  const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
+  if (has('geofence')) {
+    local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
+      groupsOf: groupsOf(client),
+      ownership: await ownership('geofence'),
+    });
+  }
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods);
+  if (has('notification')) {
+    local.notification = new NotificationService(
+      await open<NotificationDB>('notification', notificationMigrations),
+      bus,
+      resolvers(client, geofence),
+      logger,
+    );
+  }
+  const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
+
+  // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
   const http = createHttpServer({
     logger,
     bodyLimit: config.maxFrameBytes,
@@ -145,8 +211,85 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const tenant = await client.tenantByHost(host);
     return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
   });
+  const provisioning =
+    local.client && local.tracker && local.geofence && local.notification
+      ? new Provisioning({ client: local.client, tracker: local.tracker, geofence: local.geofence, notification: local.notification })
+      : undefined;
+  let edge: Edge | undefined;
+  let api: Api | undefined;
+  if (has('edge')) {
+    edge = await startEdge(http, bus, edgeDeps(logger, client, tracker, sharing, geofence, notification), {
+      maxFrameBytes: config.maxFrameBytes,
+      host: config.host,
+      osmandPort: config.osmandPort,
+      osmandSpeedUnit: config.osmandSpeedUnit,
+      mqttPort: config.mqttPort,
+      mqttUrl: config.mqttUrl,
+    });
+  }
+  if (has('api')) {
+    api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
+    registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
+  }
+
+  // ---- background work, then answering other processes ----
+  await local.tracker?.start();
+  await local.geofence?.start();
+  await local.notification?.start();
+  const served: Subscription[] = [];
+  if (cluster) {
+    if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods));
+    if (local.tracker) served.push(await serve(bus, 'tracker', local.tracker, trackerMethods, { byKey: trackerByKey, owner: trackerOwnership }));
+    if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods));
+    if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods));
+    if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods));
+  }
+  await http.listen({ host: config.host, port: config.port });
+  const address = http.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
+  ready = true;
+  if (cluster) logger.info({ roles, url }, `roles ${roles.join(', ')} running`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, local, provisioning, edge, url, generatedAdminKey,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await edge?.close(); // device sockets closed with 1001: they reconnect to another edge
+        await http.close();
+        await local.tracker?.flush();
+        await bus.drain();
+        for (const s of served) await s.close(); // answers in progress finish
+        for (const o of ownerships) await o.stop(); // partitions handed on: work stops, state written back, leases deleted
+        await local.tracker?.stop();
+        await api?.close();
+        await local.notification?.stop();
+        await local.geofence?.stop();
+        await bus.close();
+        for (const store of opened) await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Provisioning reads and writes every service's rows of a tenant at once; it is not served across
+ * processes yet. In a cluster its routes answer 503 and the `followme` CLI does the work (it opens
+ * every store directly).
+ */
+function unavailableProvisioning(): Provisioning {
+  return new Proxy({} as Provisioning, {
+    get: () => () => Promise.reject(new AppError('unavailable', 'provisioning runs in the embedded deployment; in a cluster use the followme command line (followme tenant provision, provision FILE, tenant export/delete/import)')),
+  });
+}
+
+/** What the edge asks of the services, wired to their surfaces (local or remote). */
+function edgeDeps(logger: Logger, client: ClientApi, tracker: TrackerApi, sharing: SharingApi, geofence: GeofenceApi, notification: NotificationApi): EdgeDeps {
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
-  const edgeDeps: EdgeDeps = {
+  return {
     logger,
     async authenticateDevice(token) {
       const device = await client.authenticateDevice(token);
@@ -177,45 +320,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
     async receipt(device, deliveryId, status, response) {
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
-    },
-  };
-  const edge = await startEdge(http, bus, edgeDeps, {
-    maxFrameBytes: config.maxFrameBytes,
-    host: config.host,
-    osmandPort: config.osmandPort,
-    osmandSpeedUnit: config.osmandSpeedUnit,
-    mqttPort: config.mqttPort,
-    mqttUrl: config.mqttUrl,
-  });
-  const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning, bus, logger });
-  registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
-  await tracker.start();
-  await geofence.start();
-  await notification.start();
-  await http.listen({ host: config.host, port: config.port });
-  const address = http.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
-  ready = true;
-
-  let closing: Promise<void> | undefined;
-  return {
-    config, logger, bus, http, client, tracker, sharing, geofence, notification, provisioning, edge, url, generatedAdminKey,
-    close() {
-      closing ??= (async () => {
-        ready = false;
-        await edge.close();
-        await http.close();
-        await tracker.flush();
-        await bus.drain();
-        await tracker.stop();
-        await api.close();
-        await notification.stop();
-        await geofence.stop();
-        await bus.close();
-        await services.closeStores();
-      })();
-      return closing;
     },
   };
 }

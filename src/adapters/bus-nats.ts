@@ -41,7 +41,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import type { Bus, ConsumeOptions, Handler, KeyValue, KeyValueEntry, Subscription, Topic } from '../ports/bus.js';
+import { partitionOf, type Bus, type ConsumeOptions, type Handler, type KeyValue, type KeyValueEntry, type RequestOptions, type RespondOptions, type Subscription, type Topic } from '../ports/bus.js';
 
 export interface NatsBusOptions {
   /** NATS server URL(s), comma-separated. */
@@ -78,6 +78,8 @@ interface Durable {
   handler: Handler<unknown>;
   maxDeliver: number;
   partitions: Partition[];
+  /** With an owner: stops following it. */
+  detach?: (() => Promise<void>) | undefined;
 }
 
 const NS = 1_000_000;
@@ -96,7 +98,7 @@ export class NatsBus implements Bus {
   private readonly streams = new Map<string, Promise<string>>();
   private readonly durables = new Map<string, Durable>();
   private readonly subscriptions = new Set<NatsSubscription>();
-  private readonly responders = new Map<string, NatsSubscription>();
+  private readonly responders = new Map<string, { close(): Promise<void> }>();
   /** Per topic, per partition: the stream sequence of the last message this process published. */
   private readonly published = new Map<string, number[]>();
   private readonly publishing = new Set<Promise<unknown>>();
@@ -128,6 +130,11 @@ export class NatsBus implements Bus {
       await nc.close();
       throw new Error(`NATS at ${options.servers} has no JetStream (start nats-server with -js): ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Partition consumers per durable (the same in every process). */
+  get partitions(): number {
+    return this.partitionCount;
   }
 
   /** Largest message the server takes (its max_payload), in bytes. */
@@ -178,16 +185,33 @@ export class NatsBus implements Bus {
     this.durables.set(id, state);
     try {
       await Promise.all(state.partitions.map((partition, p) => this.ensureConsumer(stream, partition.consumer, this.consumerConfig(topic.name, partition.consumer, p, maxDeliver))));
-      for (const partition of state.partitions) {
-        const consumer = await this.js.consumers.get(stream, partition.consumer);
-        partition.messages = await consumer.consume({ max_messages: 8 });
-        partition.loop = this.run(state, partition, partition.messages);
+      if (options.owner) {
+        if (options.owner.partitions !== this.partitionCount) throw new Error(`ownership ${options.owner.name} has ${options.owner.partitions} partitions, the bus ${this.partitionCount}`);
+        // Only the partitions this process owns, started and stopped as ownership moves.
+        state.detach = await options.owner.attach({ acquire: (p) => this.startPartition(state, state.partitions[p]!), release: (p) => this.stopPartition(state.partitions[p]!) }, 'work');
+      } else {
+        for (const partition of state.partitions) await this.startPartition(state, partition);
       }
     } catch (err) {
       await this.stop(state);
       throw err;
     }
     return { close: () => this.stop(state) };
+  }
+
+  private async startPartition(state: Durable, partition: Partition): Promise<void> {
+    if (partition.messages || this.closed) return;
+    const consumer = await this.js.consumers.get(state.stream, partition.consumer);
+    partition.messages = await consumer.consume({ max_messages: 8 });
+    partition.loop = this.run(state, partition, partition.messages);
+  }
+
+  /** Stops pulling; the message being handled finishes (and is acknowledged) first. */
+  private async stopPartition(partition: Partition): Promise<void> {
+    const messages = partition.messages;
+    partition.messages = undefined;
+    if (messages) await messages.close();
+    await partition.loop;
   }
 
   async subscribe<T>(topic: Topic<T>, handler: Handler<T>): Promise<Subscription> {
@@ -215,48 +239,91 @@ export class NatsBus implements Bus {
     };
   }
 
-  async respond<Q, A>(subject: string, handler: (request: Q) => Promise<A>): Promise<Subscription> {
+  async respond<Q, A>(subject: string, handler: (request: Q) => Promise<A>, options: RespondOptions = {}): Promise<Subscription> {
     if (this.closed) throw new Error('bus is closed');
     if (this.responders.has(subject)) throw new Error(`a responder for ${subject} already exists`);
-    const sub = this.nc.subscribe(this.rpcSubject(subject), {
-      queue: 'responders',
-      callback: (err, msg) => {
-        if (err) {
-          this.options.logger?.error({ err, subject }, 'responder subscription failed');
-          return;
-        }
-        Promise.resolve()
-          .then(() => handler(msg.json<Q>()))
-          .then(
-            (answer) => ({ ok: answer }),
-            (error: unknown) => {
-              this.options.logger?.warn({ err: error, subject }, 'responder failed');
-              return { error: error instanceof Error ? error.message : String(error) };
-            },
-          )
-          .then((reply) => msg.respond(this.encode(reply, `the answer to ${subject}`)))
-          .catch((error: unknown) => {
-            this.options.logger?.error({ err: error, subject }, 'could not answer a request');
-            msg.respond(JSON.stringify({ error: `the answer could not be sent: ${(error as Error).message}` }));
-          });
-      },
-    });
-    this.responders.set(subject, sub);
-    await this.nc.flush();
+    const base = this.rpcSubject(subject);
+    const inFlight = new Set<Promise<unknown>>();
+    const listen = (natsSubject: string): NatsSubscription =>
+      this.nc.subscribe(natsSubject, {
+        queue: 'responders',
+        callback: (err, msg) => {
+          if (err) {
+            this.options.logger?.error({ err, subject }, 'responder subscription failed');
+            return;
+          }
+          const answering = Promise.resolve()
+            .then(() => handler(msg.json<Q>()))
+            .then(
+              (answer) => ({ ok: answer }),
+              (error: unknown) => {
+                this.options.logger?.warn({ err: error, subject }, 'responder failed');
+                return { error: error instanceof Error ? error.message : String(error) };
+              },
+            )
+            .then((reply) => msg.respond(this.encode(reply, `the answer to ${subject}`)))
+            .catch((error: unknown) => {
+              this.options.logger?.error({ err: error, subject }, 'could not answer a request');
+              msg.respond(JSON.stringify({ error: `the answer could not be sent: ${(error as Error).message}` }));
+            })
+            .finally(() => inFlight.delete(answering));
+          inFlight.add(answering);
+        },
+      });
+    // Stops taking requests, then waits for the answers in progress.
+    const quiesce = async (sub: NatsSubscription): Promise<void> => {
+      await sub.drain();
+      await Promise.allSettled([...inFlight]);
+    };
+    let responder: { close(): Promise<void> };
+    if (options.owner) {
+      // One subject per partition (`<subject>.p<n>`), listened to while this process owns the partition.
+      const owner = options.owner;
+      if (owner.partitions !== this.partitionCount) throw new Error(`ownership ${owner.name} has ${owner.partitions} partitions, the bus ${this.partitionCount}`);
+      const subs = new Map<number, NatsSubscription>();
+      const detach = await owner.attach(
+        {
+          acquire: async (p) => {
+            if (subs.has(p) || this.closed) return;
+            subs.set(p, listen(`${base}.p${p}`));
+            await this.nc.flush();
+          },
+          release: async (p) => {
+            const sub = subs.get(p);
+            subs.delete(p);
+            if (sub) await quiesce(sub);
+          },
+        },
+        'work',
+      );
+      responder = {
+        close: async () => {
+          await detach();
+          await Promise.all([...subs.values()].map((sub) => quiesce(sub)));
+          subs.clear();
+        },
+      };
+    } else {
+      const sub = listen(base);
+      await this.nc.flush();
+      responder = { close: () => quiesce(sub) };
+    }
+    this.responders.set(subject, responder);
     return {
       close: async () => {
-        if (this.responders.get(subject) !== sub) return;
+        if (this.responders.get(subject) !== responder) return;
         this.responders.delete(subject);
-        await sub.drain();
+        await responder.close();
       },
     };
   }
 
-  async request<Q, A>(subject: string, request: Q, timeoutMs = 5000): Promise<A> {
+  async request<Q, A>(subject: string, request: Q, timeoutMs = 5000, options: RequestOptions = {}): Promise<A> {
     if (this.closed) throw new Error('bus is closed');
     let reply;
+    const target = options.key === undefined ? this.rpcSubject(subject) : `${this.rpcSubject(subject)}.p${partitionOf(options.key, this.partitionCount)}`;
     try {
-      reply = await this.nc.request(this.rpcSubject(subject), this.encode(request, `a request to ${subject}`), { timeout: timeoutMs });
+      reply = await this.nc.request(target, this.encode(request, `a request to ${subject}`), { timeout: timeoutMs });
     } catch (err) {
       const cause = (err as Error).cause ?? err;
       const kind = (cause as Error).name;
@@ -304,7 +371,8 @@ export class NatsBus implements Bus {
     this.closed = true;
     await Promise.all([...this.durables.values()].map((durable) => this.stop(durable)));
     await Promise.allSettled([...this.publishing]);
-    await Promise.all([...this.subscriptions, ...this.responders.values()].map((sub) => sub.drain()));
+    await Promise.all([...this.responders.values()].map((responder) => responder.close()));
+    await Promise.all([...this.subscriptions].map((sub) => sub.drain()));
     this.subscriptions.clear();
     this.responders.clear();
     await this.nc.drain();
@@ -358,14 +426,10 @@ export class NatsBus implements Bus {
 
   private async stop(durable: Durable): Promise<void> {
     if (this.durables.get(`${durable.topic}\u0000${durable.durable}`) === durable) this.durables.delete(`${durable.topic}\u0000${durable.durable}`);
-    await Promise.all(
-      durable.partitions.map(async (partition) => {
-        const messages = partition.messages;
-        partition.messages = undefined;
-        if (messages) await messages.close();
-        await partition.loop;
-      }),
-    );
+    const detach = durable.detach;
+    durable.detach = undefined;
+    await detach?.();
+    await Promise.all(durable.partitions.map((partition) => this.stopPartition(partition)));
   }
 
   private consumerConfig(topic: string, name: string, partition: number, maxDeliver: number): Partial<ConsumerConfig> {
@@ -507,13 +571,6 @@ export function decodeToken(token: string): string {
 
 function keyOf(subject: string): string {
   return decodeToken(subject.slice(subject.lastIndexOf('.') + 1));
-}
-
-/** FNV-1a over the key, as the in-process bus spreads keys over lanes. */
-function partitionOf(key: string, partitions: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % partitions;
 }
 
 function delay(ms: number): Promise<void> {

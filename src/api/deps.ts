@@ -1,18 +1,15 @@
 import type { Logger } from '../core/log.js';
 import type { Provisioning } from '../provisioning/index.js';
 import type { Bus } from '../ports/bus.js';
-import type { ClientService } from '../services/client/index.js';
-import type { GeofenceService } from '../services/geofence/index.js';
-import type { NotificationService } from '../services/notification/index.js';
-import type { Sharing, TrackerService } from '../services/tracker/index.js';
+import type { ClientApi, GeofenceApi, NotificationApi, SharingApi, TrackerApi } from '../cluster/surfaces.js';
 
-/** The services the API serves, through their public surfaces. */
+/** The services the API serves, through their public surfaces: the services themselves, or proxies of them in another process. */
 export interface ApiDeps {
-  client: ClientService;
-  tracker: TrackerService;
-  sharing: Sharing;
-  geofence: GeofenceService;
-  notification: NotificationService;
+  client: ClientApi;
+  tracker: TrackerApi;
+  sharing: SharingApi;
+  geofence: GeofenceApi;
+  notification: NotificationApi;
   provisioning: Provisioning;
   bus: Bus;
   logger: Logger;

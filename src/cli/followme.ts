@@ -3,7 +3,7 @@
  * `followme`: the platform owner's command line. It works on the same stores as the server (the
  * server may be running: SQLite in WAL mode allows it) with the same FOLLOWME_* settings.
  *
- *   followme start
+ *   followme start [--roles edge,api,...]
  *   followme tenant create NAME [--slug SLUG] [--json]
  *   followme tenant list [--json]
  *   followme user create --tenant T --email E --name N --role owner|admin|operator|member [--password P] [--json]
@@ -21,8 +21,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import { systemContext } from '../core/tenancy.js';
-import { MemoryBus } from '../adapters/bus-memory.js';
-import { createServices, storeFactory, type Services } from '../roles.js';
+import { createServices, openBus, storeFactory, type Services } from '../roles.js';
 import { createLogger } from '../core/log.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseCsv } from '../provisioning/index.js';
@@ -32,7 +31,8 @@ import { geofenceMigrations } from '../services/geofence/index.js';
 import { notificationMigrations } from '../services/notification/index.js';
 
 const USAGE = `usage:
-  followme start                                   run the platform (same as npm start)
+  followme start [--roles R,R]                     run the platform (same as npm start); --roles: some of
+                                                   edge, api, client, tracker, geofence, notification (a cluster)
   followme tenant create NAME [--slug SLUG]        create a tenant
   followme tenant list                             list tenants
   followme user create --tenant T --email E --name N --role R [--password P]
@@ -56,7 +56,8 @@ class UsageError extends Error {}
 
 async function withServices<T>(config: Config, fn: (services: Services) => Promise<T>): Promise<T> {
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const bus = new MemoryBus({ logger });
+  // The configured bus: on NATS the servers of a cluster hear of the changes (client.changed).
+  const bus = await openBus(config, logger);
   const services = await createServices(config, bus, logger);
   try {
     return await fn(services);
@@ -102,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
       user: { type: 'string' },
       'unique-id': { type: 'string' },
       'owntracks-key': { type: 'string' },
+      roles: { type: 'string' },
       'owner-email': { type: 'string' },
       'owner-name': { type: 'string' },
       'owner-password': { type: 'string' },

@@ -38,6 +38,50 @@ export interface Subscription {
 export interface ConsumeOptions {
   /** Give up after this many attempts and log the message as dead. Default 10. */
   maxDeliver?: number;
+  /**
+   * Cluster: consume only the partitions this process owns (see Ownership), so that the state a
+   * handler caches per key has one owner at a time. The in-process bus has one process: it ignores it.
+   */
+  owner?: Ownership;
+}
+
+export interface RespondOptions {
+  /** Cluster: answer only requests for keys of the partitions this process owns (requests name their key). */
+  owner?: Ownership;
+}
+
+export interface RequestOptions {
+  /** Routes the request to the process owning this key's partition (the responder was registered with an owner). */
+  key?: string;
+}
+
+/** Something that works on a partition while this process owns it: consumers, responders, per-key caches. */
+export interface PartitionUser {
+  /** The partition is now this process's: load or drop cached state, start work. */
+  acquire(partition: number): Promise<void> | void;
+  /** The partition is going (or gone) elsewhere: finish work in progress, write back, drop cached state. */
+  release(partition: number): Promise<void> | void;
+}
+
+/**
+ * Which partitions of a key space this process owns, one owner at a time across the cluster
+ * (src/cluster/leases.ts; docs/cluster.md "Ownership"). Users attached as `state` acquire before and
+ * release after users attached as `work`, so caches are fresh before messages flow and written back
+ * after they stopped.
+ */
+export interface Ownership {
+  readonly name: string;
+  readonly partitions: number;
+  partitionOf(key: string): number;
+  owns(partition: number): boolean;
+  attach(user: PartitionUser, kind: 'state' | 'work'): Promise<() => Promise<void>>;
+}
+
+/** FNV-1a over the key modulo `partitions`: the bus's partitions and the ownership's agree on it. */
+export function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % partitions;
 }
 
 export interface KeyValueEntry<T> {
@@ -59,8 +103,8 @@ export interface Bus {
   publish<T>(topic: Topic<T>, key: string, data: T): Promise<void>;
   consume<T>(topic: Topic<T>, durable: string, handler: Handler<T>, options?: ConsumeOptions): Promise<Subscription>;
   subscribe<T>(topic: Topic<T>, handler: Handler<T>): Promise<Subscription>;
-  respond<Q, A>(subject: string, handler: (request: Q) => Promise<A>): Promise<Subscription>;
-  request<Q, A>(subject: string, request: Q, timeoutMs?: number): Promise<A>;
+  respond<Q, A>(subject: string, handler: (request: Q) => Promise<A>, options?: RespondOptions): Promise<Subscription>;
+  request<Q, A>(subject: string, request: Q, timeoutMs?: number, options?: RequestOptions): Promise<A>;
   kv<T>(bucket: string): Promise<KeyValue<T>>;
   /** Resolves when every message accepted so far has been handled by every durable consumer. */
   drain(): Promise<void>;

@@ -107,7 +107,7 @@ void describe('fences API', () => {
     assert.deepEqual(inside.deviceIds, [t.devices[0]!.device.id]);
     assert.equal(inside.presence[0].since, t0 + 180_000);
 
-    await p.geofence.flushPositions();
+    await p.local.geofence!.flushPositions();
     const near = (await api('GET', '/devices/nearby?lon=13.405&lat=52.525&radius=100')).body;
     assert.deepEqual(near.map((n: { deviceId: string; distance: number }) => [n.deviceId, n.distance]), [[t.devices[0]!.device.id, 0]]);
     assert.deepEqual((await api('GET', '/devices/nearby?lon=13.5&lat=52.525&radius=100')).body, []);

@@ -124,7 +124,7 @@ describe('provisioning', () => {
     assert.equal(doc.services.geofence.fences.length, 2);
     assert.equal(doc.services.notification.messages.length, 1);
     assert.equal((await p.api('GET', `/tenants/${id}`)).status, 404);
-    await p.tracker.flush();
+    await p.local.tracker!.flush();
     // nothing of it remains in any service's database
     for (const file of readdirSync(p.dataDir).filter((f) => f.endsWith('.db'))) {
       const db = new Database(join(p.dataDir, file), { readonly: true });

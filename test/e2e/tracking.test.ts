@@ -80,7 +80,7 @@ describe('tracking', () => {
     const before = (await api('GET', `/devices/${deviceId}/positions?limit=10000`)).body.length;
     await api('PATCH', '/settings/tracking', { retentionDays: 1 });
     // a clock one day ahead, less 30 minutes: everything older than 30 minutes ago is past retention
-    const deleted = await p.tracker.enforceRetention(Date.now() + 86_400_000 - 30 * 60_000);
+    const deleted = await p.local.tracker!.enforceRetention(Date.now() + 86_400_000 - 30 * 60_000);
     assert.ok(deleted > 1000 && deleted < 3601, `deleted ${deleted}`);
     const afterCount = (await api('GET', `/devices/${deviceId}/positions?limit=10000`)).body.length;
     assert.equal(afterCount, before - deleted);

@@ -35,7 +35,7 @@ describe('OsmAnd protocol over HTTP', () => {
   before(async () => {
     p = await startTestPlatform({ FOLLOWME_MAX_FRAME_BYTES: '65536' });
     t = await seedTenant(p);
-    base = `http://127.0.0.1:${p.edge.osmandPort}`;
+    base = `http://127.0.0.1:${p.edge!.osmandPort}`;
     for (const uniqueId of ['902064', '353861053849681', '123456', 'traccar-json', 'form-1']) {
       const created = await p.api('POST', `/tenants/${t.tenant.id}/devices`, { name: `tracker ${uniqueId}`, uniqueId });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -46,7 +46,7 @@ describe('OsmAnd protocol over HTTP', () => {
   after(() => p.stop());
 
   it('listens on its own port and the API lists the unique id', async () => {
-    assert.ok(p.edge.osmandPort && p.edge.osmandPort !== Number(new URL(p.url).port));
+    assert.ok(p.edge!.osmandPort && p.edge!.osmandPort !== Number(new URL(p.url).port));
     const listed = (await p.api('GET', `/tenants/${t.tenant.id}/devices`)).body as { uniqueId: string | null }[];
     assert.ok(listed.some((d) => d.uniqueId === '353861053849681'));
   });
@@ -137,7 +137,7 @@ describe('OsmAnd protocol over HTTP', () => {
     // Garbage instead of HTTP: the server answers 400 or hangs up, and keeps serving.
     for (let i = 0; i < 10; i++) {
       await new Promise<void>((resolve) => {
-        const req = request({ host: '127.0.0.1', port: p.edge.osmandPort, method: 'POST', path: `/${randomBytes(8).toString('hex')}`, headers: { 'content-length': 'abc' } });
+        const req = request({ host: '127.0.0.1', port: p.edge!.osmandPort, method: 'POST', path: `/${randomBytes(8).toString('hex')}`, headers: { 'content-length': 'abc' } });
         req.on('error', () => resolve());
         req.on('response', (res) => {
           res.resume();

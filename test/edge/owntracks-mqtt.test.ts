@@ -37,7 +37,7 @@ describe('OwnTracks MQTT mode, embedded broker', () => {
   before(async () => {
     p = await startTestPlatform();
     t = await seedTenant(p);
-    url = `mqtt://127.0.0.1:${p.edge.mqttPort}`;
+    url = `mqtt://127.0.0.1:${p.edge!.mqttPort}`;
   });
   after(async () => {
     for (const c of clients) await c.endAsync(true);

@@ -53,6 +53,8 @@ interface Stay {
 export interface EvaluationOptions {
   /** The dwell timer fires for stays that reached their dwell time at least this long ago (server clock). Default 60 s. */
   dwellGraceMs: number;
+  /** Cluster: whether this process owns the device's state now (the dwell timer leaves other devices to their owners). */
+  owns?: ((deviceId: string) => boolean) | undefined;
 }
 
 export class Evaluator {
@@ -173,7 +175,9 @@ export class Evaluator {
       .where(sql<boolean>`p.since + f.dwell_minutes * 60000 <= ${cutoff}`)
       .execute();
     let fired = 0;
+    const owns = this.options.owns;
     for (const row of due) {
+      if (owns && !owns(row.device_id)) continue;
       fired += await this.queue.run(row.device_id, () => this.dwellByTimer(row.tenant_id, row.device_id, row.fence_id, now));
     }
     return fired;
@@ -234,6 +238,12 @@ export class Evaluator {
       loading.catch(() => this.tenants.delete(tenantId));
     }
     return loading;
+  }
+
+  /** Drops the presence and watermark cached for the devices that match: their next position reads them from the store (ownership moved). */
+  forgetDevices(match: (deviceId: string) => boolean): void {
+    for (const deviceId of this.presence.keys()) if (match(deviceId)) this.presence.delete(deviceId);
+    for (const deviceId of this.watermark.keys()) if (match(deviceId)) this.watermark.delete(deviceId);
   }
 
   /** Drops a tenant's loaded fences and rules: the next position loads them again, in bulk (after an import). */

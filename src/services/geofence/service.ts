@@ -8,7 +8,7 @@ import { invalid, notFound } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
-import { topic, type Bus, type Subscription } from '../../ports/bus.js';
+import { topic, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { clientChanged } from '../client/index.js';
 import { positionAccepted } from '../tracker/index.js';
@@ -39,6 +39,12 @@ export interface GeofenceOptions {
   dwellTickMs?: number;
   /** How often last positions are written behind. Default 2 s. */
   positionsFlushMs?: number;
+  /**
+   * Cluster: the partitions of devices whose presence and watermark this process keeps. Positions are
+   * consumed only for owned partitions; a partition's cached state is dropped when it is acquired or
+   * released, so the next owner starts from what the last one committed.
+   */
+  ownership?: Ownership | undefined;
 }
 
 /** A fence or proximity rule was created, changed or deleted (fenceId '*': many, e.g. an import): every geofence worker refreshes it. */
@@ -60,7 +66,11 @@ export class GeofenceService {
   ) {
     this.positions = new LastPositions(store.db, logger);
     this.groups = new GroupCache(options.groupsOf);
-    this.evaluator = new Evaluator(store.db, bus, logger, this.positions, this.groups, new KeyedQueue(), { dwellGraceMs: options.dwellGraceMs ?? 60_000 });
+    const owner = options.ownership;
+    this.evaluator = new Evaluator(store.db, bus, logger, this.positions, this.groups, new KeyedQueue(), {
+      dwellGraceMs: options.dwellGraceMs ?? 60_000,
+      owns: owner && ((deviceId) => owner.owns(owner.partitionOf(deviceId))),
+    });
   }
 
   private get db(): Kysely<GeofenceDB> {
@@ -68,7 +78,16 @@ export class GeofenceService {
   }
 
   async start(): Promise<void> {
-    this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.evaluator.onPosition(m.data)));
+    const owner = this.options.ownership;
+    if (owner) {
+      const forget = async (p: number) => {
+        await this.positions.flush();
+        this.evaluator.forgetDevices((deviceId) => owner.partitionOf(deviceId) === p);
+      };
+      const detach = await owner.attach({ acquire: forget, release: forget }, 'state');
+      this.subscriptions.push({ close: detach });
+    }
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.evaluator.onPosition(m.data), { owner }));
     this.subscriptions.push(
       await this.bus.subscribe(fenceChanged, (m) =>
         m.data.kind === 'proximity'
@@ -93,7 +112,7 @@ export class GeofenceService {
     if (this.dwellTimer) clearInterval(this.dwellTimer);
     this.dwellTimer = undefined;
     await this.ticking;
-    for (const s of this.subscriptions) await s.close();
+    for (const s of this.subscriptions.reverse()) await s.close(); // consumers stop before the state they use is dropped
     this.subscriptions = [];
     await this.positions.stop();
   }

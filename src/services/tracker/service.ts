@@ -6,7 +6,7 @@ import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
-import type { Bus, Subscription } from '../../ports/bus.js';
+import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from './group-commit.js';
@@ -26,6 +26,12 @@ export interface TrackerOptions {
   groupCommitMs: number;
   groupCommitMax: number;
   logger: Logger;
+  /**
+   * Cluster: the partitions of devices whose state (previous fix, status) this process keeps. The
+   * composition root routes `ingest` and `isStopped` to the owner; connection events are consumed
+   * per owned partition; a partition's cached state is dropped when it is acquired or released.
+   */
+  ownership?: Ownership | undefined;
 }
 
 export interface HistoryQuery {
@@ -71,6 +77,7 @@ export class TrackerService {
   private readonly log: PositionLog;
   private readonly timers: NodeJS.Timeout[] = [];
   private subscription: Subscription | undefined;
+  private detach: (() => Promise<void>) | undefined;
   private retention: Promise<void> | undefined;
 
   constructor(
@@ -88,7 +95,12 @@ export class TrackerService {
 
   /** Starts consuming connection events and the background jobs (status flush, retention). */
   async start(): Promise<void> {
-    this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data));
+    const owner = this.options.ownership;
+    if (owner) {
+      // State of a partition is loaded from the store by whichever process owns it now.
+      this.detach = await owner.attach({ acquire: (p) => this.forget(owner, p), release: (p) => this.forget(owner, p) }, 'state');
+    }
+    this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data), { owner });
     const flush = setInterval(() => void this.saveStatuses().catch((err: unknown) => this.options.logger.error({ err }, 'saving device statuses failed')), STATUS_FLUSH_MS);
     const retain = setInterval(() => void this.enforceRetention(), RETENTION_EVERY_MS);
     flush.unref();
@@ -99,6 +111,7 @@ export class TrackerService {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.subscription?.close();
+    await this.detach?.();
     await this.retention;
     await this.flush();
   }
@@ -142,15 +155,24 @@ export class TrackerService {
       const item = toStore[j]!;
       results[item.slot] = { status };
       positions.inc({ status });
-      if (status === 'accepted') published.push(toPosition(item.row, item.late));
+      // A duplicate is published again: the process that stored it may have died before publishing
+      // it (the device got no ack and resent). Consumers are idempotent; a duplicate is rare.
+      if (status === 'accepted' || status === 'duplicate') published.push(toPosition(item.row, item.late));
+      if (status === 'accepted' && item.late) latePositions.inc();
     });
     published.sort((a, b) => a.time - b.time);
     for (const position of published) {
-      if (position.late) latePositions.inc();
       await this.bus.publish(positionAccepted, device.deviceId, position);
     }
     if (motionChanged) await this.publishStatus(state.status, settings);
     return results;
+  }
+
+  /** Writes back and drops the cached state of the devices in a partition (ownership moves). */
+  private async forget(owner: Ownership, partition: number): Promise<void> {
+    await this.commit.flush();
+    await this.saveStatuses();
+    for (const deviceId of this.devices.keys()) if (owner.partitionOf(deviceId) === partition) this.devices.delete(deviceId);
   }
 
   /** Whether stop detection says the device stands still (for the reporting interval). */

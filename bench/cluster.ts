@@ -1,0 +1,172 @@
+/**
+ * The cluster benchmark (`BENCH_CLUSTER=on npm run bench`, off by default): processes of
+ * `node dist/src/main.js --roles …` on the local NATS and PostgreSQL, as test/cluster does.
+ *
+ * 1. Ingest and end-to-end latency with 1, 2 and 4 worker processes (tracker and geofence each):
+ *    devices over the native WebSocket, spread over two edges, each with one fix in flight,
+ *    alternating inside and outside a fence so that every fix makes an enter or exit
+ *    event. Reported: acknowledged positions per second, and the time from sending a fix to its
+ *    fence event arriving on the bus (p50, p90, p99).
+ * 2. Connections held: BENCH_CLUSTER_CONNECTIONS devices connected and said hello across four edge
+ *    processes at once (one process may open at most 20,000 files here; each edge holds a quarter).
+ *
+ * Settings: BENCH_CLUSTER_DEVICES (200), BENCH_CLUSTER_SECONDS (15),
+ * BENCH_CLUSTER_WORKERS ("1,2,4"), BENCH_CLUSTER_CONNECTIONS (4000). Results: bench/results/cluster.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { NatsBus } from '../src/adapters/bus-nats.js';
+import { fenceEvent } from '../src/services/geofence/index.js';
+import { Cluster } from '../test/support/cluster.js';
+import { NATS_URL } from '../test/support/nats.js';
+
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const DEVICES = num('BENCH_CLUSTER_DEVICES', 200);
+const SECONDS = num('BENCH_CLUSTER_SECONDS', 15);
+const CONNECTIONS = num('BENCH_CLUSTER_CONNECTIONS', 4000);
+const WORKERS = (process.env.BENCH_CLUSTER_WORKERS ?? '1,2,4').split(',').map(Number);
+const CENTRE = { lon: 13.3777, lat: 52.5163 };
+const OUT = { lon: CENTRE.lon + 0.015, lat: CENTRE.lat };
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Device {
+  id: string;
+  token: string;
+}
+
+async function provision(cluster: Cluster, count: number): Promise<{ tenantId: string; devices: Device[] }> {
+  const tenant = (await cluster.api('POST', '/tenants', { name: 'Bench' })).body;
+  await cluster.api('PATCH', `/tenants/${tenant.id}/settings/tracking`, { maxSpeed: 0, jitterDistance: 0 });
+  await cluster.api('POST', `/tenants/${tenant.id}/fences`, { name: 'Gate', geometry: { type: 'Point', coordinates: [CENTRE.lon, CENTRE.lat] }, radius: 300 });
+  const devices: Device[] = [];
+  for (let i = 0; i < count; i += 50) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => cluster.api('POST', `/tenants/${tenant.id}/devices`, { name: `bench-${i + k}` })));
+    for (const r of batch) devices.push({ id: r.body.device.id, token: r.body.token });
+  }
+  return { tenantId: tenant.id, devices };
+}
+
+function connect(url: string, token: string): Promise<WebSocket> {
+  return new Promise((resolvePromise, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/device/v1`);
+    ws.once('error', reject);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', token, client: 'bench' })));
+    ws.on('message', function welcome(data) {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'welcome') {
+        ws.off('message', welcome);
+        resolvePromise(ws);
+      } else if (frame.type === 'error') reject(new Error(frame.detail));
+    });
+  });
+}
+
+const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 10) / 10);
+
+async function ingestRun(workers: number) {
+  const cluster = new Cluster(`bench${workers}`, { FOLLOWME_LOG_LEVEL: 'error', FOLLOWME_DATABASE_POOL: '3' });
+  try {
+    const m = cluster.migrate();
+    if (m.status !== 0) throw new Error(m.output);
+    const roles: [string, number][] = [['client', 1], ['api', 1], ['notification', 1], ['edge', 2], ['tracker', workers], ['geofence', workers]];
+    await Promise.all(roles.flatMap(([role, n]) => Array.from({ length: n }, (_, i) => cluster.start(`${role}-${i}`, role))));
+    const { devices } = await provision(cluster, DEVICES);
+    const edges = cluster.procs.filter((p) => p.roles === 'edge');
+    const sockets = await Promise.all(devices.map((d, i) => connect(edges[i % edges.length]!.url, d.token)));
+    const bus = await NatsBus.connect({ servers: NATS_URL, prefix: cluster.prefix });
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    const sub = await bus.subscribe(fenceEvent, (msg) => {
+      const at = sentAt.get(`${msg.data.deviceId}|${msg.data.time}`);
+      if (at !== undefined) latencies.push(performance.now() - at);
+    });
+    let acked = 0;
+    let stop = false;
+    const base = Date.now() - 3_600_000;
+    const started = performance.now();
+    await Promise.all(
+      sockets.map(async (ws, i) => {
+        const device = devices[i]!;
+        let k = 0;
+        const waiting = new Map<string, () => void>();
+        ws.on('message', (data) => {
+          const frame = JSON.parse(data.toString());
+          if (frame.type === 'ack' || frame.type === 'error') waiting.get(frame.id)?.();
+        });
+        const lane = async () => {
+          while (!stop) {
+            const n = k++;
+            const fix = { time: base + n * 1000, ...(n % 2 === 0 ? CENTRE : OUT), accuracy: 5 };
+            const id = `b${n}`;
+            sentAt.set(`${device.id}|${fix.time}`, performance.now());
+            await new Promise<void>((done) => {
+              waiting.set(id, done);
+              ws.send(JSON.stringify({ type: 'position', id, fix }));
+            });
+            waiting.delete(id);
+            acked++;
+          }
+        };
+        // One fix at a time per device keeps its fix times in order (several in flight could be reordered).
+        await lane();
+      }).concat([new Promise<void>((done) => setTimeout(() => ((stop = true), done()), SECONDS * 1000))]),
+    );
+    const elapsed = (performance.now() - started) / 1000;
+    await new Promise((r) => setTimeout(r, 3000)); // events still in the streams
+    await sub.close();
+    await bus.close();
+    for (const ws of sockets) ws.close();
+    const sorted = latencies.sort((a, b) => a - b);
+    return { workers, devices: DEVICES, seconds: Math.round(elapsed * 10) / 10, positions: acked, rate: Math.round(acked / elapsed), events: latencies.length, latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) } };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+async function connectionsRun() {
+  const cluster = new Cluster('benchconn', { FOLLOWME_LOG_LEVEL: 'error', FOLLOWME_DATABASE_POOL: '3' });
+  try {
+    const m = cluster.migrate();
+    if (m.status !== 0) throw new Error(m.output);
+    const roles: [string, number][] = [['client', 1], ['api', 1], ['notification', 1], ['tracker', 1], ['geofence', 1], ['edge', 4]];
+    await Promise.all(roles.flatMap(([role, n]) => Array.from({ length: n }, (_, i) => cluster.start(`${role}-${i}`, role))));
+    const started = performance.now();
+    const { devices } = await provision(cluster, CONNECTIONS);
+    const provisionS = (performance.now() - started) / 1000;
+    const edges = cluster.procs.filter((p) => p.roles === 'edge');
+    const t0 = performance.now();
+    const sockets: WebSocket[] = [];
+    let failed = 0;
+    for (let i = 0; i < devices.length; i += 200) {
+      const batch = await Promise.allSettled(devices.slice(i, i + 200).map((d, k) => connect(edges[(i + k) % edges.length]!.url, d.token)));
+      for (const r of batch) if (r.status === 'fulfilled') sockets.push(r.value);
+      else failed++;
+    }
+    const connectS = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 12_000)); // longer than the hello timeout: they stay
+    const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+    const perEdge = await Promise.all(edges.map(async (e) => /followme_edge_connections\S* (\d+)/.exec(await (await fetch(`${e.url}/metrics`)).text())?.[1] ?? '?'));
+    for (const ws of sockets) ws.terminate();
+    return { edges: edges.length, attempted: devices.length, held: open, failed, perEdge, provisionSeconds: Math.round(provisionS), connectSeconds: Math.round(connectS * 10) / 10 };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+const result = { benchmark: 'cluster', at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, ingest: [] as unknown[], connections: null as unknown };
+for (const w of WORKERS) {
+  const run = await ingestRun(w);
+  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events)`);
+  result.ingest.push(run);
+}
+if (CONNECTIONS > 0) {
+  const conn = await connectionsRun();
+  console.log(`cluster connections: ${conn.held} of ${conn.attempted} held across ${conn.edges} edges (${conn.perEdge.join(', ')} per edge)`);
+  result.connections = conn;
+}
+console.log(JSON.stringify(result));
+mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(join(repoRoot, 'bench', 'results', 'cluster.json'), `${JSON.stringify(result, null, 2)}\n`);
