@@ -75,8 +75,32 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
       insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
       deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+      async people(ctx, deviceIds, userIds) {
+        const wanted = new Set(userIds);
+        if (deviceIds.length > 0) {
+          const named = new Set(deviceIds);
+          for (const d of await client.listDevices(ctx)) if (d.userId && named.has(d.id)) wanted.add(d.userId);
+        }
+        if (wanted.size === 0) return [];
+        const users = (await client.listUsers(ctx)).filter((u) => wanted.has(u.id));
+        if (users.length < userIds.length) await client.resolveDevices(ctx, { userIds }); // names the unknown user id
+        return users.map((u) => ({ id: u.id, name: u.name, email: u.email }));
+      },
+      lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
+      createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius })).id,
+      deleteFence: (ctx, fenceId) => geofence.deleteFence(ctx, fenceId),
     },
     logger,
+    {
+      channels: {
+        email: { url: config.smtpUrl, from: config.smtpFrom },
+        sms: config.smsProvider === 'twilio' ? { provider: 'twilio', baseUrl: config.twilioBaseUrl, accountSid: config.twilioAccountSid, authToken: config.twilioAuthToken, from: config.twilioFrom } : { provider: 'off' },
+        vapidSubject: config.vapidSubject,
+      },
+      outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts },
+      sweepMs: config.notificationSweepMs,
+      publicUrl: config.publicUrl || undefined,
+    },
   );
 
   const http = createHttpServer({ logger, bodyLimit: config.maxFrameBytes, ready: () => ready });

@@ -4,6 +4,8 @@ import type { ApiDeps } from './deps.js';
 import { LiveHub, liveRoutes } from './live.js';
 import { registerOpenApi } from './openapi.js';
 import { messagingRoutes } from './routes/messaging.js';
+import { notificationSettingsRoutes } from './routes/notification-settings.js';
+import { ruleRoutes } from './routes/rules.js';
 import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -30,6 +32,8 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       peopleRoutes(scoped, deps);
       trackingRoutes(scoped, deps);
       messagingRoutes(scoped, deps);
+      ruleRoutes(scoped, deps);
+      notificationSettingsRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
       sharingRoutes(scoped, deps, hub);
     },

@@ -93,17 +93,49 @@ export const FenceEvent = Type.Object({
   distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside' }),
 });
 
-export const Target = Type.Object(
-  {
-    deviceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
-    userIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
-    groupIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
-    fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
-  },
-  { additionalProperties: false, description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups) and everyone inside the fences now' },
-);
+const TargetFields = {
+  deviceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+  userIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+  groupIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  area: Type.Optional(
+    Type.Object(
+      { geometry: Geometry, radius: Type.Optional(Type.Number({ description: 'metres, with a Point geometry' })) },
+      { description: 'An area drawn for this message: everyone whose last known position is inside it' },
+    ),
+  ),
+  maxAgeMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'with area: only last known positions fresher than this many minutes count' })),
+};
+
+export const Target = Type.Object(TargetFields, {
+  additionalProperties: false,
+  description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups), everyone inside the fences now, and everyone whose last known position is inside the area',
+});
 
 const DeliveryState = Type.String({ enum: ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'] });
+export const ChannelName = Type.String({ enum: ['app', 'email', 'sms', 'push', 'webhook'] });
+
+export const Escalation = Type.Object(
+  {
+    minConfirmations: Type.Integer({ minimum: 1 }),
+    withinMinutes: Type.Number({ exclusiveMinimum: 0 }),
+    target: Target,
+  },
+  { description: 'If fewer than minConfirmations recipients acknowledged within withinMinutes, the message goes to target as well' },
+);
+
+export const SendMessage = Type.Object({
+  target: Target,
+  title: Type.String({ minLength: 1, maxLength: 200 }),
+  body: Type.Optional(Type.String({ maxLength: 10_000 })),
+  priority: Type.Optional(Type.String({ enum: ['normal', 'high', 'critical'] })),
+  ackRequired: Type.Optional(Type.Boolean()),
+  options: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 10 })),
+  ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  channels: Type.Optional(Type.Array(ChannelName, { minItems: 1, maxItems: 5, description: 'default ["app"]' })),
+  escalation: Type.Optional(Escalation),
+  liveMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10_080, description: 'live zone: for this long the message also reaches everyone who enters the target fence or area, once each' })),
+});
 
 export const Message = Type.Object({
   id: Type.String(),
@@ -115,23 +147,59 @@ export const Message = Type.Object({
   options: Nullable(Type.Array(Type.String())),
   target: Type.Any(),
   sender: Type.Any(),
+  channels: Type.Array(ChannelName),
   createdAt: Type.Number(),
   expiresAt: Nullable(Type.Number()),
-  recipients: Type.Number(),
-  counts: Type.Record(Type.String(), Type.Number()),
+  escalation: Type.Any({ description: 'the escalation asked for, when it is due, and when it ran (null: none)' }),
+  liveUntil: Nullable(Type.Number({ description: 'end of the live-zone window' })),
+  parentId: Nullable(Type.String({ description: 'for a reminder: the message it reminds of' })),
+  recipients: Type.Number({ description: 'in-app recipients (devices)' }),
+  counts: Type.Record(Type.String(), Type.Number(), { description: 'in-app deliveries by state' }),
+  channelCounts: Type.Record(Type.String(), Type.Record(Type.String(), Type.Number()), { description: 'e-mail, SMS, push and webhook deliveries by channel and state' }),
 });
 
 export const Delivery = Type.Object({
   id: Type.String(),
   messageId: Type.String(),
-  deviceId: Type.String(),
+  channel: ChannelName,
+  recipient: Type.String({ description: 'the device (app), user (email, sms), push subscription (push) or "tenant" (webhook)' }),
+  deviceId: Nullable(Type.String()),
   state: DeliveryState,
   response: Nullable(Type.String()),
+  respondedBy: Nullable(Type.String({ description: 'who recorded the response when it was not the recipient' })),
+  attempts: Nullable(Type.Number()),
+  lastError: Nullable(Type.String()),
   queuedAt: Type.Number(),
   sentAt: Nullable(Type.Number()),
   deliveredAt: Nullable(Type.Number()),
   readAt: Nullable(Type.Number()),
   acknowledgedAt: Nullable(Type.Number()),
+  expiredAt: Nullable(Type.Number()),
+  failedAt: Nullable(Type.Number()),
+});
+
+const Tally = Type.Record(Type.String(), Type.Number());
+export const Responses = Type.Object({
+  messageId: Type.String(),
+  options: Nullable(Type.Array(Type.String())),
+  recipients: Type.Number(),
+  answered: Type.Number(),
+  tally: Tally,
+  byGroup: Type.Array(Type.Object({ groupId: Type.String(), recipients: Type.Number(), answered: Type.Number(), tally: Tally })),
+  notAnswered: Type.Array(Type.Object({ deviceId: Type.String(), deliveryId: Type.String(), state: DeliveryState })),
+});
+
+export const Preview = Type.Object({
+  devices: Type.Number(),
+  deviceIds: Type.Array(Type.String()),
+  people: Type.Number(),
+  persons: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
+});
+
+export const NotificationSettings = Type.Object({
+  webhookUrl: Nullable(Type.String()),
+  webhookSecret: Type.Optional(Type.String({ description: 'shown when the webhook URL is set: verify X-FollowMe-Signature with it' })),
+  responders: Type.Any({ description: 'the target an SOS goes to (null: none)' }),
 });
 
 export const Rule = Type.Object({
