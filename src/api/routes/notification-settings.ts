@@ -21,13 +21,13 @@ export function notificationSettingsRoutes(app: HttpServer, { client, notificati
   app.put('/tenants/:tenantId/notification-settings', {
     schema: {
       tags: ['notification settings'], summary: 'Set the webhook URL (the signing secret is answered once) and the responders an SOS goes to', security, params: TenantParams,
-      body: Type.Object({ webhookUrl: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])), responders: Type.Optional(Type.Union([Target, Type.Null()])) }, { additionalProperties: false }),
+      body: Type.Object({ webhookUrl: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 2000 })])), responders: Type.Optional(Type.Union([Type.Null(), Target])) }, { additionalProperties: false }),
       response: { 200: NotificationSettings, 400: Problem },
     },
   }, async (request) => notification.updateSettings(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body as Parameters<typeof notification.updateSettings>[1]));
 
   app.put('/tenants/:tenantId/users/:userId/phone', {
-    schema: { tags: ['notification settings'], summary: "A person's mobile number for SMS (E.164), or null", security, params: Type.Object({ tenantId: Id('tenant id'), userId: Id('user id') }), body: Type.Object({ phone: Type.Union([Type.String(), Type.Null()]) }), response: { 200: Type.Object({ userId: Type.String(), phone: Type.Union([Type.String(), Type.Null()]) }), 400: Problem } },
+    schema: { tags: ['notification settings'], summary: "A person's mobile number for SMS (E.164), or null", security, params: Type.Object({ tenantId: Id('tenant id'), userId: Id('user id') }), body: Type.Object({ phone: Type.Union([Type.Null(), Type.String()]) }), response: { 200: Type.Object({ userId: Type.String(), phone: Type.Union([Type.String(), Type.Null()]) }), 400: Problem } },
   }, async (request) => notification.setPhone(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.userId, request.body.phone));
 
   app.get('/tenants/:tenantId/push/vapid-public-key', { schema: { tags: ['notification settings'], summary: 'The VAPID public key to subscribe with (PushManager.subscribe applicationServerKey)', security, params: TenantParams, response: { 200: Type.Object({ publicKey: Type.String() }) } } },
