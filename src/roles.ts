@@ -14,7 +14,7 @@ import type { StoreFactory } from './ports/store.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
-import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
+import { NotificationService, notificationMigrations, sosRaised, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
@@ -116,6 +116,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
     async receipt(device, deliveryId, status, response) {
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
+    },
+    async sos(device, { id, fix, text }) {
+      // the position goes on the map like any other; the SOS itself goes to the notification service over the bus
+      if (fix) await tracker.ingest(device, [fix]);
+      await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, text });
     },
   };
   const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
