@@ -9,7 +9,7 @@ import { Id, NotificationSettings, Problem, Target, TenantParams } from '../sche
 const PushSubscription = Type.Object({
   endpoint: Type.String({ minLength: 1, maxLength: 2000 }),
   keys: Type.Object({ p256dh: Type.String(), auth: Type.String() }),
-  expirationTime: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+  expirationTime: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
 }, { description: "the browser's PushSubscription.toJSON()" });
 
 export function notificationSettingsRoutes(app: HttpServer, { client, notification }: ApiDeps): void {
