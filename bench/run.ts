@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../src/demo/simulator.js';
 import { forEachLimited, runLoad, type Area, type LoadResult } from './load.js';
+import { fanoutTable, runFanout } from './fanout.js';
 
 const HOST = '127.0.0.1';
 /** Central Berlin: fences and load positions both lie here. */
@@ -280,6 +281,17 @@ async function main(): Promise<void> {
   const out = join(repoRoot, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  if (process.env.BENCH_FANOUT !== 'off') {
+    // fan-out (bench/fanout.ts): BENCH_FANOUT_DEVICES (default 10,000), BENCH_FANOUT_MAX to ask for more
+    try {
+      const fanout = await runFanout(Number(process.env.BENCH_FANOUT_MAX ?? process.env.BENCH_FANOUT_DEVICES ?? 10_000));
+      console.log(fanoutTable(fanout));
+      writeFileSync(join(out, 'fanout.json'), `${JSON.stringify({ benchmark: 'fanout', at: new Date().toISOString(), ...fanout }, null, 2)}\n`);
+    } catch (err) {
+      failures.push(`fanout: ${(err as Error).message}`);
+      console.error(`FAILED fanout: ${(err as Error).message}`);
+    }
+  }
   if (failures.length > 0) process.exitCode = 1;
 }
 

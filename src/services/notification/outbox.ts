@@ -121,21 +121,17 @@ export class OutboxWorker {
 
   private async drainApp(): Promise<number> {
     const now = Date.now();
-    const rows = await this.db
-      .selectFrom('deliveries')
-      .innerJoin('messages', 'messages.id', 'deliveries.message_id')
-      .selectAll('messages')
-      .select(['deliveries.id as delivery_id', 'deliveries.device_id'])
-      .where('deliveries.dispatch_at', '<=', now)
-      .orderBy('deliveries.dispatch_at')
-      .limit(APP_BATCH)
-      .execute();
+    // deliveries alone, so the dispatch_at index drives the query; their few messages after
+    const rows = await this.db.selectFrom('deliveries').select(['id', 'message_id', 'device_id']).where('dispatch_at', '<=', now).orderBy('dispatch_at').limit(APP_BATCH).execute();
     if (rows.length === 0) return 0;
+    const messageIds = [...new Set(rows.map((r) => r.message_id))];
+    const messages = new Map((await this.db.selectFrom('messages').selectAll().where('id', 'in', messageIds).execute()).map((m) => [m.id, outgoing(m)]));
     for (const row of rows) {
-      if (row.expires_at !== null && row.expires_at <= now) continue; // the expiry sweep marks it
-      await this.channels.app.send({ id: row.delivery_id, channel: 'app', recipient: row.device_id, address: row.device_id, message: outgoing(row) });
+      const message = messages.get(row.message_id);
+      if (!message || (message.expiresAt !== null && message.expiresAt <= now)) continue; // the expiry sweep marks it
+      await this.channels.app.send({ id: row.id, channel: 'app', recipient: row.device_id, address: row.device_id, message });
     }
-    const ids = rows.map((r) => r.delivery_id);
+    const ids = rows.map((r) => r.id);
     for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('deliveries').set({ dispatch_at: null }).where('id', 'in', ids.slice(i, i + 500)).execute();
     return rows.length;
   }

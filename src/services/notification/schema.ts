@@ -177,6 +177,7 @@ export const notificationMigrations: Migration[] = [
       await db.schema.alterTable('messages').addColumn('live_fence_id', 'text').execute();
       await db.schema.alterTable('messages').addColumn('temp_fence', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema.alterTable('messages').addColumn('parent_id', 'text').execute();
+      await db.schema.createIndex('messages_expires').on('messages').column('expires_at').execute();
       await db.schema.createIndex('messages_escalation').on('messages').column('escalation_due_at').execute();
       await db.schema.createIndex('messages_live').on('messages').columns(['live_fence_id', 'live_until']).execute();
       await db.schema

@@ -170,6 +170,8 @@ export class NotificationService {
   private readonly outbox: OutboxWorker;
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  private pendingSent: { tenantId: string; id: string }[] = [];
+  private sentFlush: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store<NotificationDB>,
@@ -286,9 +288,40 @@ export class NotificationService {
     return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => appFrame({ id: r.delivery_id, message: outgoing(r) }));
   }
 
-  /** The edge handed these deliveries to the device's connection. */
-  async markSent(ctx: TenantContext, deliveryIds: string[]): Promise<void> {
-    for (const id of deliveryIds) await this.advance(ctx, id, 'sent', undefined, undefined);
+  /**
+   * The edge handed these deliveries to the device's connection. Calls that arrive together (a
+   * fan-out reaching thousands of connections at once) are written in one batch per event-loop turn.
+   */
+  markSent(ctx: TenantContext, deliveryIds: string[]): Promise<void> {
+    for (const id of deliveryIds) this.pendingSent.push({ tenantId: ctx.tenantId, id });
+    this.sentFlush ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pendingSent;
+        this.pendingSent = [];
+        this.sentFlush = undefined;
+        this.flushSent(batch).then(resolve, reject);
+      });
+    });
+    return this.sentFlush;
+  }
+
+  private async flushSent(batch: { tenantId: string; id: string }[]): Promise<void> {
+    const now = Date.now();
+    const byTenant = new Map<string, string[]>();
+    for (const { tenantId, id } of batch) (byTenant.get(tenantId) ?? byTenant.set(tenantId, []).get(tenantId)!).push(id);
+    for (const [tenantId, ids] of byTenant) {
+      for (let i = 0; i < ids.length; i += FANOUT_CHUNK) {
+        const moved = await new TenantScope(this.db, tenantId)
+          .updateTable('deliveries')
+          .set({ state: 'sent', sent_at: now })
+          .where('id', 'in', ids.slice(i, i + FANOUT_CHUNK))
+          .where('state', '=', 'queued')
+          .returning(['id', 'message_id', 'device_id'])
+          .execute();
+        transitions.inc({ state: 'sent' }, moved.length);
+        for (const d of moved) await this.bus.publish(deliveryUpdated, d.message_id, { tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now });
+      }
+    }
   }
 
   /** A receipt from the device that the delivery is for. Never moves a delivery backwards. */
@@ -576,12 +609,14 @@ export class NotificationService {
 
   /** Deliveries of expired messages that never reached their recipient become `expired`. */
   async expire(now = Date.now()): Promise<number> {
+    // messages that expired within the last week (older ones were swept then), through the expires_at index
+    const expired = (await this.db.selectFrom('messages').select('id').where('expires_at', '<=', now).where('expires_at', '>', now - 7 * 86_400_000).execute()).map((m) => m.id);
+    if (expired.length === 0) return 0;
     const app = await this.db
       .selectFrom('deliveries')
-      .innerJoin('messages', 'messages.id', 'deliveries.message_id')
-      .select(['deliveries.id', 'deliveries.tenant_id', 'deliveries.message_id', 'deliveries.device_id'])
-      .where('messages.expires_at', '<=', now)
-      .where('deliveries.state', 'in', ['queued', 'sent'])
+      .select(['id', 'tenant_id', 'message_id', 'device_id'])
+      .where('message_id', 'in', expired.slice(0, 1000))
+      .where('state', 'in', ['queued', 'sent'])
       .limit(5000)
       .execute();
     for (let i = 0; i < app.length; i += FANOUT_CHUNK) {
@@ -592,10 +627,9 @@ export class NotificationService {
     }
     const other = await this.db
       .selectFrom('outbox')
-      .innerJoin('messages', 'messages.id', 'outbox.message_id')
-      .select(['outbox.id', 'outbox.tenant_id', 'outbox.message_id', 'outbox.channel', 'outbox.recipient'])
-      .where('messages.expires_at', '<=', now)
-      .where('outbox.state', '=', 'queued')
+      .select(['id', 'tenant_id', 'message_id', 'channel', 'recipient'])
+      .where('message_id', 'in', expired.slice(0, 1000))
+      .where('state', '=', 'queued')
       .limit(5000)
       .execute();
     for (const d of other) {
