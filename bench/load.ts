@@ -62,29 +62,24 @@ export interface LoadResult {
 const WALK_SPEED = 1.4;
 const M_PER_DEG_LAT = 111_320;
 
-/** One device: its socket, its walk through the area and its frames in flight. */
-class LoadDevice {
-  readonly ws: WebSocket;
+/** A seeded walk through the area at walking speed: the positions every protocol's load sends. */
+export class Walk {
   private lon: number;
   private lat: number;
   private heading: number;
   private lastTime = 0;
-  private seq = 0;
-  readonly sentAt = new Map<string, number>();
 
   constructor(
-    url: string,
     private readonly random: () => number,
     private readonly area: Area,
   ) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
     this.lon = area.west + random() * (area.east - area.west);
     this.lat = area.south + random() * (area.north - area.south);
     this.heading = random() * 2 * Math.PI;
   }
 
-  /** The next `position` frame: strictly increasing times near now, moving at walking speed. */
-  nextFrame(now: number): string {
+  /** The next position: strictly increasing times (ms) near now, heading in [0, 360) to 0.1°. */
+  next(now: number): { time: number; lon: string; lat: string; heading: number; speed: number } {
     const time = Math.max(now, this.lastTime + 1);
     const dt = this.lastTime === 0 ? 1 : (time - this.lastTime) / 1000;
     this.lastTime = time;
@@ -98,11 +93,30 @@ class LoadDevice {
       this.lat = Math.min(this.area.north, Math.max(this.area.south, this.lat));
       this.lon = Math.min(this.area.east, Math.max(this.area.west, this.lon));
     }
-    const id = `p${++this.seq}`;
-    this.sentAt.set(id, performance.now());
     // Rounded before the modulo, so that 359.96° becomes 0, not an out-of-range 360.0.
     const heading = ((Math.round((this.heading * 1800) / Math.PI) % 3600) + 3600) % 3600 / 10;
-    return `{"type":"position","id":"${id}","fix":{"time":${time},"lon":${this.lon.toFixed(6)},"lat":${this.lat.toFixed(6)},"accuracy":10,"speed":${WALK_SPEED},"heading":${heading},"battery":80}}`;
+    return { time, lon: this.lon.toFixed(6), lat: this.lat.toFixed(6), heading, speed: WALK_SPEED };
+  }
+}
+
+/** One device: its socket, its walk through the area and its frames in flight. */
+class LoadDevice {
+  readonly ws: WebSocket;
+  private readonly walk: Walk;
+  private seq = 0;
+  readonly sentAt = new Map<string, number>();
+
+  constructor(url: string, random: () => number, area: Area) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.walk = new Walk(random, area);
+  }
+
+  /** The next `position` frame. */
+  nextFrame(now: number): string {
+    const p = this.walk.next(now);
+    const id = `p${++this.seq}`;
+    this.sentAt.set(id, performance.now());
+    return `{"type":"position","id":"${id}","fix":{"time":${p.time},"lon":${p.lon},"lat":${p.lat},"accuracy":10,"speed":${p.speed},"heading":${p.heading},"battery":80}}`;
   }
 }
 
@@ -248,7 +262,7 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, task
 }
 
 /** Latency samples in a growing typed array (millions of samples cost tens of MB, not objects). */
-class SampleBuffer {
+export class SampleBuffer {
   private data = new Float64Array(1 << 16);
   private n = 0;
 

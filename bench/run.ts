@@ -1,15 +1,21 @@
 /**
  * Ingest benchmark: the same seeded load against (a) a bare `ws` baseline and (b) the real
  * platform (`node dist/src/main.js`, provisioned through the REST API with devices and fences),
- * reporting acknowledged positions per second, ack latency and the platform/baseline ratio.
+ * reporting acknowledged positions per second, ack latency and the platform/baseline ratio; then
+ * the same devices and walks over OsmAnd (HTTP) and OwnTracks (MQTT, embedded broker) against the
+ * same platform (bench/protocols.ts).
  *
  *   npm run bench                                   # 1,000 devices, 15 s per target
  *   BENCH_SECONDS=3 BENCH_DEVICES=50 npm run bench  # a quick run
  *   node dist/bench/run.js --seconds=5 --devices=200 --window=4 --fences=1000 --seed=42
  *
+ * Then the geofence benchmark (bench/geofence.ts) in its own process: index with 1,000 / 100,000 /
+ * 1,000,000 fences against a linear scan, and ingest through the geofence service with 100,000 fences.
+ * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
+ *
  * Loopback only; every child process is killed at the end, also on failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,6 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../src/demo/simulator.js';
 import { forEachLimited, runLoad, type Area, type LoadResult } from './load.js';
+import { runOsmandLoad, runOwntracksMqttLoad } from './protocols.js';
 import { fanoutTable, runFanout } from './fanout.js';
 
 const HOST = '127.0.0.1';
@@ -130,6 +137,9 @@ async function measureBaseline(s: Settings): Promise<LoadResult> {
 interface PlatformRun {
   load: LoadResult;
   provisionMs: number;
+  osmand: LoadResult | null;
+  owntracksMqtt: LoadResult | null;
+  failures: string[];
 }
 
 async function measurePlatform(s: Settings): Promise<PlatformRun> {
@@ -138,6 +148,8 @@ async function measurePlatform(s: Settings): Promise<PlatformRun> {
   // The platform recognises an admin key by its `fma_` prefix (src/core/secrets.ts); any other string is accepted by config but never authenticates.
   const adminKey = `fma_${randomBytes(24).toString('base64url')}`;
   const port = await freePort();
+  const osmandPort = await freePort();
+  const mqttPort = await freePort();
   const base = `http://${HOST}:${port}`;
   // BENCH_NODE_ARGS passes extra flags to the platform's node, e.g. --cpu-prof to see where its time goes.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -149,6 +161,8 @@ async function measurePlatform(s: Settings): Promise<PlatformRun> {
     FOLLOWME_DEMO: 'off',
     FOLLOWME_ADMIN_KEY: adminKey,
     FOLLOWME_LOG_LEVEL: 'warn',
+    FOLLOWME_OSMAND_PORT: String(osmandPort),
+    FOLLOWME_MQTT_PORT: String(mqttPort),
   });
   try {
     await waitReady(base, child, output);
@@ -166,11 +180,12 @@ async function measurePlatform(s: Settings): Promise<PlatformRun> {
     const tenant = await api('/api/v1/tenants', { name: 'bench' });
     const tenantId = String(tenant.id);
     const tokens: string[] = new Array<string>(s.devices);
+    const uniqueIds = Array.from({ length: s.devices }, (_, i) => `bench-${String(i + 1).padStart(4, '0')}`);
     await forEachLimited(
       Array.from({ length: s.devices }, (_, i) => i),
       16,
       async (i) => {
-        const created = await api(`/api/v1/tenants/${tenantId}/devices`, { name: `dev-${String(i + 1).padStart(4, '0')}` });
+        const created = await api(`/api/v1/tenants/${tenantId}/devices`, { name: `dev-${String(i + 1).padStart(4, '0')}`, uniqueId: uniqueIds[i] });
         tokens[i] = String(created.token);
       },
     );
@@ -181,7 +196,24 @@ async function measurePlatform(s: Settings): Promise<PlatformRun> {
     const provisionMs = Date.now() - provisionStart;
     const load = await runLoad({ url: `ws://${HOST}:${port}/device/v1`, tokens, window: s.window, durationMs: s.seconds * 1000, seed: s.seed, area: AREA });
     if (child.exitCode !== null) throw new Error(`the platform exited during the run:\n${output()}`);
-    return { load, provisionMs };
+    // The same devices and seeded walks over the other protocols, one after the other.
+    const devices = uniqueIds.map((uniqueId, i) => ({ uniqueId, token: tokens[i]! }));
+    const common = { host: HOST, devices, window: s.window, durationMs: s.seconds * 1000, seed: s.seed, area: AREA };
+    const failures: string[] = [];
+    let osmand: LoadResult | null = null;
+    let owntracksMqtt: LoadResult | null = null;
+    try {
+      osmand = await runOsmandLoad({ ...common, port: osmandPort });
+    } catch (err) {
+      failures.push(`osmand-http: ${(err as Error).message}`);
+    }
+    try {
+      owntracksMqtt = await runOwntracksMqttLoad({ ...common, port: mqttPort });
+    } catch (err) {
+      failures.push(`owntracks-mqtt: ${(err as Error).message}`);
+    }
+    if (child.exitCode !== null) throw new Error(`the platform exited during the run:\n${output()}`);
+    return { load, provisionMs, osmand, owntracksMqtt, failures };
   } finally {
     await stopChild(child);
     rmSync(dataDir, { recursive: true, force: true });
@@ -237,14 +269,17 @@ const round6 = (v: number): number => Math.round(v * 1e6) / 1e6;
 function table(s: Settings, baseline: LoadResult | null, platform: PlatformRun | null): string {
   const row = (name: string, r: LoadResult | null): string =>
     r
-      ? `${name.padEnd(10)} ${String(r.rate).padStart(10)} ${r.latencyMs.p50.toFixed(2).padStart(9)} ${r.latencyMs.p99.toFixed(2).padStart(9)} ${String(r.acked).padStart(10)} ${String(r.rejected + r.errors).padStart(8)}`
-      : `${name.padEnd(10)} ${'—'.padStart(10)}`;
+      ? `${name.padEnd(15)} ${String(r.rate).padStart(10)} ${r.latencyMs.p50.toFixed(2).padStart(9)} ${r.latencyMs.p99.toFixed(2).padStart(9)} ${String(r.acked).padStart(10)} ${String(r.rejected + r.errors).padStart(8)} ${String(r.window).padStart(7)}`
+      : `${name.padEnd(15)} ${'—'.padStart(10)}`;
+  const ratio = (r: LoadResult | null | undefined): string => (baseline && r ? (r.rate / baseline.rate).toFixed(3) : '—');
   return [
     `ingest: ${s.devices} devices, window ${s.window}, ${s.seconds} s per target, ${s.fences} fences, seed ${s.seed}, ${cpus().length} CPUs, node ${process.version}`,
-    `${'target'.padEnd(10)} ${'pos/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'acked'.padStart(10)} ${'failed'.padStart(8)}`,
+    `${'target'.padEnd(15)} ${'pos/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'acked'.padStart(10)} ${'failed'.padStart(8)} ${'window'.padStart(7)}`,
     row('baseline', baseline),
     row('platform', platform?.load ?? null),
-    baseline && platform ? `ratio platform/baseline: ${(platform.load.rate / baseline.rate).toFixed(3)}` : 'ratio: —',
+    row('osmand-http', platform?.osmand ?? null),
+    row('owntracks-mqtt', platform?.owntracksMqtt ?? null),
+    `ratio to baseline: platform ${ratio(platform?.load)}, osmand-http ${ratio(platform?.osmand)}, owntracks-mqtt ${ratio(platform?.owntracksMqtt)}`,
   ].join('\n');
 }
 
@@ -261,6 +296,7 @@ async function main(): Promise<void> {
   }
   try {
     platform = await measurePlatform(s);
+    failures.push(...platform.failures);
   } catch (err) {
     failures.push(`platform: ${(err as Error).message}`);
   }
@@ -272,6 +308,14 @@ async function main(): Promise<void> {
     baseline,
     platform: platform ? { ...platform.load, provisionMs: platform.provisionMs } : null,
     ratio: baseline && platform ? Math.round((platform.load.rate / baseline.rate) * 1000) / 1000 : null,
+    protocols: {
+      osmandHttp: platform?.osmand ?? null,
+      owntracksMqtt: platform?.owntracksMqtt ?? null,
+      ratios: {
+        osmandHttp: baseline && platform?.osmand ? Math.round((platform.osmand.rate / baseline.rate) * 1000) / 1000 : null,
+        owntracksMqtt: baseline && platform?.owntracksMqtt ? Math.round((platform.owntracksMqtt.rate / baseline.rate) * 1000) / 1000 : null,
+      },
+    },
     failures,
     totalMs: Date.now() - started,
   };
@@ -281,6 +325,10 @@ async function main(): Promise<void> {
   const out = join(repoRoot, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  if (process.env.BENCH_GEOFENCE !== 'off') {
+    const geofence = spawnSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', '--enable-source-maps', join(here, 'geofence.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (geofence.status !== 0) failures.push(`geofence: exited with ${geofence.status ?? geofence.signal}`);
+  }
   if (process.env.BENCH_FANOUT !== 'off') {
     // fan-out (bench/fanout.ts): BENCH_FANOUT_DEVICES (default 10,000), BENCH_FANOUT_MAX to ask for more
     try {

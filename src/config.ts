@@ -40,6 +40,25 @@ function oneOf<const T extends string>(env: string, values: readonly T[], fallba
   };
 }
 
+/** An mqtt://, mqtts://, ws:// or wss:// URL, or empty. */
+function url(env: string, fallback: string, doc: string): Setting<string> {
+  return {
+    env,
+    doc,
+    default: fallback,
+    parse(raw) {
+      if (raw !== '' && !/^(mqtts?|wss?):\/\/[^/\s]+/.test(raw)) throw new Error(`${env} must be an mqtt:// or mqtts:// URL such as mqtt://127.0.0.1:1883, got "${raw}"`);
+      return raw;
+    },
+  };
+}
+
+/** A port that may also be switched off: a number from 0 (any free port) to 65535, or "off". */
+function portOrOff(env: string, fallback: number, doc: string): Setting<number | 'off'> {
+  const port = integer(env, fallback, 0, 65535, doc);
+  return { ...port, parse: (raw) => (raw === 'off' ? 'off' : port.parse(raw)) };
+}
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the main HTTP listener (API, Control Center, native device WebSocket).'),
   port: integer('PORT', 8080, 0, 65535, 'Port of the main HTTP listener; 0 picks a free one.'),
@@ -59,10 +78,25 @@ export const settings = {
   store: oneOf('FOLLOWME_STORE', ['sqlite', 'postgres'], 'sqlite', 'Store adapter: embedded SQLite files, or PostgreSQL.'),
   databaseUrl: text('FOLLOWME_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test', 'PostgreSQL connection string (FOLLOWME_STORE=postgres).'),
   databaseSchemaPrefix: text('FOLLOWME_DATABASE_SCHEMA_PREFIX', 'followme_', 'Prefix of the PostgreSQL schema names, one schema per service (followme_client, followme_tracker, …).'),
+  bus: oneOf('FOLLOWME_BUS', ['memory', 'nats'], 'memory', 'Bus adapter: in-process (one process runs every role), or NATS JetStream (a cluster).'),
+  natsUrl: text('FOLLOWME_NATS_URL', 'nats://127.0.0.1:4222', 'NATS server URL(s), comma-separated (FOLLOWME_BUS=nats); the server needs JetStream (-js).'),
+  natsPrefix: {
+    env: 'FOLLOWME_NATS_PREFIX',
+    default: 'followme',
+    doc: 'First subject token of everything the bus sends and prefix of its stream and bucket names (FOLLOWME_BUS=nats): deployments sharing one NATS need different ones.',
+    parse(raw: string): string {
+      if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new Error(`FOLLOWME_NATS_PREFIX must be letters, digits, "-" and "_", got "${raw}"`);
+      return raw;
+    },
+  },
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),
   groupCommitMax: integer('FOLLOWME_GROUP_COMMIT_MAX', 2000, 1, 100_000, 'Most positions in one group commit.'),
   maxFrameBytes: integer('FOLLOWME_MAX_FRAME_BYTES', 1_048_576, 1024, 67_108_864, 'Largest WebSocket frame or HTTP body accepted from a device.'),
+  osmandPort: portOrOff('FOLLOWME_OSMAND_PORT', 5055, 'Port of the OsmAnd protocol listener (Traccar Client app, many trackers), on HOST; 0 picks a free one, "off" disables it.'),
+  osmandSpeedUnit: oneOf('FOLLOWME_OSMAND_SPEED_UNIT', ['knots', 'kmh', 'mps'], 'knots', 'Unit of `speed` in OsmAnd query strings and forms: knots (what the protocol and Traccar Client send), kmh or mps.'),
+  mqttPort: portOrOff('FOLLOWME_MQTT_PORT', 1884, 'Port of the embedded MQTT broker for OwnTracks apps (username = OwnTracks user, password = device token), on HOST; 0 picks a free one, "off" disables it. 1884, not 1883, so it never clashes with a broker already there.'),
+  mqttUrl: url('FOLLOWME_MQTT_URL', '', 'External MQTT broker to take OwnTracks messages from (e.g. mqtt://user:pass@127.0.0.1:1883), with the shared subscription $share/followme/owntracks/#; the topic USER/DEVICE names the device by its unique id. Empty: none.'),
   publicUrl: text('FOLLOWME_PUBLIC_URL', '', 'Public base URL of the Control Center, for links to the live map in messages ({link}); empty: no links.'),
   smtpUrl: text('FOLLOWME_SMTP_URL', '', 'SMTP server for the e-mail channel, e.g. smtp://user:pass@mail.example:587 or smtps://…; empty: e-mail is off.'),
   smtpFrom: text('FOLLOWME_SMTP_FROM', 'Follow Me <noreply@followme.local>', 'Sender address of notification e-mail.'),

@@ -7,15 +7,18 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './core/log.js';
 import type { TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
+import { NatsBus } from './adapters/bus-nats.js';
 import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus } from './ports/bus.js';
 import type { StoreFactory } from './ports/store.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
-import { Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
+import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, sosRaised, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { toFriend } from './edge/owntracks.js';
+import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
 
@@ -38,6 +41,11 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+/** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
+export async function openBus(config: Config, logger: Logger): Promise<Bus> {
+  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger }) : new MemoryBus({ logger });
+}
+
 export function storeFactory(config: Config): StoreFactory {
   return config.store === 'postgres'
     ? new PostgresStoreFactory({ connectionString: config.databaseUrl, schemaPrefix: config.databaseSchemaPrefix })
@@ -47,7 +55,7 @@ export function storeFactory(config: Config): StoreFactory {
 /** Starts every role in this process. */
 export async function startPlatform(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Platform> {
   let ready = false;
-  const bus = new MemoryBus({ logger });
+  const bus = await openBus(config, logger);
   const stores = storeFactory(config);
   const clientStore = await stores.open<ClientDB>('client', clientMigrations);
   const trackerStore = await stores.open<TrackerDB>('tracker', trackerMigrations);
@@ -67,7 +75,22 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     },
     (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds),
   );
-  const geofence = new GeofenceService(geofenceStore, bus, logger);
+  const geofence = new GeofenceService(geofenceStore, bus, logger, {
+    // The one thing the geofence service needs of the client service: a device's groups (with the
+    // groups above them), through the client's public surface, cached there until client.changed.
+    async groupsOf(ctx, deviceId) {
+      const device = await client.getDevice(ctx, deviceId).catch(() => undefined);
+      if (!device) return [];
+      const groups = await client.listGroups(ctx);
+      const byId = new Map(groups.map((g) => [g.id, g]));
+      const out = new Set<string>();
+      for (const g of groups) {
+        if (!g.members.deviceIds.includes(deviceId) && !(device.userId !== null && g.members.userIds.includes(device.userId))) continue;
+        for (let at: typeof g | undefined = g; at && !out.has(at.id); at = at.parentId ? byId.get(at.parentId) : undefined) out.add(at.id);
+      }
+      return [...out];
+    },
+  });
   const notification = new NotificationService(
     notificationStore,
     bus,
@@ -87,7 +110,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
         return users.map((u) => ({ id: u.id, name: u.name, email: u.email }));
       },
       lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
-      createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius })).id,
+      createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius, width: area.width })).id,
       deleteFence: (ctx, fenceId) => geofence.deleteFence(ctx, fenceId),
     },
     logger,
@@ -111,7 +134,27 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       const device = await client.authenticateDevice(token);
       return device && { tenantId: device.tenantId, deviceId: device.id };
     },
+    async authenticateByUniqueId(uniqueId) {
+      const device = await client.authenticateByUniqueId(uniqueId);
+      return device && { tenantId: device.tenantId, deviceId: device.id };
+    },
+    uniqueIdOf: async (device) => (await client.getDevice(deviceContext(device), device.deviceId)).uniqueId,
+    owntracksKey: (device) => client.owntracksKey(deviceContext(device), device.deviceId),
+    // The people who share with the user who carries this device ("follow me"), newest position each.
+    async friendsOf(device) {
+      const { userId } = await client.getDevice(deviceContext(device), device.deviceId);
+      if (!userId) return [];
+      const followed = await sharing.following({ tenantId: device.tenantId, principal: { kind: 'user', tenantId: device.tenantId, userId, role: 'member' } });
+      return followed.flatMap((f) => {
+        const newest = f.positions.reduce<Position | undefined>((best, p) => (!best || p.time > best.time ? p : best), undefined);
+        return newest ? [toFriend(f.name, newest)] : [];
+      });
+    },
     ingest: (device, fixes) => tracker.ingest(device, fixes),
+    async reportingInterval(device, newest) {
+      const [boundary, stopped] = await Promise.all([geofence.nearestBoundary(device.tenantId, newest.lon, newest.lat, 5000), tracker.isStopped(device)]);
+      return reportingInterval(newest.speed, boundary, stopped);
+    },
     pendingFor: (device) => notification.pendingFor(deviceContext(device), device.deviceId),
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
     async receipt(device, deliveryId, status, response) {
@@ -123,7 +166,14 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, text });
     },
   };
-  const edge = await startEdge(http, bus, edgeDeps, { maxFrameBytes: config.maxFrameBytes });
+  const edge = await startEdge(http, bus, edgeDeps, {
+    maxFrameBytes: config.maxFrameBytes,
+    host: config.host,
+    osmandPort: config.osmandPort,
+    osmandSpeedUnit: config.osmandSpeedUnit,
+    mqttPort: config.mqttPort,
+    mqttUrl: config.mqttUrl,
+  });
   const api: Api = await registerApi(http, { client, tracker, sharing, geofence, notification, bus, logger });
   await tracker.start();
   await geofence.start();

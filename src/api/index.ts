@@ -3,6 +3,7 @@ import type { HttpServer } from '../http/server.js';
 import type { ApiDeps } from './deps.js';
 import { LiveHub, liveRoutes } from './live.js';
 import { registerOpenApi } from './openapi.js';
+import { fenceRoutes } from './routes/fences.js';
 import { messagingRoutes } from './routes/messaging.js';
 import { notificationSettingsRoutes } from './routes/notification-settings.js';
 import { ruleRoutes } from './routes/rules.js';
@@ -31,6 +32,7 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       tenantRoutes(scoped, deps);
       peopleRoutes(scoped, deps);
       trackingRoutes(scoped, deps);
+      fenceRoutes(scoped, deps);
       messagingRoutes(scoped, deps);
       ruleRoutes(scoped, deps);
       notificationSettingsRoutes(scoped, deps);

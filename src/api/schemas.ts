@@ -30,9 +30,31 @@ export const Device = Type.Object({
   tenantId: Type.String(),
   name: Type.String(),
   userId: Nullable(Type.String()),
+  uniqueId: Nullable(Type.String({ description: 'how an OsmAnd tracker (`id`) or an OwnTracks topic (`USER/DEVICE`) names the device; unique per deployment' })),
+  owntracksEncryption: Type.Boolean({ description: 'whether an OwnTracks encryption key is set (the key is never shown)' }),
   disabled: Type.Boolean(),
   createdAt: Type.Number(),
 });
+
+const UniqueId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'OsmAnd `id` / OwnTracks `USER/DEVICE`: 1 to 128 printable characters without spaces, unique per deployment' });
+const OwntracksKey = Type.String({ maxLength: 256, description: 'the OwnTracks app\'s encryption key (a shared secret, kept readable on the server to decrypt; empty clears it)' });
+
+export const DeviceCreate = Type.Object({
+  name: Type.String(),
+  userId: Type.Optional(Type.String({ description: 'the user who carries it' })),
+  uniqueId: Type.Optional(UniqueId),
+  owntracksKey: Type.Optional(OwntracksKey),
+});
+
+export const DeviceUpdate = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    userId: Type.Optional(Nullable(Type.String())),
+    uniqueId: Type.Optional(Nullable(UniqueId)),
+    owntracksKey: Type.Optional(Nullable(OwntracksKey)),
+  },
+  { additionalProperties: false },
+);
 
 export const DeviceWithToken = Type.Object({
   device: Device,
@@ -65,8 +87,35 @@ export const Position = Type.Object({
 });
 
 export const Geometry = Type.Object(
-  { type: Type.String({ enum: ['Point', 'Polygon', 'MultiPolygon'] }), coordinates: Type.Array(Type.Any()) },
-  { description: 'GeoJSON geometry (RFC 7946): a Point (with radius: a circle), Polygon or MultiPolygon, [longitude, latitude]' },
+  { type: Type.String({ enum: ['Point', 'LineString', 'Polygon', 'MultiPolygon'] }), coordinates: Type.Array(Type.Any()) },
+  { description: 'GeoJSON geometry (RFC 7946), [longitude, latitude]: a Point (with radius: a circle), LineString (with width: a corridor), Polygon or MultiPolygon' },
+);
+
+const Hysteresis = Type.Object(
+  {
+    exitMargin: Type.Number({ description: 'metres beyond the boundary, on top of the accuracy, before an exit (default 10)' }),
+    useAccuracy: Type.Boolean({ description: "whether the fix's accuracy widens the band in which the state is kept (default true)" }),
+  },
+  { description: 'docs/geofencing.md, "Hysteresis"' },
+);
+
+const Schedule = Type.Object(
+  {
+    timeZone: Type.String({ description: 'IANA time zone, e.g. Europe/Berlin' }),
+    windows: Type.Array(
+      Type.Object({
+        days: Type.Array(Type.String({ enum: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] })),
+        from: Type.String({ description: 'HH:MM local time, inclusive' }),
+        to: Type.String({ description: 'HH:MM local time, exclusive; 24:00 = end of day; earlier than from = past midnight' }),
+      }),
+    ),
+  },
+  { description: 'When the fence is active; null: always' },
+);
+
+const AppliesTo = Type.Object(
+  { groupIds: Type.Array(Type.String()), deviceIds: Type.Array(Type.String()) },
+  { description: 'The devices the fence applies to; null: every device of the tenant' },
 );
 
 export const Fence = Type.Object({
@@ -75,22 +124,86 @@ export const Fence = Type.Object({
   name: Type.String(),
   geometry: Type.Any({ description: 'GeoJSON geometry' }),
   radius: Type.Optional(Type.Number({ description: 'metres, for a circle (Point geometry)' })),
+  width: Type.Optional(Type.Number({ description: 'metres, for a corridor (LineString geometry): width / 2 to each side' })),
+  tags: Type.Array(Type.String()),
+  metadata: Type.Record(Type.String(), Type.Any()),
+  appliesTo: Nullable(AppliesTo),
+  schedule: Nullable(Schedule),
   enabled: Type.Boolean(),
+  hysteresis: Hysteresis,
+  dwellMinutes: Nullable(Type.Integer({ description: 'a dwell event fires after this many minutes inside' })),
   createdAt: Type.Number(),
+  updatedAt: Type.Number(),
+});
+
+/** A fence as sent by an operator; the service validates the details and names the field at fault. */
+export const FenceBody = Type.Object({
+  name: Type.String(),
+  geometry: Geometry,
+  radius: Type.Optional(Type.Number({ description: 'metres; required with a Point geometry' })),
+  width: Type.Optional(Type.Number({ description: 'metres; required with a LineString geometry' })),
+  tags: Type.Optional(Type.Array(Type.String())),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Any(), { description: 'any JSON object up to 8 KiB' })),
+  appliesTo: Type.Optional(Nullable(Type.Object({ groupIds: Type.Optional(Type.Array(Type.String())), deviceIds: Type.Optional(Type.Array(Type.String())) }))),
+  schedule: Type.Optional(Nullable(Type.Any({ description: 'Schedule (see Fence.schedule)' }))),
+  enabled: Type.Optional(Type.Boolean()),
+  hysteresis: Type.Optional(Type.Object({ exitMargin: Type.Optional(Type.Number()), useAccuracy: Type.Optional(Type.Boolean()) })),
+  dwellMinutes: Type.Optional(Nullable(Type.Integer())),
+});
+
+export const FeatureCollection = Type.Object(
+  { type: Type.Literal('FeatureCollection'), features: Type.Array(Type.Any()) },
+  { description: 'GeoJSON FeatureCollection: one fence per Feature, attributes under properties (name, tags, metadata, radius/width, appliesTo, schedule, enabled, hysteresis, dwellMinutes)' },
+);
+
+const EventReason = Type.Object({
+  distance: Type.Number({ description: 'fences: signed distance to the boundary in metres (negative inside); proximity: metres between the devices' }),
+  accuracy: Type.Number({ description: 'the accuracy allowed for, metres' }),
+  previous: Type.String({ enum: ['outside', 'inside', 'apart', 'within'] }),
+  exitMargin: Type.Optional(Type.Number()),
+  since: Type.Optional(Type.Number({ description: 'dwell: when the stay began' })),
+  dwellMinutes: Type.Optional(Type.Number()),
+  threshold: Type.Optional(Type.Number({ description: "proximity: the rule's distance" })),
+  trigger: Type.Optional(Type.String({ enum: ['fix', 'timer'] })),
 });
 
 export const FenceEvent = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
   deviceId: Type.String(),
-  fenceId: Type.String(),
+  fenceId: Type.String({ description: 'the fence, or for within/apart the proximity rule' }),
   fenceName: Type.String(),
-  type: Type.String({ enum: ['enter', 'exit'] }),
+  type: Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart'] }),
   time: Type.Number(),
   lon: Type.Number(),
   lat: Type.Number(),
   accuracy: Type.Optional(Type.Number()),
-  distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside' }),
+  distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside (proximity: between the devices)' }),
+  otherDeviceId: Type.Optional(Type.String()),
+  reason: EventReason,
+});
+
+export const ProximityRule = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  name: Type.String(),
+  deviceId: Type.String(),
+  otherDeviceId: Nullable(Type.String()),
+  otherGroupId: Nullable(Type.String()),
+  distance: Type.Number({ description: 'metres' }),
+  hysteresis: Hysteresis,
+  enabled: Type.Boolean(),
+  createdAt: Type.Number(),
+});
+
+export const ProximityBody = Type.Object({
+  name: Type.String(),
+  deviceId: Type.String(),
+  otherDeviceId: Type.Optional(Type.String()),
+  otherGroupId: Type.Optional(Type.String()),
+  distance: Type.Number({ description: 'metres' }),
+  hysteresis: Type.Optional(Type.Object({ exitMargin: Type.Optional(Type.Number()), useAccuracy: Type.Optional(Type.Boolean()) })),
+  enabled: Type.Optional(Type.Boolean()),
 });
 
 const TargetFields = {
@@ -100,7 +213,7 @@ const TargetFields = {
   fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
   area: Type.Optional(
     Type.Object(
-      { geometry: Geometry, radius: Type.Optional(Type.Number({ description: 'metres, with a Point geometry' })) },
+      { geometry: Geometry, radius: Type.Optional(Type.Number({ description: 'metres, with a Point geometry' })), width: Type.Optional(Type.Number({ description: 'metres, with a LineString geometry (a corridor)' })) },
       { description: 'An area drawn for this message: everyone whose last known position is inside it' },
     ),
   ),

@@ -7,7 +7,7 @@
  *   followme tenant create NAME [--slug SLUG] [--json]
  *   followme tenant list [--json]
  *   followme user create --tenant T --email E --name N --role owner|admin|operator|member [--password P] [--json]
- *   followme device create --tenant T NAME [--user USER_ID] [--json]
+ *   followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY] [--json]
  *   followme migrate
  */
 import { parseArgs } from 'node:util';
@@ -26,7 +26,9 @@ const USAGE = `usage:
   followme tenant create NAME [--slug SLUG]        create a tenant
   followme tenant list                             list tenants
   followme user create --tenant T --email E --name N --role R [--password P]
-  followme device create --tenant T NAME [--user USER_ID]
+  followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY]
+                                                   --unique-id: the OsmAnd/Traccar Client device identifier,
+                                                   or USER/DEVICE of an OwnTracks topic (external broker)
   followme migrate                                 create or update every service's schema
 options: --json prints the result as JSON. Settings come from FOLLOWME_* variables (see docs/configuration.md).`;
 
@@ -67,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
       role: { type: 'string' },
       password: { type: 'string' },
       user: { type: 'string' },
+      'unique-id': { type: 'string' },
+      'owntracks-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,8 +108,9 @@ export async function run(argv: string[]): Promise<number> {
     case 'device create': {
       const name = rest.join(' ') || values.name;
       if (!name) throw new UsageError('device create needs a NAME');
-      const created = await withClient(config, async (c) => c.createDevice(systemContext(await tenantId(c, values.tenant)), { name, userId: values.user }));
-      print(json, created, `created device ${created.device.id}\ndevice token (shown once): ${created.token}`);
+      const created = await withClient(config, async (c) => c.createDevice(systemContext(await tenantId(c, values.tenant)), { name, userId: values.user, uniqueId: values['unique-id'], owntracksKey: values['owntracks-key'] }));
+      const unique = created.device.uniqueId ? ` (unique id ${created.device.uniqueId})` : '';
+      print(json, created, `created device ${created.device.id}${unique}\ndevice token (shown once): ${created.token}`);
       return 0;
     }
     case 'migrate': {

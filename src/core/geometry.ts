@@ -5,41 +5,65 @@
  * a ring that winds once around the globe encloses the pole nearer to it (see docs/geofencing.md).
  */
 import { AppError } from './errors.js';
-import { distanceMetres } from './geo.js';
+import { deltaLon, distanceMetres, metresPerDegreeLat, metresPerDegreeLon } from './geo.js';
 
 type Position = [number, number];
 
-/** A fence's area: a circle (centre [lon, lat], radius in metres) or one or more polygons with holes. */
+/**
+ * A fence's area: a circle (centre [lon, lat], radius in metres), one or more polygons with holes,
+ * or a corridor (every point within width / 2 metres of a line).
+ */
 export type FenceShape =
   | { kind: 'circle'; center: [number, number]; radius: number }
-  | { kind: 'polygon'; polygons: [number, number][][][] };
+  | { kind: 'polygon'; polygons: [number, number][][][] }
+  | { kind: 'corridor'; line: [number, number][]; width: number };
 
 export type GeoJSONGeometry =
   | { type: 'Point'; coordinates: [number, number] }
+  | { type: 'LineString'; coordinates: [number, number][] }
   | { type: 'Polygon'; coordinates: [number, number][][] }
   | { type: 'MultiPolygon'; coordinates: [number, number][][][] };
 
 /** Largest circle radius accepted, metres. */
 export const MAX_RADIUS = 1_000_000;
+/** Largest corridor width accepted, metres (the corridor reaches half of it to each side of its line). */
+export const MAX_WIDTH = 100_000;
+/** Most positions a corridor's line may have. */
+export const MAX_LINE_POSITIONS = 10_000;
 
 /**
- * Parses a GeoJSON Point (with `radius` in metres), Polygon or MultiPolygon into a FenceShape.
- * Rings come back closed, without repeated consecutive positions, outer rings counter-clockwise and
- * holes clockwise (RFC 7946 right-hand rule). Throws AppError 'invalid_geometry' naming the field.
+ * Parses a GeoJSON Point (with `radius` in metres), LineString (with `width` in metres: a corridor),
+ * Polygon or MultiPolygon into a FenceShape. Rings come back closed, without repeated consecutive
+ * positions, outer rings counter-clockwise and holes clockwise (RFC 7946 right-hand rule).
+ * Throws AppError 'invalid_geometry' naming the field.
  */
-export function parseFenceShape(geometry: unknown, radius: unknown, field = 'geometry'): FenceShape {
-  const radiusField = siblingField(field, 'radius');
+export function parseFenceShape(
+  geometry: unknown,
+  radius: unknown,
+  field = 'geometry',
+  width: unknown = undefined,
+  sizeFields: { radius: string; width: string } = { radius: siblingField(field, 'radius'), width: siblingField(field, 'width') },
+): FenceShape {
+  const radiusField = sizeFields.radius;
+  const widthField = sizeFields.width;
   if (typeof geometry !== 'object' || geometry === null || Array.isArray(geometry)) {
     fail(field, `expected a GeoJSON geometry object, got ${describe(geometry)}`);
   }
   const g = geometry as Record<string, unknown>;
   const type = g['type'];
   const coordinates = g['coordinates'];
-  if (type !== 'Point' && type !== 'Polygon' && type !== 'MultiPolygon') {
-    fail(`${field}.type`, `expected "Point" (with a radius), "Polygon" or "MultiPolygon", got ${describe(type)}`);
+  if (type !== 'Point' && type !== 'LineString' && type !== 'Polygon' && type !== 'MultiPolygon') {
+    fail(`${field}.type`, `expected "Point" (with a radius), "LineString" (with a width), "Polygon" or "MultiPolygon", got ${describe(type)}`);
   }
   const cf = `${field}.coordinates`;
   if (!Array.isArray(coordinates)) fail(cf, `expected an array of coordinates, got ${describe(coordinates)}`);
+  if (type !== 'LineString' && width !== undefined && width !== null) {
+    fail(widthField, `a width applies only to a LineString geometry (a corridor), got a width with a ${type}`);
+  }
+  if (type === 'LineString') {
+    if (radius !== undefined && radius !== null) fail(radiusField, 'a radius applies only to a Point geometry, got a radius with a LineString; a corridor takes a width');
+    return parseCorridor(coordinates, cf, width, widthField);
+  }
 
   if (type === 'Point') {
     const center = parsePosition(coordinates, cf);
@@ -63,10 +87,13 @@ export function parseFenceShape(geometry: unknown, radius: unknown, field = 'geo
   return { kind: 'polygon', polygons };
 }
 
-/** The GeoJSON form of a shape: a Point plus radius for circles, a Polygon or MultiPolygon otherwise. */
-export function shapeToGeoJSON(shape: FenceShape): { geometry: GeoJSONGeometry; radius?: number } {
+/** The GeoJSON form of a shape: a Point plus radius for circles, a LineString plus width for corridors, a Polygon or MultiPolygon otherwise. */
+export function shapeToGeoJSON(shape: FenceShape): { geometry: GeoJSONGeometry; radius?: number; width?: number } {
   if (shape.kind === 'circle') {
     return { geometry: { type: 'Point', coordinates: [shape.center[0], shape.center[1]] }, radius: shape.radius };
+  }
+  if (shape.kind === 'corridor') {
+    return { geometry: { type: 'LineString', coordinates: shape.line.map((p): Position => [p[0], p[1]]) }, width: shape.width };
   }
   const copy = shape.polygons.map((rings) => rings.map((ring) => ring.map((p): Position => [p[0], p[1]])));
   if (copy.length === 1) return { geometry: { type: 'Polygon', coordinates: copy[0]! } };
@@ -286,6 +313,57 @@ function parsePosition(value: unknown, field: string): Position {
   return [lon, lat];
 }
 
+function parseCorridor(value: unknown[], field: string, width: unknown, widthField: string): FenceShape {
+  if (value.length < 2) fail(field, `a LineString needs at least 2 positions, got ${value.length}`);
+  if (value.length > MAX_LINE_POSITIONS) fail(field, `a corridor's line may have at most ${MAX_LINE_POSITIONS} positions, got ${value.length}`);
+  const line: Position[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const p = parsePosition(value[i], `${field}[${i}]`);
+    const q = line[line.length - 1];
+    if (!q || q[0] !== p[0] || q[1] !== p[1]) line.push(p);
+  }
+  if (line.length < 2) fail(field, 'a LineString needs at least 2 distinct positions, got only one repeated');
+  if (width === undefined || width === null) {
+    fail(widthField, `a LineString fence (a corridor) needs a width in metres (a positive number up to ${MAX_WIDTH}), got nothing`);
+  }
+  if (typeof width !== 'number' || !Number.isFinite(width) || width <= 0 || width > MAX_WIDTH) {
+    fail(widthField, `expected a width in metres greater than 0 and at most ${MAX_WIDTH}, got ${describe(width)}`);
+  }
+  return { kind: 'corridor', line, width };
+}
+
+/**
+ * A corridor's line in one continuous longitude frame (antimeridian crossings shifted by 360°), as a
+ * flat [x0, y0, x1, y1, …] array, with its longitude/latitude extent.
+ */
+export function prepareLine(line: readonly (readonly number[])[]): { line: Float64Array; minX: number; minY: number; maxX: number; maxY: number } {
+  const out = new Float64Array(line.length * 2);
+  let offset = 0;
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  for (let i = 0; i < line.length; i++) {
+    const lon = line[i]![0]!;
+    const lat = line[i]![1]!;
+    if (i > 0) {
+      const d = lon - line[i - 1]![0]!;
+      if (d > 180) offset -= 360;
+      else if (d < -180) offset += 360;
+    }
+    out[2 * i] = lon + offset;
+    out[2 * i + 1] = lat;
+    minX = Math.min(minX, lon + offset);
+    maxX = Math.max(maxX, lon + offset);
+    minY = Math.min(minY, lat);
+    maxY = Math.max(maxY, lat);
+  }
+  const k = Math.floor((minX + 180) / 360);
+  if (k !== 0) {
+    for (let i = 0; i < out.length; i += 2) out[i]! -= 360 * k;
+    minX -= 360 * k;
+    maxX -= 360 * k;
+  }
+  return { line: out, minX, minY, maxX, maxY };
+}
+
 function parsePolygon(value: unknown[], field: string): Position[][] {
   if (value.length === 0) fail(field, 'expected at least one ring (the outer boundary), got an empty array');
   const rings: Position[][] = [];
@@ -413,6 +491,7 @@ function onSegment(ax: number, ay: number, bx: number, by: number, px: number, p
  */
 export function shapeContains(shape: FenceShape, lon: number, lat: number): boolean {
   if (shape.kind === 'circle') return distanceMetres(shape.center[0], shape.center[1], lon, lat) <= shape.radius;
+  if (shape.kind === 'corridor') return corridorDistance(shape.line, lon, lat) <= shape.width / 2;
   for (const polygon of shape.polygons) {
     const prepared = preparePolygon(polygon);
     if (lat < prepared.minY || lat > prepared.maxY) continue;
@@ -421,6 +500,22 @@ export function shapeContains(shape: FenceShape, lon: number, lat: number): bool
     }
   }
   return false;
+}
+
+/** Metres from (lon, lat) to the nearest point of a line, in a local projection at the point (right at corridor scale). */
+function corridorDistance(line: [number, number][], lon: number, lat: number): number {
+  const mx = metresPerDegreeLon(lat);
+  const my = metresPerDegreeLat(lat);
+  let best = Infinity;
+  for (let i = 0; i + 1 < line.length; i++) {
+    const ax = deltaLon(lon, line[i]![0]) * mx, ay = (line[i]![1] - lat) * my;
+    const bx = deltaLon(lon, line[i + 1]![0]) * mx, by = (line[i + 1]![1] - lat) * my;
+    const dx = bx - ax, dy = by - ay;
+    const len2 = dx * dx + dy * dy;
+    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, -(ax * dx + ay * dy) / len2));
+    best = Math.min(best, Math.hypot(ax + t * dx, ay + t * dy));
+  }
+  return best;
 }
 
 /** Even-odd crossing test over all rings; a point on an edge counts as inside. */

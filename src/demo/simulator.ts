@@ -3,34 +3,23 @@
  * so that a demo shows live positions, fence events and the whole message delivery cycle.
  * Given a seed, every device's movement, noise and battery are reproducible.
  */
+import { distanceMetres } from '../core/geo.js';
 import type { Logger } from '../core/log.js';
+import { mulberry32 } from '../core/random.js';
 import { demoRoutes, type DemoRoute, type LonLat, type TravelMode } from './city.js';
 import { DeviceClient, DeviceClientError, type MessageFrame, type WireFix } from './device-client.js';
 
 /** Typical speeds in m/s. */
 export const MODE_SPEED: Readonly<Record<TravelMode, number>> = { walk: 1.4, bike: 4.5, car: 9 };
 
-/** A small, fast, seeded PRNG (mulberry32): returns numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 const EARTH_RADIUS_M = 6_371_008.8;
 const DEG = Math.PI / 180;
 
-/** Great-circle distance in metres (haversine; plenty at city scale). */
+/** Distance in metres between two [lon, lat] points (WGS84, src/core/geo.ts). */
 export function distanceMeters(a: LonLat, b: LonLat): number {
-  const dLat = (b[1] - a[1]) * DEG;
-  const dLon = (b[0] - a[0]) * DEG;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[1] * DEG) * Math.cos(b[1] * DEG) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
+  return distanceMetres(a[0], a[1], b[0], b[1]);
 }
 
 /** Initial bearing from a to b, degrees clockwise from north in [0, 360). */

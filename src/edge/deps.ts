@@ -9,12 +9,32 @@ export interface DeviceIdentity {
   deviceId: string;
 }
 
+/**
+ * A person this device's user follows, as OwnTracks shows them: `tid` (two letters on the map), an
+ * optional name for the card, and the last known location.
+ */
+export interface Friend {
+  tid: string;
+  name?: string | undefined;
+  location: { lat: number; lon: number; tst: number; acc?: number | undefined; alt?: number | undefined; vel?: number | undefined; cog?: number | undefined; batt?: number | undefined };
+}
+
 export interface EdgeDeps {
   logger: Logger;
   /** The device a token belongs to; undefined for an unknown token; throws AppError when the tenant is suspended. */
   authenticateDevice(token: string): Promise<DeviceIdentity | undefined>;
+  /** The device an OsmAnd `id` or an OwnTracks topic's USER/DEVICE names; same refusals as authenticateDevice. */
+  authenticateByUniqueId(uniqueId: string): Promise<DeviceIdentity | undefined>;
+  /** The device's unique id, if it has one (to find its OwnTracks topic on an external broker). */
+  uniqueIdOf(device: DeviceIdentity): Promise<string | null>;
+  /** The device's OwnTracks encryption passphrase, if one is set. */
+  owntracksKey(device: DeviceIdentity): Promise<string | null>;
+  /** The people this device's user may follow live, for the OwnTracks HTTP answer; [] when none. */
+  friendsOf(device: DeviceIdentity): Promise<Friend[]>;
   /** Stores fixes; resolves once accepted ones are durable. */
   ingest(device: DeviceIdentity, fixes: Fix[]): Promise<IngestResult[]>;
+  /** Seconds the device should wait before its next fix, for acknowledgements (undefined: no advice). */
+  reportingInterval(device: DeviceIdentity, newest: Fix): Promise<number | undefined>;
   /** Messages waiting for the device, oldest first. */
   pendingFor(device: DeviceIdentity): Promise<MessageFrame[]>;
   markSent(device: DeviceIdentity, deliveryIds: string[]): Promise<void>;

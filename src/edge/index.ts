@@ -8,20 +8,43 @@ import { dispatch } from '../services/notification/index.js';
 import { deviceConnection } from '../services/tracker/index.js';
 import type { EdgeDeps } from './deps.js';
 import { registerHttpBatch } from './http-batch.js';
+import { Intake } from './intake.js';
 import { NativeProtocol } from './native-ws.js';
+import { startOsmand, type OsmandListener } from './osmand-http.js';
+import type { SpeedUnit } from './osmand.js';
+import { registerOwntracksHttp } from './owntracks-http.js';
+import { EmbeddedBroker, ExternalBroker } from './owntracks-mqtt.js';
 import { Sessions } from './sessions.js';
 
-export type { EdgeDeps, DeviceIdentity } from './deps.js';
+export type { EdgeDeps, DeviceIdentity, Friend } from './deps.js';
 export { parseTime } from './fix.js';
 
 export const DEVICE_WS_PATH = '/device/v1';
 
 export interface Edge {
   readonly sessions: Sessions;
+  /** The OsmAnd listener's port, undefined when it is off. */
+  readonly osmandPort: number | undefined;
+  /** The embedded MQTT broker's port, undefined when it is off. */
+  readonly mqttPort: number | undefined;
   close(): Promise<void>;
 }
 
-export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, options: { maxFrameBytes: number }): Promise<Edge> {
+export interface EdgeOptions {
+  maxFrameBytes: number;
+  /** Address the OsmAnd listener and the embedded MQTT broker bind to (the main listener's HOST). */
+  host?: string;
+  osmandPort?: number | 'off';
+  osmandSpeedUnit?: SpeedUnit;
+  mqttPort?: number | 'off';
+  /** An external broker to subscribe to ('' for none). */
+  mqttUrl?: string;
+}
+
+/** The protocols, in the order they start: native (WebSocket and HTTP batch), OwnTracks HTTP, OsmAnd, OwnTracks MQTT. */
+export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, options: EdgeOptions): Promise<Edge> {
+  const host = options.host ?? '127.0.0.1';
+  const intake = new Intake(deps);
   const sessions = new Sessions((session, connected) => {
     bus.publish(deviceConnection, session.deviceId, { tenantId: session.tenantId, deviceId: session.deviceId, connected, at: Date.now() }).catch((err: unknown) => deps.logger.error({ err }, 'publishing a connection event failed'));
   });
@@ -32,6 +55,27 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
     else socket.destroy();
   });
   registerHttpBatch(app, deps);
+  registerOwntracksHttp(app, deps, intake);
+  const stops: (() => Promise<void>)[] = [];
+  let osmand: OsmandListener | undefined;
+  let embedded: EmbeddedBroker | undefined;
+  try {
+    if (options.osmandPort !== undefined && options.osmandPort !== 'off') {
+      osmand = await startOsmand(deps, intake, { host, port: options.osmandPort, maxBodyBytes: options.maxFrameBytes, speedUnit: options.osmandSpeedUnit ?? 'knots' });
+      stops.push(() => osmand!.close());
+    }
+    if (options.mqttPort !== undefined && options.mqttPort !== 'off') {
+      embedded = await EmbeddedBroker.start(deps, intake, bus, { host, port: options.mqttPort, maxPayloadBytes: options.maxFrameBytes });
+      stops.push(() => embedded!.close());
+    }
+    if (options.mqttUrl) {
+      const external = await ExternalBroker.start(deps, intake, bus, { url: options.mqttUrl, maxPayloadBytes: options.maxFrameBytes });
+      stops.push(() => external.close());
+    }
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop();
+    throw err;
+  }
   // Deliveries go to whichever edge holds the device's connection; a device that is not connected
   // anywhere gets them from pendingFor when it next says hello.
   const subscription: Subscription = await bus.subscribe(dispatch, async ({ data }) => {
@@ -41,8 +85,11 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
   });
   return {
     sessions,
+    osmandPort: osmand?.port,
+    mqttPort: embedded?.port,
     async close() {
       await subscription.close();
+      for (const stop of stops.reverse()) await stop();
       await native.close();
     },
   };

@@ -241,15 +241,21 @@ export class NativeProtocol {
     const device = { tenantId: session.tenantId, deviceId: session.deviceId };
     switch (frame.type) {
       case 'position': {
-        const [result] = await this.deps.ingest(device, [decodeNativeFix(frame.fix)]);
+        const fix = decodeNativeFix(frame.fix);
+        const [result] = await this.deps.ingest(device, [fix]);
         const ack: Record<string, unknown> = { type: 'ack', id: frame.id, ...result };
         if (result!.field) ack.field = `fix.${result!.field}`;
+        if (result!.status === 'accepted') ack.interval = await this.deps.reportingInterval(device, fix);
         send(ack);
         return;
       }
       case 'positions': {
-        const results = await this.deps.ingest(device, frame.fixes.map(decodeNativeFix));
-        send({ type: 'ack', id: frame.id, results: results.map((r, i) => (r.field ? { ...r, field: `fixes[${i}].${r.field}` } : r)) });
+        const fixes = frame.fixes.map(decodeNativeFix);
+        const results = await this.deps.ingest(device, fixes);
+        const ack: Record<string, unknown> = { type: 'ack', id: frame.id, results: results.map((r, i) => (r.field ? { ...r, field: `fixes[${i}].${r.field}` } : r)) };
+        const newest = fixes.filter((_, i) => results[i]!.status === 'accepted').reduce<(typeof fixes)[number] | undefined>((a, f) => (!a || f.time > a.time ? f : a), undefined);
+        if (newest) ack.interval = await this.deps.reportingInterval(device, newest);
+        send(ack);
         return;
       }
       case 'receipt': {

@@ -1,4 +1,4 @@
-/** The Bus contract: every adapter (in-process now, NATS later) must pass these. */
+/** The Bus contract: every adapter (in-process, NATS JetStream) must pass these. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { topic, type Bus } from '../../src/ports/bus.js';
@@ -113,6 +113,84 @@ export function busContract(name: string, open: () => Promise<Bus>): void {
       assert.deepEqual((await kv.keys()).sort(), ['x', 'y']);
       await kv.delete('x');
       assert.equal(await kv.get('x'), undefined);
+    });
+
+    it('gives handlers and subscribers the key exactly as published, whatever characters it holds', async () => {
+      const t = fresh<number>();
+      const keys = ['dev_01H.x', 'a b*c>d/e', 'ü=3D%', '', '.'];
+      const consumed: string[] = [];
+      const heard: string[] = [];
+      const sub = await bus.consume(t, 'keys', (m) => {
+        assert.equal(m.topic, t.name);
+        consumed.push(m.key);
+      });
+      const listener = await bus.subscribe(t, (m) => void heard.push(m.key));
+      for (const [i, key] of keys.entries()) await bus.publish(t, key, i);
+      await eventually(() => consumed.length === keys.length && heard.length === keys.length, 5000, 'every key');
+      assert.deepEqual([...consumed].sort(), [...keys].sort());
+      assert.deepEqual([...heard].sort(), [...keys].sort());
+      await sub.close();
+      await listener.close();
+    });
+
+    it('gives a message up after maxDeliver attempts and goes on with the next of its key', async () => {
+      const t = fresh<number>();
+      const attempts: number[] = [];
+      const handled: number[] = [];
+      const sub = await bus.consume(
+        t,
+        'poison',
+        (m) => {
+          if (m.data === 0) {
+            attempts.push(m.redelivered);
+            throw new Error('never works');
+          }
+          handled.push(m.data);
+        },
+        { maxDeliver: 3 },
+      );
+      await bus.publish(t, 'k', 0);
+      await bus.publish(t, 'k', 1);
+      await bus.drain();
+      assert.deepEqual(attempts, [0, 1, 2]);
+      assert.deepEqual(handled, [1]);
+      await sub.close();
+    });
+
+    it('rejects a request with the message of the error its responder threw', async () => {
+      const subject = `contract.${name}.fails.${Date.now()}`;
+      const sub = await bus.respond<Record<string, never>, never>(subject, async () => {
+        throw new Error('fence fen_1 not found');
+      });
+      await assert.rejects(bus.request(subject, {}), /fence fen_1 not found/);
+      await sub.close();
+    });
+
+    it('keeps key-value keys exactly as written, whatever characters they hold', async () => {
+      const kv = await bus.kv<number>(`contract_keys_${name}_${Date.now()}`.replace(/[^a-z0-9_]/gi, '_'));
+      const keys = ['tenant.acme', 'a b/c', 'ü=1', '*'];
+      for (const [i, key] of keys.entries()) await kv.put(key, i);
+      assert.deepEqual((await kv.keys()).sort(), [...keys].sort());
+      assert.equal((await kv.get('a b/c'))?.value, 1);
+    });
+
+    it('drains what handlers publish while draining, too', async () => {
+      const first = fresh<number>();
+      const second = fresh<number>();
+      const done: number[] = [];
+      const relay = await bus.consume(first, 'relay', async (m) => {
+        await sleep(2);
+        await bus.publish(second, m.key, m.data * 10);
+      });
+      const sink = await bus.consume(second, 'sink', async (m) => {
+        await sleep(2);
+        done.push(m.data);
+      });
+      for (let i = 0; i < 10; i++) await bus.publish(first, `k${i}`, i);
+      await bus.drain();
+      assert.deepEqual([...done].sort((a, b) => a - b), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+      await relay.close();
+      await sink.close();
     });
 
     it('drains: resolves once every accepted message has been handled', async () => {

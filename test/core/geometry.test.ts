@@ -29,6 +29,35 @@ const square: [number, number][] = [
   [0, 0],
 ];
 
+/** Parses with a width (a corridor's). */
+function refusesCorridor(geometry: unknown, width: unknown, field: string, reason: RegExp, radius?: unknown): void {
+  assert.throws(
+    () => parseFenceShape(geometry, radius, 'fence.geometry', width),
+    (e: unknown) => e instanceof AppError && e.code === 'invalid_geometry' && e.errors[0]!.field === field && reason.test(e.errors[0]!.reason),
+  );
+}
+
+void describe('corridors (LineString with a width)', () => {
+  void it('parses a LineString with a width in metres and gives it back', () => {
+    const shape = parseFenceShape({ type: 'LineString', coordinates: [[13.37, 52.51], [13.38, 52.52], [13.38, 52.52], [13.39, 52.52, 40]] }, undefined, 'geometry', 30);
+    assert.deepEqual(shape, { kind: 'corridor', line: [[13.37, 52.51], [13.38, 52.52], [13.39, 52.52]], width: 30 });
+    assert.deepEqual(shapeToGeoJSON(shape), { geometry: { type: 'LineString', coordinates: [[13.37, 52.51], [13.38, 52.52], [13.39, 52.52]] }, width: 30 });
+  });
+
+  void it('refuses a corridor without a valid width, with too few positions, or with a radius', () => {
+    const line = { type: 'LineString', coordinates: [[0, 0], [0.01, 0]] };
+    refusesCorridor(line, undefined, 'fence.width', /needs a width in metres/);
+    refusesCorridor(line, 0, 'fence.width', /greater than 0 and at most 100000, got 0/);
+    refusesCorridor(line, '20', 'fence.width', /got "20"/);
+    refusesCorridor(line, 100_001, 'fence.width', /got 100001/);
+    refusesCorridor({ type: 'LineString', coordinates: [[0, 0]] }, 20, 'fence.geometry.coordinates', /at least 2 positions, got 1/);
+    refusesCorridor({ type: 'LineString', coordinates: [[0, 0], [0, 0]] }, 20, 'fence.geometry.coordinates', /2 distinct positions/);
+    refusesCorridor({ type: 'LineString', coordinates: [[0, 0], [0, 91]] }, 20, 'fence.geometry.coordinates[1]', /latitude must be within/);
+    refusesCorridor(line, 20, 'fence.radius', /a corridor takes a width/, 5);
+    refusesCorridor({ type: 'Point', coordinates: [0, 0] }, 20, 'fence.width', /only to a LineString/, 5);
+  });
+});
+
 void describe('parseFenceShape refuses', () => {
   void it('refuses a geometry that is not an object', () => {
     refuses(null, undefined, 'geometry', /expected a GeoJSON geometry object, got null/);
@@ -37,7 +66,7 @@ void describe('parseFenceShape refuses', () => {
   });
 
   void it('refuses an unknown geometry type, naming what arrived', () => {
-    refuses({ type: 'LineString', coordinates: [[0, 0], [1, 1]] }, undefined, 'geometry.type', /"Polygon" or "MultiPolygon", got "LineString"/);
+    refuses({ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]]] }, undefined, 'geometry.type', /"LineString" \(with a width\), "Polygon" or "MultiPolygon", got "MultiLineString"/);
     refuses({ coordinates: [0, 0] }, 10, 'geometry.type', /got nothing/);
   });
 

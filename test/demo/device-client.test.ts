@@ -296,6 +296,6 @@ void test('a connection that stays silent past the heartbeat timeout is dropped 
     await server.close();
   });
   await client.connect();
-  await server.until(() => server.connections.length >= 2);
+  await server.until(() => server.connections.length >= 2 && server.connections[1]!.frames.length > 0);
   assert.equal(server.connections[1]!.frames[0]!.type, 'hello');
 });

@@ -96,6 +96,23 @@ describe('follow me', () => {
     assert.equal((await as('ann', 'POST', '/me/share-links', { minutes: 100_000 })).status, 400);
   });
 
+  it('answers an OwnTracks app with the people its user follows', async () => {
+    const share = (await as('ann', 'POST', '/me/shares', { userIds: [member.ben!.id] })).body;
+    const post = (token: string) =>
+      fetch(`${p.url}/owntracks`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`ben:${token}`).toString('base64')}`, 'content-type': 'application/json', 'x-limit-u': 'ben', 'x-limit-d': 'phone' },
+        body: JSON.stringify({ _type: 'location', lat: 52.52, lon: 13.41, tst: Math.floor(Date.now() / 1000) - 5, acc: 10 }),
+      });
+    const friends = (await (await post(member.ben!.deviceToken)).json()) as { _type: string; tid: string; lat?: number; name?: string }[];
+    assert.deepEqual(friends.map((f) => f._type), ['location', 'card']);
+    assert.equal(friends[0]!.tid, 'AN');
+    assert.equal(typeof friends[0]!.lat, 'number');
+    assert.equal(friends[1]!.name, 'ann');
+    await as('ann', 'DELETE', `/me/shares/${share.id}`);
+    assert.deepEqual(await (await post(member.ben!.deviceToken)).json(), []);
+  });
+
   it('does not let an operator create shares in a member’s name', async () => {
     const res = await p.api('POST', `/tenants/${t.tenant.id}/me/shares`, { userIds: [member.ben!.id] });
     assert.equal(res.status, 403, 'the platform admin key is not a person');

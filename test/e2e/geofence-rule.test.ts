@@ -86,3 +86,18 @@ describe('geofence events and rules', () => {
     device.close();
   });
 });
+
+describe('server-driven reporting interval', () => {
+  it('asks a device approaching a fence to report more often than one far away', async () => {
+    const p = await startTestPlatform();
+    const t = await seedTenant(p);
+    await p.api('POST', `/tenants/${t.tenant.id}/fences`, { name: 'Gate', geometry: { type: 'Point', coordinates: [HQ.lon, HQ.lat] }, radius: 100 });
+    const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
+    const far = await device.request({ type: 'position', id: 'far', fix: fix(HQ.lon + 0.2, HQ.lat, Date.now() - 20_000, { speed: 10 }) });
+    const near = await device.request({ type: 'position', id: 'near', fix: fix(HQ.lon + 0.003, HQ.lat, Date.now() - 1000, { speed: 10 }) });
+    assert.equal(far.interval, 60);
+    assert.ok(near.interval < 15, `near: ${near.interval}`);
+    device.close();
+    await p.stop();
+  });
+});

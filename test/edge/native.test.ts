@@ -40,7 +40,7 @@ describe('native device protocol', () => {
     const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
     const f = fix(13.401, 52.501, Date.now() - 1000, { accuracy: 5, battery: 80 });
     const ack = await device.request({ type: 'position', id: 'p-1', fix: f });
-    assert.deepEqual(ack, { type: 'ack', id: 'p-1', status: 'accepted' });
+    assert.deepEqual(ack, { type: 'ack', id: 'p-1', status: 'accepted', interval: 60 }, 'no fence near: the default moving interval');
     const history = (await p.api('GET', `/tenants/${t.tenant.id}/devices/${t.devices[0]!.device.id}/positions`)).body;
     assert.equal(history.length, 1);
     assert.equal(history[0].lon, 13.401);

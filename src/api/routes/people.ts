@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { Device, DeviceWithToken, Group, Problem, TenantItemParams, TenantParams, User } from '../schemas.js';
+import { Device, DeviceCreate, DeviceUpdate, DeviceWithToken, Group, Problem, TenantItemParams, TenantParams, User } from '../schemas.js';
 
 const Ids = Type.Array(Type.String(), { maxItems: 10_000 });
 
@@ -32,14 +32,17 @@ export function peopleRoutes(app: HttpServer, { client }: ApiDeps): void {
   app.post('/tenants/:tenantId/devices', {
     schema: {
       tags: ['devices'], summary: 'Create a device; the answer carries its token, shown this once', security, params: TenantParams,
-      body: Type.Object({ name: Type.String(), userId: Type.Optional(Type.String({ description: 'the user who carries it' })) }),
-      response: { 201: DeviceWithToken, 400: Problem },
+      body: DeviceCreate,
+      response: { 201: DeviceWithToken, 400: Problem, 409: Problem },
     },
   }, async (request, reply) => reply.status(201).send(await client.createDevice(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body)));
   app.get('/tenants/:tenantId/devices', { schema: { tags: ['devices'], summary: 'List devices', security, params: TenantParams, response: { 200: Type.Array(Device) } } },
     async (request) => client.listDevices(await contextOf(request, auth, request.params.tenantId, 'operator')));
   app.get('/tenants/:tenantId/devices/:id', { schema: { tags: ['devices'], summary: 'One device', security, params: TenantItemParams, response: { 200: Device } } },
     async (request) => client.getDevice(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id));
+  app.patch('/tenants/:tenantId/devices/:id', {
+    schema: { tags: ['devices'], summary: 'Change a device: name, user, unique id (OsmAnd/OwnTracks), OwnTracks encryption key; null clears', security, params: TenantItemParams, body: DeviceUpdate, response: { 200: Device, 400: Problem, 409: Problem } },
+  }, async (request) => client.updateDevice(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id, request.body));
   app.post('/tenants/:tenantId/devices/:id/token', { schema: { tags: ['devices'], summary: 'Replace the device token (the old one stops working)', security, params: TenantItemParams, response: { 200: DeviceWithToken } } },
     async (request) => client.rotateDeviceToken(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id));
   app.delete('/tenants/:tenantId/devices/:id', { schema: { tags: ['devices'], summary: 'Delete a device', security, params: TenantItemParams } }, async (request, reply) => {

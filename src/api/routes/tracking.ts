@@ -1,12 +1,12 @@
-/** Positions (last known, history), fences, presence and fence events of a tenant. */
+/** Positions of a tenant: last known and history. Fences live in fences.ts. */
 import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import { EXPORT_FORMATS, exportTrack, simplify, type ExportFormat } from '../../services/tracker/index.js';
 import type { ApiDeps } from '../deps.js';
-import { DeviceStatus, Fence, FenceEvent, Geometry, Position, Problem, TenantItemParams, TenantParams, TrackingSettings } from '../schemas.js';
+import { DeviceStatus, Position, Problem, TenantItemParams, TenantParams, TrackingSettings } from '../schemas.js';
 
-export function trackingRoutes(app: HttpServer, { client, tracker, geofence }: ApiDeps): void {
+export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): void {
   const auth = (token: string) => client.authenticate(token);
   const security = [{ bearer: [] }];
 
@@ -77,43 +77,4 @@ export function trackingRoutes(app: HttpServer, { client, tracker, geofence }: A
   app.patch('/tenants/:tenantId/settings/tracking', {
     schema: { tags: ['settings'], summary: 'Change some tracking settings', security, params: TenantParams, body: Type.Partial(TrackingSettings, { additionalProperties: false }), response: { 200: TrackingSettings, 400: Problem } },
   }, async (request) => tracker.updateSettings(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body));
-
-  const FenceBody = Type.Object({
-    name: Type.String(),
-    geometry: Geometry,
-    radius: Type.Optional(Type.Number({ description: 'metres; required with a Point geometry' })),
-    enabled: Type.Optional(Type.Boolean()),
-  });
-
-  app.post('/tenants/:tenantId/fences', {
-    schema: { tags: ['fences'], summary: 'Create a fence from GeoJSON', security, params: TenantParams, body: FenceBody, response: { 201: Fence, 400: Problem } },
-  }, async (request, reply) => reply.status(201).send(await geofence.createFence(await contextOf(request, auth, request.params.tenantId, 'operator'), request.body)));
-  app.get('/tenants/:tenantId/fences', { schema: { tags: ['fences'], summary: 'List fences', security, params: TenantParams, response: { 200: Type.Array(Fence) } } },
-    async (request) => geofence.listFences(await contextOf(request, auth, request.params.tenantId, 'operator')));
-  app.get('/tenants/:tenantId/fences/:id', { schema: { tags: ['fences'], summary: 'One fence', security, params: TenantItemParams, response: { 200: Fence } } },
-    async (request) => geofence.getFence(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id));
-  app.patch('/tenants/:tenantId/fences/:id', {
-    schema: { tags: ['fences'], summary: 'Change a fence', security, params: TenantItemParams, body: Type.Partial(FenceBody), response: { 200: Fence, 400: Problem } },
-  }, async (request) => geofence.updateFence(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id, request.body));
-  app.delete('/tenants/:tenantId/fences/:id', { schema: { tags: ['fences'], summary: 'Delete a fence', security, params: TenantItemParams } }, async (request, reply) => {
-    await geofence.deleteFence(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id);
-    return reply.status(204).send();
-  });
-  app.get('/tenants/:tenantId/fences/:id/devices', {
-    schema: { tags: ['fences'], summary: 'The devices inside the fence now', security, params: TenantItemParams, response: { 200: Type.Object({ deviceIds: Type.Array(Type.String()) }) } },
-  }, async (request) => ({ deviceIds: await geofence.insideNow(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id) }));
-
-  app.get('/tenants/:tenantId/events', {
-    schema: {
-      tags: ['fences'], summary: 'Fence events (enter, exit), newest first', security, params: TenantParams,
-      querystring: Type.Object({
-        fenceId: Type.Optional(Type.String()),
-        deviceId: Type.Optional(Type.String()),
-        from: Type.Optional(Type.Number()),
-        to: Type.Optional(Type.Number()),
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })),
-      }),
-      response: { 200: Type.Array(FenceEvent) },
-    },
-  }, async (request) => geofence.listEvents(await contextOf(request, auth, request.params.tenantId, 'operator'), request.query));
 }

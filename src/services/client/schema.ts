@@ -13,6 +13,10 @@ export interface ClientDB {
     token_hash: string;
     disabled: number;
     created_at: number;
+    /** How an OsmAnd tracker or an OwnTracks topic (USER/DEVICE) names the device; unique per deployment (migration 002). */
+    unique_id: string | null;
+    /** OwnTracks payload encryption passphrase: a shared secret, kept readable because decrypting needs it (migration 002). */
+    owntracks_key: string | null;
   };
   groups: { id: string; tenant_id: string; name: string; parent_id: string | null; created_at: number };
   group_members: { tenant_id: string; group_id: string; member_type: string; member_id: string };
@@ -70,6 +74,15 @@ export const clientMigrations: Migration[] = [
         .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'member_type', 'member_id'])
         .execute();
       await db.schema.createIndex('group_members_member').on('group_members').columns(['tenant_id', 'member_type', 'member_id']).execute();
+    },
+  },
+  {
+    name: '002-device-unique-id',
+    async up(db) {
+      await db.schema.alterTable('devices').addColumn('unique_id', 'text').execute();
+      await db.schema.alterTable('devices').addColumn('owntracks_key', 'text').execute();
+      // NULLs do not collide in a unique index (SQLite and PostgreSQL alike): devices without one are fine.
+      await db.schema.createIndex('devices_unique_id').on('devices').column('unique_id').unique().execute();
     },
   },
 ];

@@ -33,8 +33,20 @@ export interface Device {
   tenantId: string;
   name: string;
   userId: string | null;
+  /** How an OsmAnd tracker (`id`) or an OwnTracks topic (`USER/DEVICE`) names this device; unique per deployment. */
+  uniqueId: string | null;
+  /** Whether an OwnTracks encryption key is set (the key itself is never listed). */
+  owntracksEncryption: boolean;
   disabled: boolean;
   createdAt: number;
+}
+
+/** What may be set on a device besides its token. null clears a value. */
+export interface DeviceInput {
+  name?: string | undefined;
+  userId?: string | null | undefined;
+  uniqueId?: string | null | undefined;
+  owntracksKey?: string | null | undefined;
 }
 
 export interface Group {
@@ -56,6 +68,8 @@ export interface Audience {
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const JWT_TTL = '12h';
+/** Printable ASCII without spaces: IMEIs, serial numbers, OwnTracks `user/device`. */
+const UNIQUE_ID = /^[\x21-\x7e]{1,128}$/;
 
 export class ClientService {
   private jwtKey: Uint8Array | undefined;
@@ -185,17 +199,40 @@ export class ClientService {
   // ---- devices ----
 
   /** Creates a device and its token; the token is returned this once and only its hash is kept. */
-  async createDevice(ctx: TenantContext, input: { name: string; userId?: string | undefined }): Promise<{ device: Device; token: string }> {
+  async createDevice(ctx: TenantContext, input: DeviceInput & { name: string }): Promise<{ device: Device; token: string }> {
     await this.requireTenant(ctx.tenantId);
     const name = requireText(input.name, 'name', 200);
     if (input.userId !== undefined && input.userId !== null) await this.getUser(ctx, input.userId).catch(() => {
       throw invalid('userId', `no user ${input.userId} in this tenant`);
     });
+    const uniqueId = await this.checkUniqueId(input.uniqueId);
+    const owntracksKey = checkOwntracksKey(input.owntracksKey);
     const token = newToken('fmd');
-    const device: Device = { id: newId('dev'), tenantId: ctx.tenantId, name, userId: input.userId ?? null, disabled: false, createdAt: Date.now() };
-    await this.scope(ctx).insert('devices', { id: device.id, name, user_id: device.userId, token_hash: hashToken(token), disabled: 0, created_at: device.createdAt });
-    await this.bus.publish(clientChanged, device.id, { tenantId: ctx.tenantId, kind: 'device', id: device.id });
-    return { device, token };
+    const id = newId('dev');
+    const createdAt = Date.now();
+    await this.scope(ctx).insert('devices', { id, name, user_id: input.userId ?? null, token_hash: hashToken(token), disabled: 0, created_at: createdAt, unique_id: uniqueId, owntracks_key: owntracksKey });
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+    return { device: await this.getDevice(ctx, id), token };
+  }
+
+  /** Changes a device's name, user, unique id or OwnTracks key; fields left out stay as they are. */
+  async updateDevice(ctx: TenantContext, id: string, input: DeviceInput): Promise<Device> {
+    const current = await this.getDevice(ctx, id);
+    const set: Partial<ClientDB['devices']> = {};
+    if (input.name !== undefined) set.name = requireText(input.name, 'name', 200);
+    if (input.userId !== undefined) {
+      if (input.userId !== null) await this.getUser(ctx, input.userId).catch(() => {
+        throw invalid('userId', `no user ${input.userId} in this tenant`);
+      });
+      set.user_id = input.userId;
+    }
+    if (input.uniqueId !== undefined && input.uniqueId !== current.uniqueId) set.unique_id = await this.checkUniqueId(input.uniqueId);
+    if (input.owntracksKey !== undefined) set.owntracks_key = checkOwntracksKey(input.owntracksKey);
+    if (Object.keys(set).length > 0) {
+      await this.scope(ctx).updateTable('devices').set(set).where('id', '=', id).execute();
+      await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+    }
+    return this.getDevice(ctx, id);
   }
 
   async listDevices(ctx: TenantContext): Promise<Device[]> {
@@ -367,13 +404,41 @@ export class ClientService {
   async authenticateDevice(token: string): Promise<Device | undefined> {
     const row = await this.db.selectFrom('devices').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
     if (!row) return undefined;
-    const tenant = await this.getTenant(row.tenant_id);
-    if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
-    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
+    await this.checkUsable(row);
     return toDevice(row);
   }
 
+  /** The device an OsmAnd `id` or an OwnTracks topic names; same refusals as authenticateDevice. */
+  async authenticateByUniqueId(uniqueId: string): Promise<Device | undefined> {
+    const row = await this.db.selectFrom('devices').selectAll().where('unique_id', '=', uniqueId).executeTakeFirst();
+    if (!row) return undefined;
+    await this.checkUsable(row);
+    return toDevice(row);
+  }
+
+  /** The OwnTracks encryption passphrase of a device, for the edge to decrypt its payloads. */
+  async owntracksKey(ctx: TenantContext, id: string): Promise<string | null> {
+    const row = await this.scope(ctx).selectFrom('devices').select('owntracks_key').where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('device', id);
+    return row.owntracks_key;
+  }
+
   // ---- helpers ----
+
+  private async checkUsable(row: ClientDB['devices']): Promise<void> {
+    const tenant = await this.getTenant(row.tenant_id);
+    if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
+    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
+  }
+
+  private async checkUniqueId(value: string | null | undefined): Promise<string | null> {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || !UNIQUE_ID.test(value)) throw invalid('uniqueId', `must be 1 to 128 printable characters without spaces, got ${JSON.stringify(value)}`);
+    if (await this.db.selectFrom('devices').select('id').where('unique_id', '=', value).executeTakeFirst()) {
+      throw new AppError('conflict', `a device with the unique id "${value}" exists already (unique ids are unique across the deployment)`, [{ field: 'uniqueId', reason: 'already taken' }]);
+    }
+    return value;
+  }
 
   private async requireTenant(id: string): Promise<Tenant> {
     return this.getTenant(id);
@@ -422,6 +487,12 @@ function requireText(value: unknown, field: string, max: number): string {
   return trimmed;
 }
 
+function checkOwntracksKey(value: string | null | undefined): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || value.length > 256) throw invalid('owntracksKey', 'must be the passphrase set in the OwnTracks app (Encryption key), at most 256 characters');
+  return value;
+}
+
 function parseRole(value: unknown): Role {
   if (typeof value !== 'string' || !(ROLES as readonly string[]).includes(value)) throw invalid('role', `must be one of ${ROLES.join(', ')}, got ${JSON.stringify(value)}`);
   return value as Role;
@@ -441,7 +512,16 @@ function toUser(row: ClientDB['users']): User {
 }
 
 function toDevice(row: ClientDB['devices']): Device {
-  return { id: row.id, tenantId: row.tenant_id, name: row.name, userId: row.user_id, disabled: row.disabled === 1, createdAt: row.created_at };
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    userId: row.user_id,
+    uniqueId: row.unique_id ?? null,
+    owntracksEncryption: row.owntracks_key !== null && row.owntracks_key !== undefined,
+    disabled: row.disabled === 1,
+    createdAt: row.created_at,
+  };
 }
 
 function toGroup(row: ClientDB['groups'], members: ClientDB['group_members'][]): Group {

@@ -6,7 +6,7 @@
 import RBush from 'rbush';
 import { notFound } from '../../core/errors.js';
 import { arcFromChord, bboxAround, distanceMetres, metresPerDegreeLat, metresPerDegreeLon, normalizeLon, toEcef, type Ecef } from '../../core/geo.js';
-import { det2, preparePolygon, type FenceShape, type PreparedPolygon } from '../../core/geometry.js';
+import { det2, prepareLine, preparePolygon, type FenceShape, type PreparedPolygon } from '../../core/geometry.js';
 
 /** How a fence resists flapping. Defaults: `{ exitMargin: 10, useAccuracy: true }`. */
 export interface Hysteresis {
@@ -37,6 +37,10 @@ const CHORD_LIMIT = 150_000;
 interface Fence {
   id: string;
   circle: boolean;
+  /** A corridor's line in one continuous longitude frame, flat [x0, y0, x1, y1, …]; null otherwise. */
+  line: Float64Array | null;
+  /** Half a corridor's width, metres. */
+  halfWidth: number;
   lon: number;
   lat: number;
   radius: number;
@@ -88,35 +92,45 @@ export class FenceIndex {
   /** Adds a fence or replaces the one with this id. The shape is trusted to come from parseFenceShape. */
   upsert(id: string, shape: FenceShape, hysteresis?: Partial<Hysteresis>): void {
     this.remove(id);
-    const fence: Fence = {
-      id,
-      circle: shape.kind === 'circle',
-      lon: 0,
-      lat: 0,
-      radius: 0,
-      ecef: { x: 0, y: 0, z: 0 },
-      polygons: [],
-      boxes: [],
-      hysteresis: { ...DEFAULT_HYSTERESIS, ...definedOnly(hysteresis) },
-      stamp: 0,
-    };
-    if (shape.kind === 'circle') {
-      fence.lon = shape.center[0];
-      fence.lat = shape.center[1];
-      fence.radius = shape.radius;
-      toEcef(fence.lon, fence.lat, fence.ecef);
-      const b = bboxAround(fence.lon, fence.lat, fence.radius);
-      addBoxes(fence, b[0]!, b[1]!, b[2]!, b[3]!);
-    } else {
-      for (const rings of shape.polygons) {
-        const p = preparePolygon(rings);
-        fence.polygons.push(p);
-        if (p.fullWrap) addBoxes(fence, -180, p.minY, 180, p.maxY);
-        else addBoxes(fence, p.minX, p.minY, p.maxX, p.maxY);
-      }
-    }
+    const fence = buildFence(id, shape, hysteresis);
     for (const box of fence.boxes) this.tree.insert(box);
     this.fences.set(id, fence);
+  }
+
+  /**
+   * Adds many fences at once, building the R-tree in bulk (rbush `load`: several times faster than
+   * one upsert each, and a better tree). Ids already present are replaced.
+   */
+  load(entries: Iterable<{ id: string; shape: FenceShape; hysteresis?: Partial<Hysteresis> | undefined }>): void {
+    const boxes: Box[] = [];
+    for (const e of entries) {
+      this.remove(e.id);
+      const fence = buildFence(e.id, e.shape, e.hysteresis);
+      this.fences.set(e.id, fence);
+      for (const box of fence.boxes) boxes.push(box);
+    }
+    this.tree.load(boxes);
+  }
+
+  /** Ids of every indexed fence. */
+  ids(): IterableIterator<string> {
+    return this.fences.keys();
+  }
+
+  /**
+   * The same answer as `containing`, found by testing every fence's boxes and then its exact shape:
+   * what an engine without a spatial index does. The baseline for tests and benchmarks.
+   */
+  scan(lon: number, lat: number): string[] {
+    lon = normalizeLon(lon);
+    this.begin();
+    const out: string[] = [];
+    for (const fence of this.fences.values()) {
+      let hit = false;
+      for (let b = 0; b < fence.boxes.length; b++) if (intersects(fence.boxes[b]!, lon, lat, lon, lat)) hit = true;
+      if (hit && this.contains(fence, lon, lat)) out.push(fence.id);
+    }
+    return out;
   }
 
   /** Removes a fence; unknown ids are ignored. */
@@ -172,32 +186,34 @@ export class FenceIndex {
 
   /**
    * The transitions one fix causes, given the fences the device is inside now: exits first, then enters.
-   * Fences in `insideNow` that no longer exist yield nothing (the service settles those).
+   * Fences in `insideNow` that are not indexed yield nothing (the service settles those); fences for
+   * which `active` says false yield nothing either (their state is frozen).
    */
   evaluate(
     lon: number,
     lat: number,
     accuracy: number | undefined,
-    insideNow: ReadonlySet<string>,
-  ): Array<{ fenceId: string; type: Transition; distance: number }> {
+    insideNow: ReadonlySet<string> | ReadonlyMap<string, unknown>,
+    active?: (fenceId: string) => boolean,
+  ): Array<{ fenceId: string; type: Transition; distance: number; hysteresis: Hysteresis }> {
     lon = normalizeLon(lon);
-    const out: Array<{ fenceId: string; type: Transition; distance: number }> = [];
+    const out: Array<{ fenceId: string; type: Transition; distance: number; hysteresis: Hysteresis }> = [];
     this.begin();
     // Exits: every fence the device is marked inside, however far away it is now.
-    for (const id of insideNow) {
+    for (const id of insideNow.keys()) {
       const fence = this.fences.get(id);
-      if (!fence) continue;
+      if (!fence || (active && !active(id))) continue;
       const distance = this.distance(fence, lon, lat);
-      if (decide(true, distance, accuracy, fence.hysteresis) === 'exit') out.push({ fenceId: id, type: 'exit', distance });
+      if (decide(true, distance, accuracy, fence.hysteresis) === 'exit') out.push({ fenceId: id, type: 'exit', distance, hysteresis: fence.hysteresis });
     }
     // Enters need distance ≤ -accuracy ≤ 0, i.e. the point itself inside: the fences whose box holds
     // the point are all the candidates (what near() with any margin ≥ 0 would add can only stay put).
     this.collect(lon, lat, lon, lat);
     for (let i = 0; i < this.candidates.length; i++) {
       const fence = this.candidates[i]!;
-      if (insideNow.has(fence.id)) continue;
+      if (insideNow.has(fence.id) || (active && !active(fence.id))) continue;
       const distance = this.distance(fence, lon, lat);
-      if (decide(false, distance, accuracy, fence.hysteresis) === 'enter') out.push({ fenceId: fence.id, type: 'enter', distance });
+      if (decide(false, distance, accuracy, fence.hysteresis) === 'enter') out.push({ fenceId: fence.id, type: 'enter', distance, hysteresis: fence.hysteresis });
     }
     return out;
   }
@@ -237,6 +253,7 @@ export class FenceIndex {
   }
 
   private contains(fence: Fence, lon: number, lat: number): boolean {
+    if (fence.line) return lineDistance(fence.line, lon, lat) <= fence.halfWidth;
     if (fence.circle) {
       const chord = this.chordTo(fence, lon, lat);
       if (chord > fence.radius) return false; // an arc is never shorter than its chord
@@ -246,6 +263,7 @@ export class FenceIndex {
   }
 
   private distance(fence: Fence, lon: number, lat: number): number {
+    if (fence.line) return lineDistance(fence.line, lon, lat) - fence.halfWidth;
     if (fence.circle) return this.circleDistance(fence, lon, lat, this.chordTo(fence, lon, lat)) - fence.radius;
     const d = polygonsEdgeDistance(fence.polygons, lon, lat);
     return polygonsContain(fence.polygons, lon, lat) ? -d : d;
@@ -266,6 +284,49 @@ export class FenceIndex {
     if (chord < CHORD_LIMIT) return arcFromChord(chord, (lat + fence.lat) / 2);
     return distanceMetres(fence.lon, fence.lat, lon, lat);
   }
+}
+
+function buildFence(id: string, shape: FenceShape, hysteresis: Partial<Hysteresis> | undefined): Fence {
+  const fence: Fence = {
+    id,
+    circle: shape.kind === 'circle',
+    line: null,
+    halfWidth: 0,
+    lon: 0,
+    lat: 0,
+    radius: 0,
+    ecef: { x: 0, y: 0, z: 0 },
+    polygons: [],
+    boxes: [],
+    hysteresis: { ...DEFAULT_HYSTERESIS, ...definedOnly(hysteresis) },
+    stamp: 0,
+  };
+  if (shape.kind === 'circle') {
+    fence.lon = shape.center[0];
+    fence.lat = shape.center[1];
+    fence.radius = shape.radius;
+    toEcef(fence.lon, fence.lat, fence.ecef);
+    const b = bboxAround(fence.lon, fence.lat, fence.radius);
+    addBoxes(fence, b[0]!, b[1]!, b[2]!, b[3]!);
+  } else if (shape.kind === 'corridor') {
+    const p = prepareLine(shape.line);
+    fence.line = p.line;
+    fence.halfWidth = shape.width / 2;
+    // Widen the line's box by half the width, with the longitude reach at its most poleward latitude.
+    const poleward = Math.abs(p.maxY) > Math.abs(p.minY) ? p.maxY : p.minY;
+    const b = bboxAround(0, poleward, fence.halfWidth);
+    const dLat = (b[3]! - b[1]!) / 2;
+    if (b[2]! - b[0]! >= 360) addBoxes(fence, -180, Math.max(-90, p.minY - dLat), 180, Math.min(90, p.maxY + dLat));
+    else addBoxes(fence, p.minX + b[0]!, Math.max(-90, p.minY - dLat), p.maxX + b[2]!, Math.min(90, p.maxY + dLat));
+  } else {
+    for (const rings of shape.polygons) {
+      const p = preparePolygon(rings);
+      fence.polygons.push(p);
+      if (p.fullWrap) addBoxes(fence, -180, p.minY, 180, p.maxY);
+      else addBoxes(fence, p.minX, p.minY, p.maxX, p.maxY);
+    }
+  }
+  return fence;
 }
 
 function definedOnly(h: Partial<Hysteresis> | undefined): Partial<Hysteresis> {
@@ -351,23 +412,43 @@ function polygonsEdgeDistance(polygons: PreparedPolygon[], lon: number, lat: num
         // edges are the cut, not the boundary.
         if (y1 === y2 && (y1 === 90 || y1 === -90)) continue;
         if (poly.fullWrap && x1 === x2 && (x1 === poly.minX || x1 === poly.maxX)) continue;
-        let d1 = x1 - lon;
-        d1 -= 360 * Math.round(d1 / 360);
-        const ax = d1 * kx;
-        const ay = (y1 - lat) * ky;
-        const bx = (d1 + (x2 - x1)) * kx;
-        const by = (y2 - lat) * ky;
-        const ex = bx - ax;
-        const ey = by - ay;
-        const len2 = ex * ex + ey * ey;
-        let t = len2 > 0 ? -(ax * ex + ay * ey) / len2 : 0;
-        t = t < 0 ? 0 : t > 1 ? 1 : t;
-        const cx = ax + t * ex;
-        const cy = ay + t * ey;
-        const d2 = cx * cx + cy * cy;
+        const d2 = segmentDistance2(x1, y1, x2, y2, lon, lat, kx, ky);
         if (d2 < best) best = d2;
       }
     }
   }
   return Math.sqrt(best);
+}
+
+/** Metres from (lon, lat) to the nearest point of a corridor's line, in a local projection at lat. */
+function lineDistance(line: Float64Array, lon: number, lat: number): number {
+  const kx = metresPerDegreeLon(lat);
+  const ky = metresPerDegreeLat(lat);
+  let best = Infinity;
+  for (let i = 0; i + 3 < line.length; i += 2) {
+    const d2 = segmentDistance2(line[i]!, line[i + 1]!, line[i + 2]!, line[i + 3]!, lon, lat, kx, ky);
+    if (d2 < best) best = d2;
+  }
+  return Math.sqrt(best);
+}
+
+/**
+ * Squared metres from (lon, lat) to the segment (x1, y1)–(x2, y2), in a local projection with kx, ky
+ * metres per degree; the segment is moved by whole turns of 360° to the copy nearest the point.
+ */
+function segmentDistance2(x1: number, y1: number, x2: number, y2: number, lon: number, lat: number, kx: number, ky: number): number {
+  let d1 = x1 - lon;
+  d1 -= 360 * Math.round(d1 / 360);
+  const ax = d1 * kx;
+  const ay = (y1 - lat) * ky;
+  const bx = (d1 + (x2 - x1)) * kx;
+  const by = (y2 - lat) * ky;
+  const ex = bx - ax;
+  const ey = by - ay;
+  const len2 = ex * ex + ey * ey;
+  let t = len2 > 0 ? -(ax * ex + ay * ey) / len2 : 0;
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  const cx = ax + t * ex;
+  const cy = ay + t * ey;
+  return cx * cx + cy * cy;
 }

@@ -1,6 +1,13 @@
 /** The geofence service's public surface. */
 export { GeofenceService } from './service.js';
-export type { Fence, FenceInput, EventQuery } from './service.js';
+export type { EventQuery, GeofenceOptions } from './service.js';
+export type { Fence, FenceInput, AppliesTo } from './fences.js';
+export type { Schedule, ScheduleWindow, Weekday } from './schedule.js';
+export type { Hysteresis } from './engine.js';
+export type { ProximityRule, ProximityInput } from './proximity.js';
+export type { NearbyDevice } from './positions.js';
+export type { Stay } from './queries.js';
+export type { GroupsOf } from './support.js';
 export { geofenceMigrations } from './schema.js';
 export type { GeofenceDB } from './schema.js';
-export { fenceEvent, type FenceEvent } from './events.js';
+export { fenceEvent, type FenceEvent, type FenceEventType, type EventReason } from './events.js';

@@ -1,105 +1,122 @@
 /**
- * The geofence service: a tenant's fences in a spatial index, per-device presence, and the
- * enter/exit events derived by comparing the previous and the new state on each position.
+ * The geofence service: fences and proximity rules (their CRUD, import and export), the queries over
+ * presence, history and last positions, and the wiring of evaluation to the bus. Evaluation itself is
+ * in evaluation.ts, the index in engine.ts.
  */
-import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { Counter } from 'prom-client';
-import { registry } from '../../core/metrics.js';
 import { invalid, notFound } from '../../core/errors.js';
-import { parseFenceShape, shapeToGeoJSON, type FenceShape, type GeoJSONGeometry } from '../../core/geometry.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
-import type { Position } from '../../core/types.js';
 import { topic, type Bus, type Subscription } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
+import { clientChanged } from '../client/index.js';
 import { positionAccepted } from '../tracker/index.js';
-import { FenceIndex } from './engine.js';
-import { fenceEvent, type FenceEvent } from './events.js';
+import { Evaluator, toEvent } from './evaluation.js';
+import type { FenceEvent, FenceEventType } from './events.js';
+import { fenceColumns, importColumns, toFeature, toFence, type Fence, type FenceInput } from './fences.js';
+import { LastPositions, type NearbyDevice } from './positions.js';
+import { proximityColumns, toProximityRule, type ProximityInput, type ProximityRule } from './proximity.js';
+import { staysBetween, type Stay } from './queries.js';
 import type { GeofenceDB } from './schema.js';
-
-export interface Fence {
-  id: string;
-  tenantId: string;
-  name: string;
-  geometry: GeoJSONGeometry;
-  radius?: number;
-  enabled: boolean;
-  createdAt: number;
-}
-
-export interface FenceInput {
-  name: string;
-  geometry: unknown;
-  radius?: unknown;
-  enabled?: boolean | undefined;
-}
+import { GroupCache, KeyedQueue, type GroupsOf } from './support.js';
 
 export interface EventQuery {
   fenceId?: string | undefined;
   deviceId?: string | undefined;
+  type?: FenceEventType | undefined;
   from?: number | undefined;
   to?: number | undefined;
   limit?: number | undefined;
 }
 
-const evaluations = new Counter({ name: 'followme_geofence_evaluations_total', help: 'Positions evaluated against fences (late ones skipped)', labelNames: ['outcome'], registers: [registry] });
-const fenceEventsTotal = new Counter({ name: 'followme_geofence_events_total', help: 'Fence events, by type', labelNames: ['type'], registers: [registry] });
+export interface GeofenceOptions {
+  /** Group membership of a device, from the client service (injected by roles.ts). Without it, fences that name groups match no device through them. */
+  groupsOf?: GroupsOf;
+  /** See docs/geofencing.md, "Dwell". Default 60 s. */
+  dwellGraceMs?: number;
+  /** How often the dwell timer looks for stays that reached their dwell time. Default 10 s; 0 turns it off. */
+  dwellTickMs?: number;
+  /** How often last positions are written behind. Default 2 s. */
+  positionsFlushMs?: number;
+}
 
-/** A fence was created, changed or deleted: every geofence worker refreshes it in its index. */
-const fenceChanged = topic<{ tenantId: string; fenceId: string }>('geofence.fence-changed');
+/** A fence or proximity rule was created, changed or deleted (fenceId '*': many, e.g. an import): every geofence worker refreshes it. */
+const fenceChanged = topic<{ tenantId: string; fenceId: string; kind?: 'fence' | 'proximity' }>('geofence.fence-changed');
 
 export class GeofenceService {
-  private readonly indexes = new Map<string, Promise<{ index: FenceIndex; names: Map<string, string> }>>();
-  private readonly presence = new Map<string, Set<string>>();
-  private readonly lastTime = new Map<string, number>();
+  private readonly positions: LastPositions;
+  private readonly groups: GroupCache;
+  private readonly evaluator: Evaluator;
   private subscriptions: Subscription[] = [];
+  private dwellTimer: NodeJS.Timeout | undefined;
+  private ticking: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: Store<GeofenceDB>,
     private readonly bus: Bus,
     private readonly logger: Logger,
-  ) {}
+    private readonly options: GeofenceOptions = {},
+  ) {
+    this.positions = new LastPositions(store.db, logger);
+    this.groups = new GroupCache(options.groupsOf);
+    this.evaluator = new Evaluator(store.db, bus, logger, this.positions, this.groups, new KeyedQueue(), { dwellGraceMs: options.dwellGraceMs ?? 60_000 });
+  }
 
   private get db(): Kysely<GeofenceDB> {
     return this.store.db;
   }
 
   async start(): Promise<void> {
-    this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.onPosition(m.data)));
-    this.subscriptions.push(await this.bus.subscribe(fenceChanged, (m) => this.refresh(m.data.tenantId, m.data.fenceId)));
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.evaluator.onPosition(m.data)));
+    this.subscriptions.push(
+      await this.bus.subscribe(fenceChanged, (m) =>
+        m.data.kind === 'proximity'
+          ? this.evaluator.refreshRules(m.data.tenantId)
+          : m.data.fenceId === '*'
+            ? this.evaluator.forgetTenant(m.data.tenantId)
+            : this.evaluator.refreshFence(m.data.tenantId, m.data.fenceId),
+      ),
+    );
+    this.subscriptions.push(await this.bus.subscribe(clientChanged, (m) => this.groups.invalidate(m.data.tenantId)));
+    this.positions.start(this.options.positionsFlushMs ?? 2000);
+    const tick = this.options.dwellTickMs ?? 10_000;
+    if (tick > 0) {
+      this.dwellTimer = setInterval(() => {
+        this.ticking = this.ticking.then(() => this.dwellTick()).catch((err: unknown) => this.logger.error({ err }, 'dwell timer failed; it runs again at the next tick'));
+      }, tick);
+      this.dwellTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.dwellTimer) clearInterval(this.dwellTimer);
+    this.dwellTimer = undefined;
+    await this.ticking;
     for (const s of this.subscriptions) await s.close();
     this.subscriptions = [];
+    await this.positions.stop();
+  }
+
+  /** Fires the dwell events that are due by the server clock (the timer calls this; tests may too). Returns how many fired. */
+  dwellTick(now = Date.now()): Promise<number> {
+    return this.evaluator.dwellTick(now);
   }
 
   // ---- fences ----
 
   async createFence(ctx: TenantContext, input: FenceInput): Promise<Fence> {
-    const name = fenceName(input.name);
-    const shape = parseFenceShape(input.geometry, input.radius);
+    const columns = fenceColumns(input);
     const now = Date.now();
     const id = newId('fen');
-    const { geometry, radius } = shapeToGeoJSON(shape);
-    await new TenantScope(this.db, ctx.tenantId).insert('fences', { id, name, geometry: JSON.stringify(geometry), radius: radius ?? null, enabled: input.enabled === false ? 0 : 1, created_at: now, updated_at: now });
+    await new TenantScope(this.db, ctx.tenantId).insert('fences', { ...(columns as Required<typeof columns>), id, created_at: now, updated_at: now });
     await this.changed(ctx.tenantId, id);
     return this.getFence(ctx, id);
   }
 
-  async updateFence(ctx: TenantContext, id: string, input: Partial<FenceInput>): Promise<Fence> {
+  async updateFence(ctx: TenantContext, id: string, input: FenceInput): Promise<Fence> {
     const current = await this.getFence(ctx, id);
-    const changes: Partial<GeofenceDB['fences']> = { updated_at: Date.now() };
-    if (input.name !== undefined) changes.name = fenceName(input.name);
-    if (input.geometry !== undefined || input.radius !== undefined) {
-      const shape = parseFenceShape(input.geometry ?? current.geometry, input.radius !== undefined ? input.radius : input.geometry !== undefined ? undefined : current.radius);
-      const { geometry, radius } = shapeToGeoJSON(shape);
-      changes.geometry = JSON.stringify(geometry);
-      changes.radius = radius ?? null;
-    }
-    if (input.enabled !== undefined) changes.enabled = input.enabled ? 1 : 0;
+    const changes = { ...fenceColumns(input, '', current), updated_at: Date.now() };
     await new TenantScope(this.db, ctx.tenantId).updateTable('fences').set(changes).where('id', '=', id).execute();
     await this.changed(ctx.tenantId, id);
     return this.getFence(ctx, id);
@@ -112,7 +129,6 @@ export class GeofenceService {
       await scope.deleteFrom('presence').where('fence_id', '=', id).execute();
       await scope.deleteFrom('fences').where('id', '=', id).execute();
     });
-    for (const inside of this.presence.values()) inside.delete(id);
     await this.changed(ctx.tenantId, id);
   }
 
@@ -122,16 +138,81 @@ export class GeofenceService {
     return toFence(row);
   }
 
-  async listFences(ctx: TenantContext): Promise<Fence[]> {
+  async listFences(ctx: TenantContext, q: { tag?: string | undefined } = {}): Promise<Fence[]> {
     const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('fences').selectAll().orderBy('id').execute();
-    return rows.map(toFence);
+    const fences = rows.map(toFence);
+    return q.tag === undefined ? fences : fences.filter((f) => f.tags.includes(q.tag!));
   }
+
+  /**
+   * Imports a GeoJSON FeatureCollection, one fence per Feature, all or nothing: one invalid feature
+   * refuses the whole import (the error names it, e.g. `features[3].geometry.coordinates[0]`) and
+   * nothing is stored.
+   */
+  async importFences(ctx: TenantContext, collection: unknown): Promise<Fence[]> {
+    const columns = importColumns(collection);
+    const now = Date.now();
+    const ids = columns.map(() => newId('fen'));
+    await this.db.transaction().execute(async (trx) => {
+      const scope = new TenantScope<GeofenceDB>(trx, ctx.tenantId);
+      for (let i = 0; i < columns.length; i += 200) {
+        await scope.insert('fences', columns.slice(i, i + 200).map((c, k) => ({ ...(c as Required<typeof c>), id: ids[i + k]!, created_at: now, updated_at: now })));
+      }
+    });
+    // One reload in bulk rather than one refresh per fence.
+    this.evaluator.forgetTenant(ctx.tenantId);
+    await this.bus.publish(fenceChanged, ctx.tenantId, { tenantId: ctx.tenantId, fenceId: '*', kind: 'fence' });
+    const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('fences').selectAll().where('id', 'in', ids).execute();
+    const byId = new Map(rows.map((r) => [r.id, toFence(r)]));
+    return ids.map((id) => byId.get(id)!);
+  }
+
+  /** Every fence of the tenant as a GeoJSON FeatureCollection (the import format). */
+  async exportFences(ctx: TenantContext): Promise<{ type: 'FeatureCollection'; features: ReturnType<typeof toFeature>[] }> {
+    return { type: 'FeatureCollection', features: (await this.listFences(ctx)).map(toFeature) };
+  }
+
+  // ---- proximity rules ----
+
+  async createProximityRule(ctx: TenantContext, input: ProximityInput): Promise<ProximityRule> {
+    const id = newId('prx');
+    await new TenantScope(this.db, ctx.tenantId).insert('proximity_rules', { ...proximityColumns(input), id, created_at: Date.now() });
+    await this.changedRules(ctx.tenantId, id);
+    return this.getProximityRule(ctx, id);
+  }
+
+  async listProximityRules(ctx: TenantContext): Promise<ProximityRule[]> {
+    return (await new TenantScope(this.db, ctx.tenantId).selectFrom('proximity_rules').selectAll().orderBy('id').execute()).map(toProximityRule);
+  }
+
+  async getProximityRule(ctx: TenantContext, id: string): Promise<ProximityRule> {
+    const row = await new TenantScope(this.db, ctx.tenantId).selectFrom('proximity_rules').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('proximity rule', id);
+    return toProximityRule(row);
+  }
+
+  async deleteProximityRule(ctx: TenantContext, id: string): Promise<void> {
+    await this.getProximityRule(ctx, id);
+    await this.db.transaction().execute(async (trx) => {
+      const scope = new TenantScope<GeofenceDB>(trx, ctx.tenantId);
+      await scope.deleteFrom('proximity_state').where('rule_id', '=', id).execute();
+      await scope.deleteFrom('proximity_rules').where('id', '=', id).execute();
+    });
+    await this.changedRules(ctx.tenantId, id);
+  }
+
+  // ---- queries ----
 
   /** The devices inside a fence now. */
   async insideNow(ctx: TenantContext, fenceId: string): Promise<string[]> {
+    return (await this.presenceIn(ctx, fenceId)).map((p) => p.deviceId);
+  }
+
+  /** The devices inside a fence now, with when each entered. */
+  async presenceIn(ctx: TenantContext, fenceId: string): Promise<Array<{ deviceId: string; since: number; dwelled: boolean }>> {
     await this.getFence(ctx, fenceId);
-    const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('presence').select('device_id').where('fence_id', '=', fenceId).orderBy('device_id').execute();
-    return rows.map((r) => r.device_id);
+    const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('presence').select(['device_id', 'since', 'dwelled']).where('fence_id', '=', fenceId).orderBy('device_id').execute();
+    return rows.map((r) => ({ deviceId: r.device_id, since: Number(r.since), dwelled: r.dwelled === 1 }));
   }
 
   /** The fences a device is inside now. */
@@ -140,171 +221,72 @@ export class GeofenceService {
     return rows.map((r) => r.fence_id);
   }
 
+  /** The enabled fences whose shape contains the point (a point on a boundary is inside), by the index. */
+  async containing(ctx: TenantContext, lon: number, lat: number): Promise<Fence[]> {
+    checkPoint(lon, lat);
+    const ids = (await this.evaluator.tenant(ctx.tenantId)).index.containing(lon, lat);
+    if (ids.length === 0) return [];
+    const rows = await new TenantScope(this.db, ctx.tenantId).selectFrom('fences').selectAll().where('id', 'in', ids).orderBy('id').execute();
+    return rows.map(toFence);
+  }
+
+  /** Devices whose last position (as this service saw it) is within `radius` metres of the point, nearest first. */
+  async devicesNear(ctx: TenantContext, lon: number, lat: number, radius: number, limit = 1000): Promise<NearbyDevice[]> {
+    checkPoint(lon, lat);
+    if (!(radius > 0 && radius <= 1_000_000)) throw invalid('radius', `expected metres greater than 0 and at most 1000000, got ${radius}`);
+    return this.positions.near(ctx.tenantId, lon, lat, radius, limit);
+  }
+
+  /** Who was inside the fence at some moment of [from, to], from the stored enter and exit events. */
+  async staysIn(ctx: TenantContext, fenceId: string, from: number, to: number): Promise<Stay[]> {
+    await this.getFence(ctx, fenceId);
+    if (!(to >= from)) throw invalid('to', `must not be before from (${from}), got ${to}`);
+    return staysBetween(this.db, ctx.tenantId, fenceId, from, to);
+  }
+
+  /** Metres from a point to the nearest boundary of an enabled fence of the tenant, if one is within `within` metres. */
+  async nearestBoundary(tenantId: string, lon: number, lat: number, within: number): Promise<number | undefined> {
+    const { index } = await this.evaluator.tenant(tenantId);
+    let nearest: number | undefined;
+    for (const { distance } of index.near(lon, lat, within)) {
+      const d = Math.abs(distance);
+      if (d <= within && (nearest === undefined || d < nearest)) nearest = d;
+    }
+    return nearest;
+  }
+
   async listEvents(ctx: TenantContext, q: EventQuery): Promise<FenceEvent[]> {
     const limit = q.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('limit', `must be a whole number from 1 to 10000, got ${q.limit}`);
     let query = new TenantScope(this.db, ctx.tenantId).selectFrom('fence_events').selectAll();
     if (q.fenceId) query = query.where('fence_id', '=', q.fenceId);
     if (q.deviceId) query = query.where('device_id', '=', q.deviceId);
+    if (q.type) query = query.where('type', '=', q.type);
     if (q.from !== undefined) query = query.where('time', '>=', q.from);
     if (q.to !== undefined) query = query.where('time', '<=', q.to);
     const rows = await query.orderBy('time', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toEvent);
   }
 
-  // ---- evaluation ----
-
-  /**
-   * One position: compare the device's presence with what the fix says, store the transitions and
-   * the new presence in one transaction, then publish the events. A fix older than the last one
-   * evaluated (a late upload) changes nothing. The stored watermark (device_state) moves only with
-   * a transition; positions after it are evaluated again after a restart, which is harmless, since
-   * presence is stored and an unchanged state fires nothing. A redelivered position that did fire
-   * publishes its events again (same ids), so a stop between commit and publish loses nothing.
-   */
-  private async onPosition(p: Position): Promise<void> {
-    const last = await this.lastEvaluated(p.deviceId);
-    if (last !== undefined && p.time <= last) {
-      evaluations.inc({ outcome: 'skipped_late' });
-      if (p.time === last) await this.republish(p);
-      return;
-    }
-    evaluations.inc({ outcome: 'evaluated' });
-    const { index, names } = await this.indexFor(p.tenantId);
-    const inside = await this.presenceOf(p.tenantId, p.deviceId);
-    for (const fenceId of inside) if (!index.has(fenceId)) inside.delete(fenceId);
-    const transitions = index.evaluate(p.lon, p.lat, p.accuracy, inside);
-    const events: FenceEvent[] = transitions.map((t) => ({
-      id: eventId(p.deviceId, t.fenceId, p.time, t.type),
-      tenantId: p.tenantId,
-      deviceId: p.deviceId,
-      fenceId: t.fenceId,
-      fenceName: names.get(t.fenceId) ?? t.fenceId,
-      type: t.type,
-      time: p.time,
-      lon: p.lon,
-      lat: p.lat,
-      accuracy: p.accuracy,
-      distance: Math.round(t.distance * 100) / 100,
-    }));
-    // Most positions change nothing: they cost no write at all. A transition writes presence, the
-    // events and the device's watermark in one transaction.
-    if (events.length > 0) {
-      await this.db.transaction().execute(async (trx) => {
-        const scope = new TenantScope<GeofenceDB>(trx, p.tenantId);
-        for (const e of events) {
-          if (e.type === 'enter') await scope.insert('presence', { device_id: p.deviceId, fence_id: e.fenceId, since: p.time });
-          else await scope.deleteFrom('presence').where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();
-        }
-        await trx
-          .insertInto('fence_events')
-          .values(events.map((e) => ({ id: e.id, tenant_id: e.tenantId, device_id: e.deviceId, fence_id: e.fenceId, fence_name: e.fenceName, type: e.type, time: e.time, lon: e.lon, lat: e.lat, accuracy: e.accuracy ?? null, distance: e.distance })))
-          .onConflict((oc) => oc.column('id').doNothing())
-          .execute();
-        await trx
-          .insertInto('device_state')
-          .values({ tenant_id: p.tenantId, device_id: p.deviceId, last_time: p.time })
-          .onConflict((oc) => oc.column('device_id').doUpdateSet({ last_time: p.time }))
-          .execute();
-      });
-    }
-    for (const e of events) {
-      if (e.type === 'enter') inside.add(e.fenceId);
-      else inside.delete(e.fenceId);
-    }
-    this.lastTime.set(p.deviceId, p.time);
-    for (const e of events) {
-      fenceEventsTotal.inc({ type: e.type });
-      await this.bus.publish(fenceEvent, e.deviceId, e);
-    }
-  }
-
-  private async republish(p: Position): Promise<void> {
-    const rows = await new TenantScope(this.db, p.tenantId).selectFrom('fence_events').selectAll().where('device_id', '=', p.deviceId).where('time', '=', p.time).execute();
-    for (const row of rows) await this.bus.publish(fenceEvent, row.device_id, toEvent(row));
-  }
-
-  private async lastEvaluated(deviceId: string): Promise<number | undefined> {
-    if (this.lastTime.has(deviceId)) return this.lastTime.get(deviceId);
-    const row = await this.db.selectFrom('device_state').select('last_time').where('device_id', '=', deviceId).executeTakeFirst();
-    if (row) this.lastTime.set(deviceId, row.last_time);
-    return row?.last_time;
-  }
-
-  private async presenceOf(tenantId: string, deviceId: string): Promise<Set<string>> {
-    let inside = this.presence.get(deviceId);
-    if (!inside) {
-      const rows = await new TenantScope(this.db, tenantId).selectFrom('presence').select('fence_id').where('device_id', '=', deviceId).execute();
-      inside = new Set(rows.map((r) => r.fence_id));
-      this.presence.set(deviceId, inside);
-    }
-    return inside;
-  }
-
-  private indexFor(tenantId: string): Promise<{ index: FenceIndex; names: Map<string, string> }> {
-    let loading = this.indexes.get(tenantId);
-    if (!loading) {
-      loading = (async () => {
-        const index = new FenceIndex();
-        const names = new Map<string, string>();
-        const rows = await new TenantScope(this.db, tenantId).selectFrom('fences').selectAll().where('enabled', '=', 1).execute();
-        for (const row of rows) {
-          index.upsert(row.id, shapeOf(row));
-          names.set(row.id, row.name);
-        }
-        this.logger.debug({ tenantId, fences: index.size }, 'fence index loaded');
-        return { index, names };
-      })();
-      this.indexes.set(tenantId, loading);
-      loading.catch(() => this.indexes.delete(tenantId));
-    }
-    return loading;
+  /** Resolves when every last position seen so far is written to the service's table. */
+  flushPositions(): Promise<void> {
+    return this.positions.flush();
   }
 
   private async changed(tenantId: string, fenceId: string): Promise<void> {
-    await this.refresh(tenantId, fenceId);
-    await this.bus.publish(fenceChanged, tenantId, { tenantId, fenceId });
+    await this.evaluator.refreshFence(tenantId, fenceId);
+    await this.bus.publish(fenceChanged, tenantId, { tenantId, fenceId, kind: 'fence' });
   }
 
-  /** Brings one fence of a loaded index up to date with the store. */
-  private async refresh(tenantId: string, fenceId: string): Promise<void> {
-    const loaded = this.indexes.get(tenantId);
-    if (!loaded) return;
-    const { index, names } = await loaded;
-    const row = await new TenantScope(this.db, tenantId).selectFrom('fences').selectAll().where('id', '=', fenceId).executeTakeFirst();
-    if (!row || row.enabled !== 1) {
-      if (index.has(fenceId)) index.remove(fenceId);
-      names.delete(fenceId);
-      return;
-    }
-    index.upsert(row.id, shapeOf(row));
-    names.set(row.id, row.name);
+  private async changedRules(tenantId: string, ruleId: string): Promise<void> {
+    await this.evaluator.refreshRules(tenantId);
+    await this.bus.publish(fenceChanged, tenantId, { tenantId, fenceId: ruleId, kind: 'proximity' });
   }
 }
 
-function fenceName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw invalid('name', 'must be a non-empty string');
-  if (value.length > 200) throw invalid('name', 'must be at most 200 characters');
-  return value.trim();
+function checkPoint(lon: number, lat: number): void {
+  if (!Number.isFinite(lon) || lon < -180 || lon > 180) throw invalid('lon', `expected a longitude within [-180, 180], got ${lon}`);
+  if (!Number.isFinite(lat) || lat < -90 || lat > 90) throw invalid('lat', `expected a latitude within [-90, 90], got ${lat}`);
 }
 
-function shapeOf(row: GeofenceDB['fences']): FenceShape {
-  return parseFenceShape(JSON.parse(row.geometry), row.radius ?? undefined);
-}
 
-function toFence(row: GeofenceDB['fences']): Fence {
-  const fence: Fence = { id: row.id, tenantId: row.tenant_id, name: row.name, geometry: JSON.parse(row.geometry) as GeoJSONGeometry, enabled: row.enabled === 1, createdAt: row.created_at };
-  if (row.radius !== null) fence.radius = row.radius;
-  return fence;
-}
-
-function toEvent(row: GeofenceDB['fence_events']): FenceEvent {
-  const event: FenceEvent = { id: row.id, tenantId: row.tenant_id, deviceId: row.device_id, fenceId: row.fence_id, fenceName: row.fence_name, type: row.type as FenceEvent['type'], time: row.time, lon: row.lon, lat: row.lat, distance: row.distance };
-  if (row.accuracy !== null) event.accuracy = row.accuracy;
-  return event;
-}
-
-/** The same crossing always gets the same id, so a redelivered position cannot make a second event. */
-function eventId(deviceId: string, fenceId: string, time: number, type: string): string {
-  return `fev_${createHash('sha256').update(`${deviceId}|${fenceId}|${time}|${type}`).digest('base64url').slice(0, 22)}`;
-}

@@ -141,7 +141,7 @@ export interface Resolvers {
   /** The tenant's last known positions. */
   lastKnown(ctx: TenantContext): Promise<KnownPosition[]>;
   /** A fence for a live zone drawn for one message; removed when the window closes. */
-  createTemporaryFence(ctx: TenantContext, name: string, area: { geometry: unknown; radius?: number | undefined }): Promise<string>;
+  createTemporaryFence(ctx: TenantContext, name: string, area: { geometry: unknown; radius?: number | undefined; width?: number | undefined }): Promise<string>;
   deleteFence(ctx: TenantContext, fenceId: string): Promise<void>;
 }
 

@@ -11,7 +11,7 @@ export interface Target {
   /** Everyone inside these fences now. */
   fenceIds?: string[] | undefined;
   /** Everyone whose last known position is inside this area drawn for the message (GeoJSON Polygon/MultiPolygon, or Point with radius). */
-  area?: { geometry: unknown; radius?: number | undefined } | undefined;
+  area?: { geometry: unknown; radius?: number | undefined; width?: number | undefined } | undefined;
   /** With `area`: only positions fresher than this many minutes count. */
   maxAgeMinutes?: number | undefined;
 }
@@ -39,9 +39,11 @@ export function normalizeTarget(target: unknown, field = 'target'): Target {
   }
   if (t.area !== undefined) {
     const area = t.area as Record<string, unknown> | null;
-    if (!area || typeof area !== 'object') throw invalid(`${field}.area`, 'must be { geometry, radius? } with a GeoJSON Polygon, MultiPolygon or Point (with radius in metres)');
-    parseFenceShape(area.geometry, area.radius, `${field}.area.geometry`);
-    out.area = area.radius === undefined ? { geometry: area.geometry } : { geometry: area.geometry, radius: area.radius as number };
+    if (!area || typeof area !== 'object') throw invalid(`${field}.area`, 'must be { geometry, radius?, width? } with a GeoJSON Polygon, MultiPolygon, Point (with radius in metres) or LineString (with width in metres)');
+    parseFenceShape(area.geometry, area.radius, `${field}.area.geometry`, area.width);
+    out.area = { geometry: area.geometry };
+    if (area.radius !== undefined) out.area.radius = area.radius as number;
+    if (area.width !== undefined) out.area.width = area.width as number;
   }
   if (t.maxAgeMinutes !== undefined) {
     if (typeof t.maxAgeMinutes !== 'number' || !(t.maxAgeMinutes > 0)) throw invalid(`${field}.maxAgeMinutes`, 'must be a number of minutes greater than 0');
@@ -54,7 +56,7 @@ export function normalizeTarget(target: unknown, field = 'target'): Target {
 
 /** The parsed shape of a target's area. */
 export function areaShape(target: Target, field = 'target'): FenceShape | undefined {
-  return target.area ? parseFenceShape(target.area.geometry, target.area.radius, `${field}.area.geometry`) : undefined;
+  return target.area ? parseFenceShape(target.area.geometry, target.area.radius, `${field}.area.geometry`, target.area.width) : undefined;
 }
 
 /** The devices whose last known position lies in the shape (and is fresh enough, when asked). */

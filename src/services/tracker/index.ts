@@ -9,3 +9,4 @@ export type { DeviceStatus, Motion } from './status.js';
 export { defaultSettings, type TrackingSettings } from './settings.js';
 export { simplify, exportTrack, EXPORT_FORMATS, type ExportFormat, type Trip, type Stop } from './history.js';
 export { Sharing, type Share, type ShareLink, type Followed, type People } from './shares.js';
+export { reportingInterval, MIN_INTERVAL, MAX_INTERVAL } from './interval.js';

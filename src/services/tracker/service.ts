@@ -151,6 +151,11 @@ export class TrackerService {
     return results;
   }
 
+  /** Whether stop detection says the device stands still (for the reporting interval). */
+  async isStopped(device: DeviceRef): Promise<boolean> {
+    return (await this.stateOf(device)).status.motion === 'stopped';
+  }
+
   // ---- settings ----
 
   async getSettings(ctx: TenantContext): Promise<TrackingSettings> {

@@ -1,0 +1,521 @@
+/**
+ * The Bus on NATS JetStream, for the cluster deployment. It keeps the Bus port's promises across
+ * processes; docs/architecture.md ("Bus on NATS JetStream") describes the layout.
+ *
+ * Layout, for prefix `followme` and topic `tracker.position`:
+ * - one stream per topic, `followme_tracker_position`, on the subjects `followme.tracker.position.>`,
+ *   file storage, interest retention (a message is kept until every durable consumer that existed
+ *   when it was published has acknowledged it, and at most `maxAgeMs`);
+ * - a message with key K is published to `followme.tracker.position.<P>.<K'>`, where P is the
+ *   partition (FNV-1a of K modulo `partitions`) and K' is K encoded as one subject token;
+ * - a durable consumer D of the port is `partitions` JetStream durable pull consumers
+ *   `D_p0` … `D_p15`, each filtered to one partition, explicit ack, `max_ack_pending` 1.
+ *
+ * Why partitions with `max_ack_pending` 1: the port promises order per key, and that a failed
+ * message holds back the later messages of its key until it succeeds or is given up. With
+ * `max_ack_pending` 1 the server hands out the next message of a partition only after the current
+ * one was acknowledged (or terminated), to whichever process pulls next: order per key holds across
+ * every process sharing the durable, including while a message waits for its redelivery (a nak with
+ * a delay keeps it pending). One consumer for the whole topic would serialise every key; in-process
+ * lanes behind one consumer with many messages in flight would keep order only inside one process,
+ * and two processes pulling from it would interleave one key's messages. Partitions give parallelism
+ * (up to `partitions` keys handled at once per durable, spread over the processes that consume it)
+ * at the cost of head-of-line blocking within a partition, which is what the in-process bus does with
+ * its lanes too. The partition count is part of the subject layout: every process must use the same
+ * one (it is written into the stream's description and checked).
+ */
+import { connect, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import type { Bus, ConsumeOptions, Handler, KeyValue, KeyValueEntry, Subscription, Topic } from '../ports/bus.js';
+
+export interface NatsBusOptions {
+  /** NATS server URL(s), comma-separated. */
+  servers: string;
+  /** First subject token(s) and stream/bucket name prefix of everything this bus creates. Default `followme`. */
+  prefix?: string;
+  logger?: Logger;
+  /** Partition consumers per durable: how many keys are handled at once. Same in every process. Default 16. */
+  partitions?: number;
+  /** Back-off before a failed message is handed out again, in ms (doubled each time, at most 64×). Default 50. */
+  retryDelayMs?: number;
+  /** How long the server waits for an ack before it hands the message to another process. Default 30 s. */
+  ackWaitMs?: number;
+  /** How long a stream keeps a message nobody acknowledged. Default 7 days. */
+  maxAgeMs?: number;
+  /** Stream and bucket replicas (1 on a single server, 3 in a NATS cluster). Default 1. */
+  replicas?: number;
+  /** Connection name shown by the server. */
+  name?: string;
+}
+
+interface Partition {
+  consumer: string;
+  /** Highest stream sequence this process acknowledged (or gave up) on this partition. */
+  handledSeq: number;
+  messages?: ConsumerMessages;
+  loop?: Promise<void>;
+}
+
+interface Durable {
+  topic: string;
+  stream: string;
+  durable: string;
+  handler: Handler<unknown>;
+  maxDeliver: number;
+  partitions: Partition[];
+}
+
+const NS = 1_000_000;
+const API_STREAM_NAME_IN_USE = 10058;
+const API_CONSUMER_EXISTS = [10013, 10105, 10148];
+const API_WRONG_LAST_SEQUENCE = [10071, 10164];
+
+export class NatsBus implements Bus {
+  private readonly js: JetStreamClient;
+  private readonly kvm: Kvm;
+  private readonly prefix: string;
+  private readonly namePrefix: string;
+  private readonly partitionCount: number;
+  private readonly retryDelayMs: number;
+  private readonly ackWaitMs: number;
+  private readonly streams = new Map<string, Promise<string>>();
+  private readonly durables = new Map<string, Durable>();
+  private readonly subscriptions = new Set<NatsSubscription>();
+  private readonly responders = new Map<string, NatsSubscription>();
+  /** Per topic, per partition: the stream sequence of the last message this process published. */
+  private readonly published = new Map<string, number[]>();
+  private readonly publishing = new Set<Promise<unknown>>();
+  private publishCount = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly options: NatsBusOptions,
+  ) {
+    this.js = jetstream(nc);
+    this.kvm = new Kvm(nc);
+    this.prefix = options.prefix ?? 'followme';
+    if (!SUBJECT.test(this.prefix)) throw new Error(`bus prefix must be dot-separated tokens of letters, digits, "-" and "_", got "${this.prefix}"`);
+    this.namePrefix = this.prefix.replaceAll('.', '_');
+    this.partitionCount = options.partitions ?? 16;
+    this.retryDelayMs = options.retryDelayMs ?? 50;
+    this.ackWaitMs = options.ackWaitMs ?? 30_000;
+  }
+
+  /** Connects to NATS and checks that JetStream is enabled. */
+  static async connect(options: NatsBusOptions): Promise<NatsBus> {
+    const nc = await connect({ servers: options.servers.split(',').map((s) => s.trim()), name: options.name ?? 'followme', maxReconnectAttempts: -1 });
+    try {
+      const jsm = await jetstreamManager(nc);
+      return new NatsBus(nc, jsm, options);
+    } catch (err) {
+      await nc.close();
+      throw new Error(`NATS at ${options.servers} has no JetStream (start nats-server with -js): ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Largest message the server takes (its max_payload), in bytes. */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1_048_576;
+  }
+
+  /**
+   * Publishes and waits for JetStream's ack: once this resolves the message is stored.
+   * `options.id` sets Nats-Msg-Id, so the server drops a second publish with that id within its
+   * duplicate window; without it nothing is deduplicated.
+   */
+  async publish<T>(topic: Topic<T>, key: string, data: T, options: { id?: string } = {}): Promise<void> {
+    if (this.closed) throw new Error('bus is closed');
+    const stream = await this.stream(topic.name);
+    const payload = this.encode(data, `topic ${topic.name}`);
+    const partition = partitionOf(key, this.partitionCount);
+    const subject = `${this.prefix}.${topic.name}.${partition}.${encodeToken(key)}`;
+    const sending = this.js.publish(subject, payload, options.id === undefined ? {} : { msgID: options.id });
+    this.publishing.add(sending);
+    try {
+      const ack = await sending;
+      if (ack.stream !== stream) throw new Error(`message on ${subject} landed in stream ${ack.stream}, expected ${stream}: subjects of two topics overlap`);
+      let last = this.published.get(topic.name);
+      if (!last) this.published.set(topic.name, (last = new Array<number>(this.partitionCount).fill(0)));
+      last[partition] = Math.max(last[partition]!, ack.seq);
+      this.publishCount++;
+    } finally {
+      this.publishing.delete(sending);
+    }
+  }
+
+  async consume<T>(topic: Topic<T>, durable: string, handler: Handler<T>, options: ConsumeOptions = {}): Promise<Subscription> {
+    if (this.closed) throw new Error('bus is closed');
+    const id = `${topic.name}\u0000${durable}`;
+    if (this.durables.has(id)) throw new Error(`consumer ${durable} on ${topic.name} already exists in this process`);
+    if (!/^[A-Za-z0-9_-]+$/.test(durable)) throw new Error(`durable consumer names are letters, digits, "-" and "_", got "${durable}"`);
+    const stream = await this.stream(topic.name);
+    const maxDeliver = options.maxDeliver ?? 10;
+    const state: Durable = {
+      topic: topic.name,
+      stream,
+      durable,
+      handler: handler as Handler<unknown>,
+      maxDeliver,
+      partitions: Array.from({ length: this.partitionCount }, (_, p) => ({ consumer: `${durable}_p${p}`, handledSeq: 0 })),
+    };
+    this.durables.set(id, state);
+    try {
+      await Promise.all(state.partitions.map((partition, p) => this.ensureConsumer(stream, partition.consumer, this.consumerConfig(topic.name, partition.consumer, p, maxDeliver))));
+      for (const partition of state.partitions) {
+        const consumer = await this.js.consumers.get(stream, partition.consumer);
+        partition.messages = await consumer.consume({ max_messages: 8 });
+        partition.loop = this.run(state, partition, partition.messages);
+      }
+    } catch (err) {
+      await this.stop(state);
+      throw err;
+    }
+    return { close: () => this.stop(state) };
+  }
+
+  async subscribe<T>(topic: Topic<T>, handler: Handler<T>): Promise<Subscription> {
+    if (this.closed) throw new Error('bus is closed');
+    assertTopic(topic.name);
+    const base = `${this.prefix}.${topic.name}.`;
+    const sub = this.nc.subscribe(`${base}>`, {
+      callback: (err, msg) => {
+        if (err) {
+          this.options.logger?.error({ err, topic: topic.name }, 'subscription failed');
+          return;
+        }
+        Promise.resolve()
+          .then(() => handler({ topic: topic.name, key: keyOf(msg.subject), data: msg.json<T>(), redelivered: 0 }))
+          .catch((error: unknown) => this.options.logger?.error({ err: error, topic: topic.name }, 'subscriber failed'));
+      },
+    });
+    this.subscriptions.add(sub);
+    await this.nc.flush();
+    return {
+      close: async () => {
+        if (!this.subscriptions.delete(sub)) return;
+        await sub.drain();
+      },
+    };
+  }
+
+  async respond<Q, A>(subject: string, handler: (request: Q) => Promise<A>): Promise<Subscription> {
+    if (this.closed) throw new Error('bus is closed');
+    if (this.responders.has(subject)) throw new Error(`a responder for ${subject} already exists`);
+    const sub = this.nc.subscribe(this.rpcSubject(subject), {
+      queue: 'responders',
+      callback: (err, msg) => {
+        if (err) {
+          this.options.logger?.error({ err, subject }, 'responder subscription failed');
+          return;
+        }
+        Promise.resolve()
+          .then(() => handler(msg.json<Q>()))
+          .then(
+            (answer) => ({ ok: answer }),
+            (error: unknown) => {
+              this.options.logger?.warn({ err: error, subject }, 'responder failed');
+              return { error: error instanceof Error ? error.message : String(error) };
+            },
+          )
+          .then((reply) => msg.respond(this.encode(reply, `the answer to ${subject}`)))
+          .catch((error: unknown) => {
+            this.options.logger?.error({ err: error, subject }, 'could not answer a request');
+            msg.respond(JSON.stringify({ error: `the answer could not be sent: ${(error as Error).message}` }));
+          });
+      },
+    });
+    this.responders.set(subject, sub);
+    await this.nc.flush();
+    return {
+      close: async () => {
+        if (this.responders.get(subject) !== sub) return;
+        this.responders.delete(subject);
+        await sub.drain();
+      },
+    };
+  }
+
+  async request<Q, A>(subject: string, request: Q, timeoutMs = 5000): Promise<A> {
+    if (this.closed) throw new Error('bus is closed');
+    let reply;
+    try {
+      reply = await this.nc.request(this.rpcSubject(subject), this.encode(request, `a request to ${subject}`), { timeout: timeoutMs });
+    } catch (err) {
+      const cause = (err as Error).cause ?? err;
+      const kind = (cause as Error).name;
+      if (kind === 'NoRespondersError') throw new Error(`no responders for ${subject}`, { cause: err });
+      if (kind === 'TimeoutError') throw new Error(`request to ${subject} timed out after ${timeoutMs} ms`, { cause: err });
+      throw err;
+    }
+    const answer = reply.json<{ ok?: A; error?: string }>();
+    if (answer.error !== undefined) throw new Error(`${subject} failed: ${answer.error}`);
+    return answer.ok as A;
+  }
+
+  async kv<T>(bucket: string): Promise<KeyValue<T>> {
+    if (!/^[A-Za-z0-9_-]+$/.test(bucket)) throw new Error(`bucket names are letters, digits, "-" and "_", got "${bucket}"`);
+    const kv = await this.kvm.create(`${this.namePrefix}_${bucket}`, { history: 1, replicas: this.options.replicas ?? 1 });
+    return new NatsKeyValue<T>(kv, (value) => this.encode(value, `bucket ${bucket}`));
+  }
+
+  /**
+   * Resolves when every message this process published so far (including what its handlers publish
+   * meanwhile) has been acknowledged, or given up, by every durable consumer running in this process:
+   * for each partition that got one of those messages, the consumer's ack floor has passed it, or the
+   * partition has nothing pending. In a cluster that ack may have come from another process sharing
+   * the durable; consumers that run only in other processes, and messages other processes
+   * published, are not waited for.
+   */
+  async drain(): Promise<void> {
+    for (;;) {
+      await Promise.allSettled([...this.publishing]);
+      const seen = this.publishCount;
+      for (const durable of [...this.durables.values()]) {
+        const last = this.published.get(durable.topic);
+        if (!last) continue;
+        for (const [p, partition] of durable.partitions.entries()) {
+          if (last[p]! > 0) await this.handled(durable, partition, last[p]!);
+        }
+      }
+      if (this.publishCount === seen && this.publishing.size === 0) return;
+    }
+  }
+
+  /** Stops the consumers (letting handlers in progress finish), drains subscriptions and closes the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.durables.values()].map((durable) => this.stop(durable)));
+    await Promise.allSettled([...this.publishing]);
+    await Promise.all([...this.subscriptions, ...this.responders.values()].map((sub) => sub.drain()));
+    this.subscriptions.clear();
+    this.responders.clear();
+    await this.nc.drain();
+  }
+
+  private async handled(durable: Durable, partition: Partition, seq: number): Promise<void> {
+    for (;;) {
+      if (partition.handledSeq >= seq || !this.durables.has(`${durable.topic}\u0000${durable.durable}`)) return;
+      const info = await this.jsm.consumers.info(durable.stream, partition.consumer);
+      if (info.ack_floor.stream_seq >= seq || (info.num_pending === 0 && info.num_ack_pending === 0)) return;
+      await delay(10);
+    }
+  }
+
+  private async run(durable: Durable, partition: Partition, messages: ConsumerMessages): Promise<void> {
+    try {
+      for await (const m of messages) await this.handle(durable, partition, m);
+    } catch (err) {
+      if (!this.closed) this.options.logger?.error({ err, topic: durable.topic, consumer: partition.consumer }, 'consumer stopped');
+    }
+  }
+
+  private async handle(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
+    const attempt = m.info.deliveryCount;
+    // a handler that takes long keeps its claim on the message; one that hangs keeps it until the connection goes
+    const keepAlive = setInterval(() => {
+      try {
+        m.working();
+      } catch (err) {
+        this.options.logger?.warn({ err, topic: durable.topic, consumer: partition.consumer }, 'could not extend the ack wait');
+        clearInterval(keepAlive);
+      }
+    }, Math.max(100, Math.floor(this.ackWaitMs / 3)));
+    keepAlive.unref();
+    try {
+      await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
+      m.ack();
+    } catch (err) {
+      if (attempt < durable.maxDeliver) {
+        this.options.logger?.warn({ err, topic: durable.topic, consumer: durable.durable, attempt }, 'handler failed, will redeliver');
+        m.nak(this.retryDelayMs * 2 ** Math.min(attempt - 1, 6));
+        return;
+      }
+      this.options.logger?.error({ err, topic: durable.topic, consumer: durable.durable, key: keyOf(m.subject), seq: m.seq }, 'handler failed too often, message dropped');
+      m.term(); // no reason: nats-server 2.9 does not understand "+TERM reason" and would let the message wait out its ack wait
+    } finally {
+      clearInterval(keepAlive);
+    }
+    partition.handledSeq = Math.max(partition.handledSeq, m.info.streamSequence);
+  }
+
+  private async stop(durable: Durable): Promise<void> {
+    if (this.durables.get(`${durable.topic}\u0000${durable.durable}`) === durable) this.durables.delete(`${durable.topic}\u0000${durable.durable}`);
+    await Promise.all(
+      durable.partitions.map(async (partition) => {
+        const messages = partition.messages;
+        partition.messages = undefined;
+        if (messages) await messages.close();
+        await partition.loop;
+      }),
+    );
+  }
+
+  private consumerConfig(topic: string, name: string, partition: number, maxDeliver: number): Partial<ConsumerConfig> {
+    // No `backoff` list: on nats-server 2.9 it overrides the delay of a nak, and a failed message
+    // would wait a whole ack wait. Handler failures are retried through nak(delay), doubled each time.
+    return {
+      durable_name: name,
+      filter_subject: `${this.prefix}.${topic}.${partition}.>`,
+      deliver_policy: DeliverPolicy.All,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: this.ackWaitMs * NS,
+      max_deliver: maxDeliver,
+      max_ack_pending: 1,
+    };
+  }
+
+  private async ensureConsumer(stream: string, name: string, config: Partial<ConsumerConfig>): Promise<void> {
+    try {
+      await this.jsm.consumers.add(stream, config);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || !API_CONSUMER_EXISTS.includes(err.code)) throw err;
+      // another process made it with other settings (an older maxDeliver, ack wait): ours win
+      const { durable_name: _, filter_subject: __, deliver_policy: ___, ...changeable } = config;
+      await this.jsm.consumers.update(stream, name, changeable);
+    }
+  }
+
+  /** Creates the topic's stream once (or finds it, made by another process); resolves to its name. */
+  private stream(topic: string): Promise<string> {
+    let made = this.streams.get(topic);
+    if (!made) {
+      made = this.makeStream(topic);
+      made.catch(() => this.streams.delete(topic));
+      this.streams.set(topic, made);
+    }
+    return made;
+  }
+
+  private async makeStream(topic: string): Promise<string> {
+    assertTopic(topic);
+    const name = `${this.namePrefix}_${topic.replaceAll('.', '_')}`;
+    const description = `followme bus topic ${topic}, ${this.partitionCount} partitions`;
+    try {
+      await this.jsm.streams.add({
+        name,
+        description,
+        subjects: [`${this.prefix}.${topic}.>`],
+        retention: RetentionPolicy.Interest,
+        storage: StorageType.File,
+        max_age: (this.options.maxAgeMs ?? 7 * 86_400_000) * NS,
+        num_replicas: this.options.replicas ?? 1,
+      });
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== API_STREAM_NAME_IN_USE) {
+        throw new Error(`could not create stream ${name} for topic ${topic}: ${(err as Error).message}`, { cause: err });
+      }
+      const info = await this.jsm.streams.info(name);
+      if (info.config.description !== description) {
+        throw new Error(`stream ${name} exists as "${info.config.description ?? ''}", but this process expects "${description}": every process must use the same partition count`);
+      }
+    }
+    return name;
+  }
+
+  private rpcSubject(subject: string): string {
+    if (!SUBJECT.test(subject)) throw new Error(`request subjects are dot-separated tokens of letters, digits, "-" and "_", got "${subject}"`);
+    return `${this.prefix}.rpc.${subject}`;
+  }
+
+  private encode(value: unknown, what: string): Uint8Array {
+    const bytes = Buffer.from(JSON.stringify(value) ?? 'null');
+    if (bytes.length > this.maxPayload - 1024) {
+      throw new Error(`${what}: message of ${bytes.length} bytes is larger than the NATS server accepts (max_payload ${this.maxPayload} bytes, less 1 KiB for headers)`);
+    }
+    return bytes;
+  }
+}
+
+class NatsKeyValue<T> implements KeyValue<T> {
+  constructor(
+    private readonly kv: KV,
+    private readonly encode: (value: T) => Uint8Array,
+  ) {}
+
+  async get(key: string): Promise<KeyValueEntry<T> | undefined> {
+    const entry = await this.kv.get(encodeToken(key));
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return { value: entry.json<T>(), revision: entry.revision };
+  }
+
+  put(key: string, value: T): Promise<number> {
+    return this.kv.put(encodeToken(key), this.encode(value));
+  }
+
+  async update(key: string, value: T, revision: number): Promise<boolean> {
+    try {
+      if (revision === 0) await this.kv.create(encodeToken(key), this.encode(value));
+      else await this.kv.update(encodeToken(key), this.encode(value), revision);
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && API_WRONG_LAST_SEQUENCE.includes(err.code)) return false;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.kv.delete(encodeToken(key));
+  }
+
+  async keys(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(decodeToken(key));
+    return keys;
+  }
+}
+
+/** Dot-separated tokens of letters, digits, "-" and "_": safe as part of a NATS subject. */
+const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+function assertTopic(topic: string): void {
+  if (!SUBJECT.test(topic)) throw new Error(`topic names are dot-separated tokens of letters, digits, "-" and "_", got "${topic}"`);
+  if (topic === 'rpc' || topic.startsWith('rpc.')) throw new Error(`topic names may not start with "rpc": that subject space is for request/reply, got "${topic}"`);
+}
+
+/**
+ * A key as one subject token (also a valid KV key): letters, digits, "-" and "_" stay, everything
+ * else becomes "=XX" per UTF-8 byte; the empty key is "=". Reversible, so handlers see the key as published.
+ */
+export function encodeToken(key: string): string {
+  if (key === '') return '=';
+  return encodeURIComponent(key)
+    .replace(/[.!~*'()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replaceAll('%', '=');
+}
+
+export function decodeToken(token: string): string {
+  return token === '=' ? '' : decodeURIComponent(token.replaceAll('=', '%'));
+}
+
+function keyOf(subject: string): string {
+  return decodeToken(subject.slice(subject.lastIndexOf('.') + 1));
+}
+
+/** FNV-1a over the key, as the in-process bus spreads keys over lanes. */
+function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % partitions;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

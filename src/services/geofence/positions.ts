@@ -1,0 +1,125 @@
+/**
+ * The last position of every device, as the geofence service saw it on the bus: kept in memory for
+ * proximity and "devices near P", written behind to its own table (`device_positions`) in batches, never
+ * per position, and read back per tenant on first use after a start. It never reads the tracker's tables.
+ */
+import type { Kysely } from 'kysely';
+import { bboxAround, distanceMetres, normalizeLon } from '../../core/geo.js';
+import type { Logger } from '../../core/log.js';
+import type { GeofenceDB } from './schema.js';
+
+export interface LastPosition {
+  time: number;
+  lon: number;
+  lat: number;
+  accuracy: number | null;
+}
+
+export interface NearbyDevice extends LastPosition {
+  deviceId: string;
+  /** Metres from the query point. */
+  distance: number;
+}
+
+export class LastPositions {
+  private readonly tenants = new Map<string, Map<string, LastPosition>>();
+  private readonly loading = new Map<string, Promise<Map<string, LastPosition>>>();
+  private readonly dirty = new Map<string, { tenantId: string; deviceId: string; p: LastPosition }>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Kysely<GeofenceDB>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts writing behind every `intervalMs`. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  /** Records a fix if it is newer than what is known of the device. */
+  update(tenantId: string, deviceId: string, p: LastPosition): void {
+    let tenant = this.tenants.get(tenantId);
+    if (!tenant) {
+      tenant = new Map();
+      this.tenants.set(tenantId, tenant);
+    }
+    const known = tenant.get(deviceId);
+    if (known && known.time >= p.time) return;
+    tenant.set(deviceId, p);
+    this.dirty.set(deviceId, { tenantId, deviceId, p });
+  }
+
+  /** Every device of the tenant with its last position (stored ones merged in on first use). */
+  async of(tenantId: string): Promise<ReadonlyMap<string, LastPosition>> {
+    let loading = this.loading.get(tenantId);
+    if (!loading) {
+      loading = (async () => {
+        const rows = await this.db.selectFrom('device_positions').selectAll().where('tenant_id', '=', tenantId).execute();
+        let tenant = this.tenants.get(tenantId);
+        if (!tenant) {
+          tenant = new Map();
+          this.tenants.set(tenantId, tenant);
+        }
+        for (const r of rows) {
+          const known = tenant.get(r.device_id);
+          if (!known || known.time < Number(r.time)) tenant.set(r.device_id, { time: Number(r.time), lon: r.lon, lat: r.lat, accuracy: r.accuracy });
+        }
+        return tenant;
+      })();
+      this.loading.set(tenantId, loading);
+      loading.catch(() => this.loading.delete(tenantId));
+    }
+    return loading;
+  }
+
+  /** The devices whose last position is within `radius` metres of (lon, lat), nearest first. */
+  async near(tenantId: string, lon: number, lat: number, radius: number, limit: number): Promise<NearbyDevice[]> {
+    const devices = await this.of(tenantId);
+    const box = bboxAround(normalizeLon(lon), lat, radius);
+    const out: NearbyDevice[] = [];
+    for (const [deviceId, p] of devices) {
+      if (p.lat < box[1]! || p.lat > box[3]!) continue; // a cheap cut before the exact distance
+      const distance = distanceMetres(lon, lat, p.lon, p.lat);
+      if (distance <= radius) out.push({ deviceId, ...p, distance: Math.round(distance * 100) / 100 });
+    }
+    out.sort((a, b) => a.distance - b.distance || (a.deviceId < b.deviceId ? -1 : 1));
+    return out.slice(0, limit);
+  }
+
+  /** Writes every changed position in one transaction. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.dirty.size === 0) return;
+      const batch = [...this.dirty.values()];
+      this.dirty.clear();
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          for (let i = 0; i < batch.length; i += 500) {
+            const rows = batch.slice(i, i + 500).map((d) => ({ tenant_id: d.tenantId, device_id: d.deviceId, time: d.p.time, lon: d.p.lon, lat: d.p.lat, accuracy: d.p.accuracy }));
+            await trx
+              .insertInto('device_positions')
+              .values(rows)
+              .onConflict((oc) =>
+                oc.column('device_id').doUpdateSet((eb) => ({ time: eb.ref('excluded.time'), lon: eb.ref('excluded.lon'), lat: eb.ref('excluded.lat'), accuracy: eb.ref('excluded.accuracy') })),
+              )
+              .execute();
+          }
+        });
+      } catch (err) {
+        // Keep them for the next round unless newer ones arrived meanwhile.
+        for (const d of batch) if (!this.dirty.has(d.deviceId)) this.dirty.set(d.deviceId, d);
+        this.logger.warn({ err, devices: batch.length }, 'could not write last positions; retrying at the next flush');
+      }
+    });
+    return this.flushing;
+  }
+}

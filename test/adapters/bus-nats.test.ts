@@ -1,0 +1,104 @@
+/**
+ * The Bus contract on NATS JetStream (a local nats-server with -js on 4222), under a prefix of its
+ * own, and what only a bus shared by several processes can show: one durable consumer's work split
+ * between two connections, and messages kept for a durable consumer while nobody runs it.
+ * Every stream, consumer and bucket of the run is deleted at the end.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { NatsBus } from '../../src/adapters/bus-nats.js';
+import { topic } from '../../src/ports/bus.js';
+import { eventually, serviceReachable, sleep } from '../helpers.js';
+import { deleteUnderPrefix, NATS_URL, uniquePrefix } from '../support/nats.js';
+import { busContract } from './bus.contract.js';
+
+const prefix = uniquePrefix('bus');
+const up = await serviceReachable('NATS', 4222);
+
+describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' }, () => {
+  after(() => deleteUnderPrefix(prefix));
+  busContract('nats', () => NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5 }));
+
+  describe('shared by several processes', () => {
+    let a: NatsBus;
+    let b: NatsBus;
+    let n = 0;
+    const fresh = <T>() => topic<T>(`cluster.t${Date.now()}.n${n++}`);
+    before(async () => {
+      a = await NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: 'process-a' });
+      b = await NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: 'process-b' });
+    });
+    after(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('splits one durable consumer between two processes, each message handled once, in order per key', async () => {
+      const t = fresh<{ key: string; i: number }>();
+      const seen: { by: string; key: string; i: number }[] = [];
+      const handler = (by: string) => async (m: { data: { key: string; i: number } }) => {
+        await sleep(1);
+        seen.push({ by, ...m.data });
+      };
+      const sa = await a.consume(t, 'shared', handler('a'));
+      const sb = await b.consume(t, 'shared', handler('b'));
+      for (let i = 0; i < 200; i++) await a.publish(t, `k${i % 20}`, { key: `k${i % 20}`, i });
+      await eventually(() => seen.length >= 200, 10_000, '200 handled');
+      await sleep(100);
+      assert.equal(seen.length, 200, 'no message handled twice');
+      assert.equal(new Set(seen.map((s) => s.i)).size, 200);
+      assert.ok(seen.some((s) => s.by === 'a') && seen.some((s) => s.by === 'b'), 'both processes got a share');
+      for (let k = 0; k < 20; k++) {
+        const order = seen.filter((s) => s.key === `k${k}`).map((s) => s.i);
+        assert.deepEqual(order, [...order].sort((x, y) => x - y), `order of k${k}`);
+      }
+      await sa.close();
+      await sb.close();
+    });
+
+    it('keeps what is published while no process runs a durable consumer, and hands it out when one comes back', async () => {
+      const t = fresh<number>();
+      const first = await a.consume(t, 'resumes', () => undefined);
+      await first.close();
+      for (let i = 0; i < 5; i++) await a.publish(t, 'k', i);
+      const got: number[] = [];
+      const again = await b.consume(t, 'resumes', (m) => void got.push(m.data));
+      await eventually(() => got.length === 5, 5000, 'the five kept messages');
+      assert.deepEqual(got, [0, 1, 2, 3, 4]);
+      await again.close();
+    });
+
+    it('hands the message a killed process was handling to a process still running', async () => {
+      const t = fresh<number>();
+      const worker = spawn(process.execPath, [fileURLToPath(new URL('../support/nats-hung-worker.js', import.meta.url)), prefix, t.name], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        let out = '';
+        worker.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        await eventually(() => out.includes('ready'), 5000, 'the worker to consume');
+        await a.publish(t, 'k', 1);
+        await eventually(() => out.includes('handling'), 5000, 'the worker to hold the message');
+        const got: [number, number][] = [];
+        // the same consumer settings as the worker (a cluster runs one configuration)
+        const survivor = await NatsBus.connect({ servers: NATS_URL, prefix, ackWaitMs: 500 });
+        const sub = await survivor.consume(t, 'failover', (m) => void got.push([m.data, m.redelivered]));
+        await sleep(100);
+        assert.deepEqual(got, [], 'held by the worker while it lives');
+        worker.kill('SIGKILL');
+        // the worker's ack wait is 500 ms: without its "working" signals the server hands the message on
+        await eventually(() => got.length === 1, 5000, 'redelivered to the process still running');
+        assert.deepEqual(got, [[1, 1]]);
+        await sub.close();
+        await survivor.close();
+      } finally {
+        worker.kill('SIGKILL');
+      }
+    });
+
+    it('refuses a message larger than the server takes, saying so', async () => {
+      const t = fresh<string>();
+      await assert.rejects(a.publish(t, 'k', 'x'.repeat(a.maxPayload)), /larger than the NATS server accepts \(max_payload \d+ bytes/);
+    });
+  });
+});
