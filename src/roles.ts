@@ -100,14 +100,19 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
       async people(ctx, deviceIds, userIds) {
         const wanted = new Set(userIds);
+        const carried = new Map<string, string[]>();
         if (deviceIds.length > 0) {
           const named = new Set(deviceIds);
-          for (const d of await client.listDevices(ctx)) if (d.userId && named.has(d.id)) wanted.add(d.userId);
+          for (const d of await client.listDevices(ctx)) {
+            if (!d.userId || !named.has(d.id)) continue;
+            wanted.add(d.userId);
+            carried.set(d.userId, [...(carried.get(d.userId) ?? []), d.id]);
+          }
         }
         if (wanted.size === 0) return [];
         const users = (await client.listUsers(ctx)).filter((u) => wanted.has(u.id));
         if (users.length < userIds.length) await client.resolveDevices(ctx, { userIds }); // names the unknown user id
-        return users.map((u) => ({ id: u.id, name: u.name, email: u.email }));
+        return users.map((u) => ({ id: u.id, name: u.name, email: u.email, deviceIds: carried.get(u.id) ?? [] }));
       },
       lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
       createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius, width: area.width })).id,

@@ -218,6 +218,7 @@ const TargetFields = {
     ),
   ),
   maxAgeMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'with area: only last known positions fresher than this many minutes count' })),
+  responders: Type.Optional(Type.Boolean({ description: "the tenant's responders (notification settings)" })),
 };
 
 export const Target = Type.Object(TargetFields, {
@@ -313,20 +314,69 @@ export const NotificationSettings = Type.Object({
   webhookUrl: Nullable(Type.String()),
   webhookSecret: Type.Optional(Type.String({ description: 'shown when the webhook URL is set: verify X-FollowMe-Signature with it' })),
   responders: Type.Any({ description: 'the target an SOS goes to (null: none)' }),
+  quietHours: Type.Any({ description: 'the tenant\'s quiet hours (null: none): rule alerts below critical leave everyone out meanwhile' }),
+  recipientHourlyLimit: Nullable(Type.Number({ description: 'most rule alerts one device gets per hour; critical always passes' })),
+});
+
+export const TimeWindow = Type.Object(
+  {
+    from: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour' }),
+    to: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM; not after from: the window runs across midnight' }),
+    days: Type.Optional(Type.Array(Type.String({ enum: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] }), { minItems: 1, description: 'days the window starts on; all when absent' })),
+    timeZone: Type.Optional(Type.String({ description: 'IANA time zone, e.g. Europe/Berlin; UTC when absent' })),
+  },
+  { additionalProperties: false },
+);
+
+const RuleTrigger = Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'sos', 'offline', 'low_battery'] });
+
+export const RuleInput = Type.Object({
+  name: Type.String(),
+  on: RuleTrigger,
+  fenceId: Type.Optional(Type.String({ description: 'the fence (enter, exit, dwell) or proximity rule (within, apart)' })),
+  target: Target,
+  title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  body: Type.Optional(Type.String({ maxLength: 10_000 })),
+  templateId: Type.Optional(Type.String({ description: 'use a stored template instead of title and body' })),
+  priority: Type.Optional(Type.String({ enum: ['normal', 'high', 'critical'] })),
+  channels: Type.Optional(Type.Array(ChannelName, { minItems: 1, maxItems: 5 })),
+  enabled: Type.Optional(Type.Boolean()),
+  batteryBelow: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'low_battery: fire at or below this percentage (default 20)' })),
+  schedule: Type.Optional(Type.Union([Type.Null(), TimeWindow], { description: 'when the rule runs; always when absent' })),
+  cooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 604_800, description: 'the rule alerts about one device at most once per this many seconds (default 300; low_battery 3600; sos 0)' })),
+  maxPerHour: Type.Optional(Type.Integer({ minimum: 1, description: 'the rule sends at most this many alerts per hour' })),
 });
 
 export const Rule = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
   name: Type.String(),
-  on: Type.String({ enum: ['enter', 'exit'] }),
-  fenceId: Type.String(),
+  on: RuleTrigger,
+  fenceId: Nullable(Type.String()),
   target: Type.Any(),
   title: Type.String(),
   body: Type.String(),
+  templateId: Nullable(Type.String()),
   priority: Type.String(),
+  channels: Type.Array(ChannelName),
   enabled: Type.Boolean(),
+  batteryBelow: Nullable(Type.Number()),
+  schedule: Type.Any(),
+  cooldownSeconds: Type.Number(),
+  maxPerHour: Nullable(Type.Number()),
   createdAt: Type.Number(),
+});
+
+export const Template = Type.Object({ id: Type.String(), name: Type.String(), title: Type.String(), body: Type.String(), createdAt: Type.Number() });
+
+export const Suppression = Type.Object({
+  ruleId: Nullable(Type.String()),
+  messageId: Nullable(Type.String()),
+  subject: Nullable(Type.String({ description: 'the device the alert was about' })),
+  recipient: Nullable(Type.String({ description: 'the device left out (null: the whole alert was)' })),
+  reason: Type.String({ enum: ['outside_schedule', 'duplicate', 'rule_rate_limit', 'quiet_hours', 'recipient_rate_limit'] }),
+  detail: Type.String(),
+  at: Type.Number(),
 });
 
 export const Problem = Type.Object(

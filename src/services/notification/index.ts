@@ -1,6 +1,6 @@
 /** The notification service's public surface. */
 export { NotificationService } from './service.js';
-export type { Target, SendInput, Message, Delivery, Rule, Resolvers, Person, Responses, Escalation, NotificationSettings, NotificationOptions } from './service.js';
+export type { Target, SendInput, Message, Delivery, Rule, RuleInput, Resolvers, Person, Responses, Escalation, NotificationSettings, NotificationOptions, Template, Suppression, TimeWindow } from './service.js';
 export type { KnownPosition } from './targeting.js';
 export { notificationMigrations } from './schema.js';
 export type { NotificationDB } from './schema.js';

@@ -75,6 +75,8 @@ export interface NotificationDB {
     quiet_hours: string | null;
     /** JSON target an SOS goes to. */
     responders: string | null;
+    /** Most rule alerts one device gets per hour (critical ones always pass); null: no limit. */
+    recipient_hourly_limit: number | null;
   };
   /** Service-wide keys (the VAPID key pair). */
   keys: {
@@ -93,6 +95,33 @@ export interface NotificationDB {
     priority: string;
     enabled: number;
     created_at: number;
+    battery_below: number | null;
+    schedule: string | null;
+    template_id: string | null;
+    cooldown_seconds: number;
+    max_per_hour: number | null;
+    channels: string;
+  };
+  /** Message texts with {variables}, per tenant, for rules and messages. */
+  templates: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    title: string;
+    body: string;
+    created_at: number;
+  };
+  /** Every alert or recipient left out by noise control, with the reason. */
+  suppressions: {
+    id: string;
+    tenant_id: string;
+    rule_id: string | null;
+    message_id: string | null;
+    subject: string | null;
+    recipient: string | null;
+    reason: string;
+    detail: string;
+    at: number;
   };
 }
 
@@ -106,6 +135,8 @@ export interface MessageExtras {
   live_fence_id: string | null;
   temp_fence: number;
   parent_id: string | null;
+  /** The device a rule alert is about (for deduplication per rule and device). */
+  subject: string | null;
 }
 
 export const notificationMigrations: Migration[] = [
@@ -228,6 +259,47 @@ export const notificationMigrations: Migration[] = [
         .addColumn('responders', 'text')
         .execute();
       await db.schema.createTable('keys').addColumn('name', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+    },
+  },
+  {
+    name: '003-rules-noise-templates',
+    async up(db) {
+      await db.schema.alterTable('rules').addColumn('battery_below', 'integer').execute();
+      await db.schema.alterTable('rules').addColumn('schedule', 'text').execute();
+      await db.schema.alterTable('rules').addColumn('template_id', 'text').execute();
+      await db.schema.alterTable('rules').addColumn('cooldown_seconds', 'integer', (c) => c.notNull().defaultTo(300)).execute();
+      await db.schema.alterTable('rules').addColumn('max_per_hour', 'integer').execute();
+      await db.schema.alterTable('rules').addColumn('channels', 'text', (c) => c.notNull().defaultTo('["app"]')).execute();
+      await db.schema.createIndex('rules_trigger').on('rules').columns(['tenant_id', 'on_event']).execute();
+      await db.schema.alterTable('messages').addColumn('subject', 'text').execute();
+      await db.schema.createIndex('messages_rule_subject').on('messages').columns(['rule_id', 'subject', 'created_at']).execute();
+      await db.schema.createIndex('messages_rule_time').on('messages').columns(['rule_id', 'created_at']).execute();
+      await db.schema.createIndex('deliveries_device_time').on('deliveries').columns(['device_id', 'queued_at']).execute();
+      await db.schema.alterTable('tenant_settings').addColumn('recipient_hourly_limit', 'integer').execute();
+      await db.schema
+        .createTable('templates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('templates_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('suppressions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text')
+        .addColumn('message_id', 'text')
+        .addColumn('subject', 'text')
+        .addColumn('recipient', 'text')
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('suppressions_rule').on('suppressions').columns(['tenant_id', 'rule_id', 'at']).execute();
+      await db.schema.createIndex('suppressions_message').on('suppressions').column('message_id').execute();
     },
   },
 ];

@@ -20,8 +20,16 @@ import { deliveryUpdated, sosRaised, type MessageFrame, type SosRaised } from '.
 import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import type { NotificationDB } from './schema.js';
 import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
+import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
+import { NoiseControl, toSuppression, type Suppression } from './noise.js';
+import { parseWindow, type TimeWindow } from './windows.js';
+import { deviceStatusChanged, positionAccepted } from '../tracker/index.js';
+import type { Position } from '../../core/types.js';
 
 export type { Target } from './targeting.js';
+export type { Rule, RuleInput } from './rules.js';
+export type { Suppression } from './noise.js';
+export type { TimeWindow } from './windows.js';
 
 export interface Escalation {
   /** Fewer acknowledgements than this … */
@@ -94,24 +102,20 @@ export interface Delivery {
   failedAt: number | null;
 }
 
-export interface Rule {
-  id: string;
-  tenantId: string;
-  name: string;
-  on: 'enter' | 'exit';
-  fenceId: string;
-  target: Target;
-  title: string;
-  body: string;
-  priority: Priority;
-  enabled: boolean;
-  createdAt: number;
-}
-
 export interface Person {
   id: string;
   name: string;
   email: string;
+  /** The devices of the asked-for ones this person carries. */
+  deviceIds: string[];
+}
+
+export interface Template {
+  id: string;
+  name: string;
+  title: string;
+  body: string;
+  createdAt: number;
 }
 
 export interface Responses {
@@ -129,6 +133,10 @@ export interface NotificationSettings {
   /** Shown when a webhook URL is set: sign-check requests with it. */
   webhookSecret?: string | undefined;
   responders: Target | null;
+  /** Quiet hours of the whole tenant: rule alerts below critical wait for nobody, they are left out. */
+  quietHours: TimeWindow | null;
+  /** Most rule alerts one device gets per hour (critical always passes); null: no limit. */
+  recipientHourlyLimit: number | null;
 }
 
 /** What the notification service asks of the others, through their public interfaces. */
@@ -171,6 +179,9 @@ export class NotificationService {
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private pendingSent: { tenantId: string; id: string }[] = [];
+  private readonly noise: NoiseControl;
+  /** low_battery rules per tenant, so a position costs a map lookup (invalidated when this process changes rules). */
+  private readonly batteryRules = new Map<string, Rule[]>();
   private sentFlush: Promise<void> | undefined;
 
   constructor(
@@ -181,6 +192,7 @@ export class NotificationService {
     private readonly options: NotificationOptions,
   ) {
     this.channels = createChannels(bus, options.channels);
+    this.noise = new NoiseControl(store.db);
     this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId));
   }
 
@@ -197,6 +209,8 @@ export class NotificationService {
     this.channels.push.useKeys(await this.vapidKeys());
     this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data)));
     this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
+    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
     this.outbox.start();
     const tick = () => {
       this.sweeping = this.sweep()
@@ -391,13 +405,23 @@ export class NotificationService {
 
   async getSettings(ctx: TenantContext): Promise<NotificationSettings> {
     const row = await this.scope(ctx).selectFrom('tenant_settings').selectAll().executeTakeFirst();
-    return { webhookUrl: row?.webhook_url ?? null, responders: row?.responders ? (JSON.parse(row.responders) as Target) : null };
+    return {
+      webhookUrl: row?.webhook_url ?? null,
+      responders: row?.responders ? (JSON.parse(row.responders) as Target) : null,
+      quietHours: row?.quiet_hours ? (JSON.parse(row.quiet_hours) as TimeWindow) : null,
+      recipientHourlyLimit: row?.recipient_hourly_limit ?? null,
+    };
   }
 
   /** Sets the webhook URL (a new signing secret is made and shown once when the URL changes) and the responders SOS goes to. */
-  async updateSettings(ctx: TenantContext, change: { webhookUrl?: string | null | undefined; responders?: Target | null | undefined }): Promise<NotificationSettings> {
+  async updateSettings(ctx: TenantContext, change: { webhookUrl?: string | null | undefined; responders?: Target | null | undefined; quietHours?: unknown; recipientHourlyLimit?: number | null | undefined }): Promise<NotificationSettings> {
     const current = await this.scope(ctx).selectFrom('tenant_settings').selectAll().executeTakeFirst();
-    const next = { webhook_url: current?.webhook_url ?? null, webhook_secret: current?.webhook_secret ?? null, quiet_hours: current?.quiet_hours ?? null, responders: current?.responders ?? null };
+    const next = { webhook_url: current?.webhook_url ?? null, webhook_secret: current?.webhook_secret ?? null, quiet_hours: current?.quiet_hours ?? null, responders: current?.responders ?? null, recipient_hourly_limit: current?.recipient_hourly_limit ?? null };
+    if (change.quietHours !== undefined) next.quiet_hours = change.quietHours === null ? null : JSON.stringify(parseWindow(change.quietHours, 'quietHours'));
+    if (change.recipientHourlyLimit !== undefined) {
+      if (change.recipientHourlyLimit !== null && !(Number.isInteger(change.recipientHourlyLimit) && change.recipientHourlyLimit >= 1)) throw invalid('recipientHourlyLimit', 'must be a whole number from 1, or null for no limit');
+      next.recipient_hourly_limit = change.recipientHourlyLimit;
+    }
     let shownSecret: string | undefined;
     if (change.webhookUrl !== undefined) {
       if (change.webhookUrl === null) {
@@ -420,6 +444,7 @@ export class NotificationService {
       if (change.responders === null) next.responders = null;
       else {
         const target = normalizeTarget(change.responders, 'responders');
+        if (target.responders) throw invalid('responders.responders', 'the responders cannot be defined by themselves');
         await this.resolve(ctx, target);
         next.responders = JSON.stringify(target);
       }
@@ -442,6 +467,63 @@ export class NotificationService {
     if (existing) await scope.updateTable('profiles').set({ phone }).where('user_id', '=', userId).execute();
     else await scope.insert('profiles', { user_id: userId, phone, quiet_hours: null });
     return { userId, phone };
+  }
+
+  /** A person's quiet hours: rule alerts below critical leave them out meanwhile. */
+  async setQuietHours(ctx: TenantContext, userId: string, window: unknown): Promise<{ userId: string; quietHours: TimeWindow | null }> {
+    const quiet = window === null ? null : parseWindow(window, 'quietHours');
+    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
+      throw err;
+    });
+    const scope = this.scope(ctx);
+    const value = quiet ? JSON.stringify(quiet) : null;
+    const existing = await scope.selectFrom('profiles').select('user_id').where('user_id', '=', userId).executeTakeFirst();
+    if (existing) await scope.updateTable('profiles').set({ quiet_hours: value }).where('user_id', '=', userId).execute();
+    else await scope.insert('profiles', { user_id: userId, phone: null, quiet_hours: value });
+    return { userId, quietHours: quiet };
+  }
+
+  // ---- templates ----
+
+  async createTemplate(ctx: TenantContext, input: { name: string; title: string; body?: string | undefined }): Promise<Template> {
+    if (typeof input.name !== 'string' || input.name.trim() === '') throw invalid('name', 'must be a non-empty string');
+    if (typeof input.title !== 'string' || input.title.trim() === '' || input.title.length > 200) throw invalid('title', 'must be text of 1 to 200 characters');
+    const scope = this.scope(ctx);
+    if (await scope.selectFrom('templates').select('id').where('name', '=', input.name.trim()).executeTakeFirst()) throw new AppError('conflict', `a template named ${JSON.stringify(input.name.trim())} exists already`, [{ field: 'name', reason: 'is taken' }]);
+    const template: Template = { id: newId('tpl'), name: input.name.trim(), title: input.title.trim(), body: input.body ?? '', createdAt: Date.now() };
+    await scope.insert('templates', { id: template.id, name: template.name, title: template.title, body: template.body, created_at: template.createdAt });
+    return template;
+  }
+
+  async listTemplates(ctx: TenantContext): Promise<Template[]> {
+    return (await this.scope(ctx).selectFrom('templates').selectAll().orderBy('name').execute()).map((r) => ({ id: r.id, name: r.name, title: r.title, body: r.body, createdAt: r.created_at }));
+  }
+
+  async deleteTemplate(ctx: TenantContext, id: string): Promise<void> {
+    if (await this.scope(ctx).selectFrom('rules').select('id').where('template_id', '=', id).executeTakeFirst()) throw new AppError('conflict', `template ${id} is used by a rule; delete or change the rule first`);
+    const result = await this.scope(ctx).deleteFrom('templates').where('id', '=', id).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw notFound('template', id);
+  }
+
+  private async template(ctx: TenantContext, id: string, field: string): Promise<Template> {
+    const row = await this.scope(ctx).selectFrom('templates').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw invalid(field, `no template ${id} in this tenant`);
+    return { id: row.id, name: row.name, title: row.title, body: row.body, createdAt: row.created_at };
+  }
+
+  /** What noise control left out: of one rule (newest first), or of one message. */
+  async suppressed(ctx: TenantContext, of: { ruleId?: string; messageId?: string }, limit = 100): Promise<Suppression[]> {
+    let q = this.scope(ctx).selectFrom('suppressions').selectAll();
+    if (of.ruleId) {
+      if (!(await this.scope(ctx).selectFrom('rules').select('id').where('id', '=', of.ruleId).executeTakeFirst())) throw notFound('rule', of.ruleId);
+      q = q.where('rule_id', '=', of.ruleId);
+    }
+    if (of.messageId) {
+      await this.getMessage(ctx, of.messageId);
+      q = q.where('message_id', '=', of.messageId);
+    }
+    return (await q.orderBy('at', 'desc').orderBy('id').limit(limit).execute()).map(toSuppression);
   }
 
   /** The VAPID public key the member web app subscribes with. */
@@ -475,42 +557,20 @@ export class NotificationService {
 
   // ---- rules ----
 
-  async createRule(ctx: TenantContext, input: { name: string; on: string; fenceId: string; target: Target; title: string; body?: string | undefined; priority?: string | undefined; enabled?: boolean | undefined }): Promise<Rule> {
-    if (typeof input.name !== 'string' || input.name.trim() === '') throw invalid('name', 'must be a non-empty string');
-    if (input.on !== 'enter' && input.on !== 'exit') throw invalid('on', `must be enter or exit, got ${JSON.stringify(input.on)}`);
-    if (typeof input.fenceId !== 'string' || input.fenceId === '') throw invalid('fenceId', 'must name a fence');
-    const send = normalizeSend({ target: input.target, title: input.title, body: input.body, priority: input.priority as Priority | undefined });
-    if (send.target.fenceIds?.length || send.target.area) throw invalid('target', 'a rule targets people, devices or groups, not places');
-    await this.resolve(ctx, send.target); // refuses unknown ids now rather than when the rule fires
-    await this.resolvers.insideFence(ctx, input.fenceId).catch((err: unknown) => {
-      if (err instanceof AppError && err.code === 'not_found') throw invalid('fenceId', `no fence ${input.fenceId} in this tenant`);
-      throw err;
-    });
-    const rule: Rule = {
-      id: newId('rul'),
-      tenantId: ctx.tenantId,
-      name: input.name.trim(),
-      on: input.on,
-      fenceId: input.fenceId,
-      target: send.target,
-      title: send.title,
-      body: send.body ?? '',
-      priority: send.priority ?? 'high',
-      enabled: input.enabled ?? true,
-      createdAt: Date.now(),
-    };
-    await this.scope(ctx).insert('rules', {
-      id: rule.id,
-      name: rule.name,
-      on_event: rule.on,
-      fence_id: rule.fenceId,
-      target: JSON.stringify(rule.target),
-      title: rule.title,
-      body: rule.body,
-      priority: rule.priority,
-      enabled: rule.enabled ? 1 : 0,
-      created_at: rule.createdAt,
-    });
+  async createRule(ctx: TenantContext, input: RuleInput): Promise<Rule> {
+    const normalized = normalizeRule(input);
+    await this.resolve(ctx, normalized.target); // refuses unknown ids now rather than when the rule fires
+    if (normalized.templateId) await this.template(ctx, normalized.templateId, 'templateId');
+    if (FENCE_TRIGGERS.includes(normalized.on)) {
+      await this.resolvers.insideFence(ctx, normalized.fenceId!).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'not_found') throw invalid('fenceId', `no fence ${normalized.fenceId} in this tenant`);
+        throw err;
+      });
+    }
+    await this.checkChannels(ctx, normalized.channels);
+    const rule: Rule = { ...normalized, id: newId('rul'), tenantId: ctx.tenantId, createdAt: Date.now() };
+    await this.scope(ctx).insert('rules', ruleColumns(rule));
+    this.batteryRules.delete(ctx.tenantId);
     return rule;
   }
 
@@ -521,33 +581,98 @@ export class NotificationService {
   async deleteRule(ctx: TenantContext, id: string): Promise<void> {
     const result = await this.scope(ctx).deleteFrom('rules').where('id', '=', id).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) throw notFound('rule', id);
+    this.batteryRules.delete(ctx.tenantId);
   }
 
-  /** A geofence event: live zones on that fence reach the device that entered; every enabled rule on that fence and event type sends its alert, once per event. */
+  /** A geofence event: live zones on that fence reach the device that entered; every enabled rule on that fence (or proximity rule) and event type fires. */
   private async onFenceEvent(event: FenceEvent): Promise<void> {
     const ctx = systemContext(event.tenantId);
     if (event.type === 'enter') await this.reachLiveZones(ctx, event);
-    const rules = await this.scope(ctx).selectFrom('rules').selectAll().where('fence_id', '=', event.fenceId).where('on_event', '=', event.type).where('enabled', '=', 1).execute();
-    for (const row of rules.map(toRule)) {
-      const messageId = `msg_${event.id}_${row.id}`; // one alert per event and rule, however often the event is redelivered
-      if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) continue;
-      const deviceName = await this.resolvers.deviceName(ctx, event.deviceId).catch(() => event.deviceId);
-      const vars: Record<string, string> = { device: deviceName, fence: event.fenceName, event: event.type === 'enter' ? 'entered' : 'left', time: new Date(event.time).toISOString(), link: this.liveMapLink(event.tenantId) ?? '' };
-      const fill = (text: string) => text.replace(/\{(\w+)\}/g, (whole, name: string) => vars[name] ?? whole);
-      const input: SendInput = { target: row.target, title: fill(row.title), body: fill(row.body), priority: row.priority, channels: ['app'] };
-      try {
-        const deviceIds = await this.resolve(ctx, row.target);
-        await this.create(ctx, messageId, input, deviceIds, { kind: 'rule', ruleId: row.id }, row.id);
-        rulesFired.inc();
-        this.logger.info({ tenantId: event.tenantId, ruleId: row.id, eventId: event.id, recipients: deviceIds.length }, 'rule fired');
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'validation_failed') {
-          this.logger.warn({ err, ruleId: row.id }, 'rule target no longer resolves; alert not sent');
-          continue;
-        }
-        throw err;
+    const rules = await this.enabledRules(ctx, event.type, event.fenceId);
+    if (rules.length === 0) return;
+    const other = event.otherDeviceId ? await this.resolvers.deviceName(ctx, event.otherDeviceId).catch(() => event.otherDeviceId!) : '';
+    const words: Record<string, string> = { enter: 'entered', exit: 'left', dwell: 'stayed in', within: 'came near', apart: 'moved away from' };
+    const vars = { fence: PROXIMITY_TRIGGERS.includes(event.type as Rule['on']) ? other : event.fenceName, event: words[event.type] ?? event.type, other };
+    for (const rule of rules) await this.fireRule(ctx, rule, { deviceId: event.deviceId, key: event.id, at: event.time, vars });
+  }
+
+  /** A device went offline: rules on offline fire. */
+  private async onStatus(status: { tenantId: string; deviceId: string; connection: string; connectionAt: number | null; battery: number | null }): Promise<void> {
+    if (status.connection !== 'offline') return;
+    const ctx = systemContext(status.tenantId);
+    const at = status.connectionAt ?? Date.now();
+    for (const rule of await this.enabledRules(ctx, 'offline')) await this.fireRule(ctx, rule, { deviceId: status.deviceId, key: `off_${status.deviceId}_${at}`, at, vars: { event: 'went offline' } });
+  }
+
+  /** A position with a battery level: rules on low_battery fire at or below their threshold. */
+  private async onPosition(position: Position): Promise<void> {
+    if (position.battery === undefined || position.late) return;
+    const ctx = systemContext(position.tenantId);
+    let rules = this.batteryRules.get(position.tenantId);
+    if (!rules) this.batteryRules.set(position.tenantId, (rules = await this.enabledRules(ctx, 'low_battery')));
+    for (const rule of rules) {
+      if (position.battery > (rule.batteryBelow ?? 20)) continue;
+      await this.fireRule(ctx, rule, { deviceId: position.deviceId, key: `bat_${position.deviceId}_${position.time}`, at: position.time, vars: { event: 'is low on battery', battery: `${position.battery}%` } });
+    }
+  }
+
+  private async enabledRules(ctx: TenantContext, on: string, fenceId?: string): Promise<Rule[]> {
+    let q = this.scope(ctx).selectFrom('rules').selectAll().where('on_event', '=', on).where('enabled', '=', 1);
+    if (fenceId !== undefined) q = q.where('fence_id', '=', fenceId);
+    return (await q.execute()).map(toRule);
+  }
+
+  /**
+   * One rule, one occurrence about one device: once per occurrence (the message id is derived from
+   * it), subject to the rule's schedule, cooldown and hourly limit, and to quiet hours and hourly
+   * limits per recipient. What noise control leaves out is recorded with the reason.
+   */
+  private async fireRule(ctx: TenantContext, rule: Rule, occurrence: { deviceId: string; key: string; at: number; vars: Record<string, string> }): Promise<Message | undefined> {
+    const messageId = `msg_${occurrence.key}_${rule.id}`.slice(0, 160);
+    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return undefined; // redelivered event
+    const now = Date.now();
+    const blocked = await this.noise.ruleBlocked(rule, occurrence.deviceId, now);
+    if (blocked) {
+      await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...blocked, at: now }]);
+      this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: blocked.reason }, 'rule alert suppressed');
+      return undefined;
+    }
+    const device = await this.resolvers.deviceName(ctx, occurrence.deviceId).catch(() => occurrence.deviceId);
+    const person = (await this.resolvers.people(ctx, [occurrence.deviceId], []).catch(() => [] as Person[]))[0]?.name ?? device;
+    const vars: Record<string, string> = { device, person, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
+    const text = rule.templateId ? await this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
+    const input: SendInput = { target: rule.target, title: fill(text.title, vars).slice(0, 200) || rule.name, body: fill(text.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
+    try {
+      const deviceIds = await this.resolve(ctx, rule.target);
+      const quiet = await this.quietHoursOf(ctx, deviceIds);
+      const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
+      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId);
+      await this.noise.record(ctx.tenantId, left.map((l) => ({ ruleId: rule.id, messageId, subject: occurrence.deviceId, recipient: l.recipient, reason: l.reason, detail: l.detail, at: now })));
+      rulesFired.inc();
+      this.logger.info({ tenantId: ctx.tenantId, ruleId: rule.id, key: occurrence.key, recipients: kept.length, suppressed: left.length }, 'rule fired');
+      return message;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'validation_failed') {
+        this.logger.warn({ err, ruleId: rule.id }, 'rule target no longer resolves; alert not sent');
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** The tenant's quiet hours and hourly limit, and each device's person's quiet hours. */
+  private async quietHoursOf(ctx: TenantContext, deviceIds: string[]): Promise<{ tenant: TimeWindow | null; byDevice: Map<string, TimeWindow>; hourlyLimit: number | null }> {
+    const settings = await this.getSettings(ctx);
+    const byDevice = new Map<string, TimeWindow>();
+    const profiles = await this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute();
+    if (profiles.length > 0 && deviceIds.length > 0) {
+      const quietOf = new Map(profiles.map((p) => [p.user_id, JSON.parse(p.quiet_hours!) as TimeWindow]));
+      for (const person of await this.resolvers.people(ctx, deviceIds, [])) {
+        const window = quietOf.get(person.id);
+        if (window) for (const d of person.deviceIds) byDevice.set(d, window);
       }
     }
+    return { tenant: settings.quietHours, byDevice, hourlyLimit: settings.recipientHourlyLimit };
   }
 
   /** Messages whose live zone is this fence and whose window is open at the event reach the device, once. */
@@ -582,7 +707,8 @@ export class NotificationService {
     const settings = await this.getSettings(ctx);
     const deviceName = await this.resolvers.deviceName(ctx, sos.deviceId).catch(() => sos.deviceId);
     if (!settings.responders) {
-      this.logger.error({ tenantId: sos.tenantId, deviceId: sos.deviceId }, 'SOS raised but the tenant has no responders set (PUT …/notification-settings); nobody was alerted');
+      this.logger.error({ tenantId: sos.tenantId, deviceId: sos.deviceId }, 'SOS raised but the tenant has no responders set (PUT …/notification-settings); only rules on sos are run');
+      for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars: { event: 'raised an SOS', text: sos.text ?? '' } });
       return;
     }
     const where = sos.lon !== undefined && sos.lat !== undefined ? ` at ${sos.lat.toFixed(5)}, ${sos.lon.toFixed(5)}` : '';
@@ -597,6 +723,8 @@ export class NotificationService {
     const deviceIds = await this.resolve(ctx, settings.responders).catch(() => [] as string[]);
     await this.create(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null);
     this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
+    const vars = { event: 'raised an SOS', text: sos.text ?? '' };
+    for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
   }
 
   // ---- background sweeps: expiry, escalation, live-zone windows ----
@@ -713,6 +841,11 @@ export class NotificationService {
 
   private async resolve(ctx: TenantContext, target: Target): Promise<string[]> {
     const devices = new Set(await this.resolvers.devicesOf(ctx, target));
+    if (target.responders) {
+      const responders = (await this.getSettings(ctx)).responders;
+      if (!responders) throw invalid('target.responders', 'the tenant has no responders; set them with PUT /tenants/{id}/notification-settings');
+      for (const id of await this.resolve(ctx, responders)) devices.add(id);
+    }
     for (const fenceId of target.fenceIds ?? []) {
       const inside = await this.resolvers.insideFence(ctx, fenceId).catch((err: unknown) => {
         if (err instanceof AppError && err.code === 'not_found') throw invalid('target.fenceIds', `no fence ${fenceId} in this tenant`);
@@ -742,7 +875,7 @@ export class NotificationService {
     return rows;
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null): Promise<Message> {
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null): Promise<Message> {
     const now = Date.now();
     const channels = input.channels ?? ['app'];
     let liveFenceId: string | null = null;
@@ -774,6 +907,7 @@ export class NotificationService {
       live_fence_id: liveFenceId,
       temp_fence: tempFence,
       parent_id: parentId,
+      subject,
     };
     const app = channels.includes('app') ? deviceIds : [];
     const deliveries = app.map((deviceId) => ({ id: newId('dlv'), message_id: id, device_id: deviceId, state: 'queued', response: null, responded_by: null, queued_at: now, sent_at: null, delivered_at: null, read_at: null, acknowledged_at: null, dispatch_at: now, expired_at: null }));
@@ -946,21 +1080,5 @@ function outboxToDelivery(row: NotificationDB['outbox']): Delivery {
     acknowledgedAt: null,
     expiredAt: row.expired_at,
     failedAt: row.failed_at,
-  };
-}
-
-function toRule(row: NotificationDB['rules']): Rule {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    name: row.name,
-    on: row.on_event as Rule['on'],
-    fenceId: row.fence_id,
-    target: JSON.parse(row.target) as Target,
-    title: row.title,
-    body: row.body,
-    priority: row.priority as Priority,
-    enabled: row.enabled === 1,
-    createdAt: row.created_at,
   };
 }

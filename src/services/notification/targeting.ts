@@ -14,6 +14,8 @@ export interface Target {
   area?: { geometry: unknown; radius?: number | undefined; width?: number | undefined } | undefined;
   /** With `area`: only positions fresher than this many minutes count. */
   maxAgeMinutes?: number | undefined;
+  /** The tenant's responders (notification settings). */
+  responders?: boolean | undefined;
 }
 
 /** A last known position, as the tracker reports it. */
@@ -50,7 +52,11 @@ export function normalizeTarget(target: unknown, field = 'target'): Target {
     if (!out.area) throw invalid(`${field}.maxAgeMinutes`, 'applies only together with an area');
     out.maxAgeMinutes = t.maxAgeMinutes;
   }
-  if (!ID_LISTS.some((k) => (out[k]?.length ?? 0) > 0) && !out.area) throw invalid(field, 'names nobody: give at least one of deviceIds, userIds, groupIds, fenceIds, area');
+  if (t.responders !== undefined) {
+    if (typeof t.responders !== 'boolean') throw invalid(`${field}.responders`, 'must be true (the tenant\'s responders) or false');
+    if (t.responders) out.responders = true;
+  }
+  if (!ID_LISTS.some((k) => (out[k]?.length ?? 0) > 0) && !out.area && !out.responders) throw invalid(field, 'names nobody: give at least one of deviceIds, userIds, groupIds, fenceIds, area, responders');
   return out;
 }
 
