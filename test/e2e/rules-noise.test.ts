@@ -83,6 +83,19 @@ describe('rules and noise control', () => {
     assert.equal((await api('DELETE', `/templates/${template.body.id}`)).status, 409, 'a template in use stays');
   });
 
+  it('alerts when a device stays in a fence for its dwell time', async () => {
+    const fence = (await api('POST', '/fences', { name: 'Loading bay', geometry: { type: 'Point', coordinates: [13.5, 52.5] }, radius: 100, dwellMinutes: 1 })).body;
+    const rule = await api('POST', '/rules', { name: 'dwell', on: 'dwell', fenceId: fence.id, target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event} {fence}' });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    const van = (await api('POST', '/devices', { name: 'van-3' })).body;
+    await report(van.token, 13.49, 52.5);
+    await report(van.token, 13.5, 52.5);
+    time += 70_000;
+    await report(van.token, 13.5001, 52.5);
+    const [alert] = await eventually(async () => ((await alertsOf(rule.body.id)).length ? alertsOf(rule.body.id) : undefined), 5000, 'dwell alert');
+    assert.equal(alert.title, 'van-3 stayed in Loading bay');
+  });
+
   it('alerts when a device goes offline', async () => {
     const rule = await api('POST', '/rules', { name: 'offline', on: 'offline', target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event}', cooldownSeconds: 0 });
     assert.equal(rule.status, 201, JSON.stringify(rule.body));
