@@ -153,3 +153,40 @@ describe('escalation across a restart', () => {
     }
   });
 });
+
+describe('CAP 1.2 through the API', () => {
+  it('imports an alert to everyone inside its polygon and exports it again, referencing the original', async () => {
+    const { readFileSync } = await import('node:fs');
+    const p = await startTestPlatform(FAST);
+    try {
+      const t = await seedTenant(p);
+      const now = Date.now();
+      await report(p, t.devices[0]!.token, [fix(-119.9, 38.5, now - 60_000)]); // inside the storm polygon
+      await report(p, t.devices[1]!.token, [fix(-121.5, 38.5, now - 60_000)]); // outside
+      const expires = new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, '+00:00');
+      const xml = readFileSync(new URL('../../../test/fixtures/cap/thunderstorm.xml', import.meta.url), 'utf8').replace('2003-06-17T16:00:00-07:00', expires);
+      const res = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap?maxAgeMinutes=30`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: xml });
+      const message = (await res.json()) as any;
+      assert.equal(res.status, 201, JSON.stringify(message));
+      assert.equal(message.title, 'SEVERE THUNDERSTORM WARNING');
+      assert.equal(message.priority, 'critical');
+      assert.equal(message.recipients, 1);
+      assert.equal(message.target.area.geometry.type, 'Polygon');
+      const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
+      assert.equal((await device.next((f) => f.type === 'message')).title, 'SEVERE THUNDERSTORM WARNING');
+      device.close();
+      const exported = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/${message.id}/cap`, { headers: { authorization: `Bearer ${t.operatorToken}` } });
+      assert.equal(exported.status, 200);
+      assert.match(exported.headers.get('content-type')!, /^application\/cap\+xml/);
+      const text = await exported.text();
+      assert.match(text, /<references>KSTO@NWS\.NOAA\.GOV,KSTO1055887203,2003-06-17T14:57:00-07:00<\/references>/);
+      assert.match(text, /<polygon>38\.47,-120\.14 38\.34,-119\.95 38\.52,-119\.74 38\.62,-119\.89 38\.47,-120\.14<\/polygon>/);
+      assert.match(text, /<areaDesc>EXTREME NORTH CENTRAL TUOLUMNE COUNTY/);
+      const old = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: readFileSync(new URL('../../../test/fixtures/cap/thunderstorm.xml', import.meta.url), 'utf8') });
+      assert.equal(old.status, 400);
+      assert.match(((await old.json()) as any).detail, /the alert expired at 2003-06-17T23:00:00\.000Z/);
+    } finally {
+      await p.stop();
+    }
+  });
+});

@@ -5,6 +5,8 @@ import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { Delivery, Message, Preview, Problem, Responses, SendMessage, Target, TenantItemParams, TenantParams } from '../schemas.js';
 
+const CAP_TYPES = ['application/cap+xml', 'application/xml', 'text/xml'];
+
 export function messagingRoutes(app: HttpServer, { client, notification }: ApiDeps): void {
   const auth = (token: string) => client.authenticate(token);
   const security = [{ bearer: [] }];
@@ -14,6 +16,32 @@ export function messagingRoutes(app: HttpServer, { client, notification }: ApiDe
   }, async (request, reply) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
     return reply.status(201).send(await notification.send(ctx, request.body as Parameters<typeof notification.send>[1]));
+  });
+
+  // CAP alerts arrive as XML; the body reaches the route as text and cap.ts reads it
+  app.addContentTypeParser(CAP_TYPES, { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.post('/tenants/:tenantId/messages/cap', {
+    schema: {
+      tags: ['messages'], security, params: TenantParams,
+      summary: 'Import a CAP 1.2 alert (body: the <alert> XML): it goes to everyone whose last known position is inside its polygons or circle',
+      querystring: Type.Object({
+        channels: Type.Optional(Type.String({ description: 'comma-separated channels, default app' })),
+        maxAgeMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+        liveMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10_080 })),
+      }),
+      body: Type.String({ description: 'CAP 1.2 XML', contentMediaType: 'application/cap+xml' }),
+      response: { 201: Message, 400: Problem },
+    },
+  }, async (request, reply) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
+    const channels = request.query.channels?.split(',').map((c) => c.trim()) as Parameters<typeof notification.importCap>[2]['channels'];
+    return reply.status(201).send(await notification.importCap(ctx, request.body, { channels, maxAgeMinutes: request.query.maxAgeMinutes, liveMinutes: request.query.liveMinutes }));
+  });
+  app.get('/tenants/:tenantId/messages/:id/cap', {
+    schema: { tags: ['messages'], summary: 'The message as a CAP 1.2 alert', security, params: TenantItemParams, produces: ['application/cap+xml'] },
+  }, async (request, reply) => {
+    const xml = await notification.exportCap(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id);
+    return reply.type('application/cap+xml; charset=utf-8').send(xml);
   });
 
   app.post('/tenants/:tenantId/messages/preview', {

@@ -137,6 +137,8 @@ export interface MessageExtras {
   parent_id: string | null;
   /** The device a rule alert is about (for deduplication per rule and device). */
   subject: string | null;
+  /** Where an imported message came from: JSON { cap: { identifier, sender, sent, areaDesc } }. */
+  source: string | null;
 }
 
 export const notificationMigrations: Migration[] = [
@@ -300,6 +302,12 @@ export const notificationMigrations: Migration[] = [
         .execute();
       await db.schema.createIndex('suppressions_rule').on('suppressions').columns(['tenant_id', 'rule_id', 'at']).execute();
       await db.schema.createIndex('suppressions_message').on('suppressions').column('message_id').execute();
+    },
+  },
+  {
+    name: '004-message-source',
+    async up(db) {
+      await db.schema.alterTable('messages').addColumn('source', 'text').execute();
     },
   },
 ];

@@ -23,6 +23,7 @@ import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type Know
 import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
 import { NoiseControl, toSuppression, type Suppression } from './noise.js';
 import { parseWindow, type TimeWindow } from './windows.js';
+import { readCap, writeCap } from './cap.js';
 import { deviceStatusChanged, positionAccepted } from '../tracker/index.js';
 import type { Position } from '../../core/types.js';
 
@@ -349,6 +350,45 @@ export class NotificationService {
   async respondOnBehalf(ctx: TenantContext, deliveryId: string, response: string): Promise<Delivery> {
     const by = ctx.principal.kind === 'user' ? ctx.principal.userId : ctx.principal.kind;
     return this.advance(ctx, deliveryId, 'acknowledged', response, by);
+  }
+
+  // ---- CAP 1.2 ----
+
+  /** Sends a CAP 1.2 alert to everyone whose last known position is in its area (optionally fresh, optionally as a live zone). */
+  async importCap(ctx: TenantContext, xml: string, options: { channels?: ChannelName[] | undefined; maxAgeMinutes?: number | undefined; liveMinutes?: number | undefined }): Promise<Message> {
+    const cap = readCap(xml);
+    let ttlSeconds: number | undefined;
+    if (cap.expires !== null) {
+      ttlSeconds = Math.floor((cap.expires - Date.now()) / 1000);
+      if (ttlSeconds < 1) throw invalid('alert.info.expires', `the alert expired at ${new Date(cap.expires).toISOString()}; nothing to send`);
+    }
+    const target: Target = { area: cap.area };
+    if (options.maxAgeMinutes !== undefined) target.maxAgeMinutes = options.maxAgeMinutes;
+    const input = normalizeSend({ target, title: cap.title, body: cap.body, priority: cap.priority, ttlSeconds, channels: options.channels, liveMinutes: options.liveMinutes, ackRequired: cap.priority !== 'normal' });
+    await this.checkChannels(ctx, input.channels!);
+    const deviceIds = await this.resolve(ctx, input.target);
+    const source = { cap: { identifier: cap.identifier, sender: cap.sender, sent: cap.sent, areaDesc: cap.areaDesc } };
+    return this.create(ctx, newId('msg'), input, deviceIds, ctx.principal, null, null, null, source);
+  }
+
+  /** A message as a CAP 1.2 alert (an imported one references the original). */
+  async exportCap(ctx: TenantContext, id: string): Promise<string> {
+    const message = await this.getMessage(ctx, id);
+    const row = await this.scope(ctx).selectFrom('messages').select('source').where('id', '=', id).executeTakeFirstOrThrow();
+    const source = row.source ? (JSON.parse(row.source) as { cap?: { identifier: string; sender: string; sent: string; areaDesc: string } }) : {};
+    return writeCap({
+      id: message.id,
+      tenantId: message.tenantId,
+      title: message.title,
+      body: message.body,
+      priority: message.priority,
+      createdAt: message.createdAt,
+      expiresAt: message.expiresAt,
+      areaDesc: source.cap?.areaDesc ?? (message.target.area ? 'The area drawn for this message' : 'The people chosen by the sender'),
+      area: message.target.area as { geometry: { type: string; coordinates: unknown }; radius?: number } | undefined,
+      references: source.cap ? `${source.cap.sender},${source.cap.identifier},${source.cap.sent}` : undefined,
+      link: this.liveMapLink(ctx.tenantId),
+    });
   }
 
   // ---- responses, reminders ----
@@ -875,7 +915,7 @@ export class NotificationService {
     return rows;
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null): Promise<Message> {
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null): Promise<Message> {
     const now = Date.now();
     const channels = input.channels ?? ['app'];
     let liveFenceId: string | null = null;
@@ -908,6 +948,7 @@ export class NotificationService {
       temp_fence: tempFence,
       parent_id: parentId,
       subject,
+      source: source ? JSON.stringify(source) : null,
     };
     const app = channels.includes('app') ? deviceIds : [];
     const deliveries = app.map((deviceId) => ({ id: newId('dlv'), message_id: id, device_id: deviceId, state: 'queued', response: null, responded_by: null, queued_at: now, sent_at: null, delivered_at: null, read_at: null, acknowledged_at: null, dispatch_at: now, expired_at: null }));
