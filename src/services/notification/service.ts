@@ -213,17 +213,14 @@ export class NotificationService {
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
     this.outbox.start();
-    const tick = () => {
-      this.sweeping = this.sweep()
+    // one sweep at a time: a tick that finds the previous one still running skips
+    this.sweeper = setInterval(() => {
+      this.sweeping ??= this.sweep()
         .catch((err: unknown) => this.logger.error({ err }, 'notification sweep failed'))
         .finally(() => {
           this.sweeping = undefined;
-          if (this.sweeper) this.sweeper.refresh();
         });
-    };
-    this.sweeper = setTimeout(tick, this.options.sweepMs);
-    this.sweeper.unref();
-    this.sweeper = setInterval(() => this.sweeping ?? tick(), this.options.sweepMs);
+    }, this.options.sweepMs);
     this.sweeper.unref();
   }
 
