@@ -34,10 +34,19 @@ async function connectAll(url: string, tokens: string[]): Promise<void> {
       const token = tokens[next++]!;
       const ws = new WebSocket(url, { perMessageDeflate: false });
       await new Promise<void>((resolve, reject) => {
-        ws.once('error', reject);
+        // a connection the server cannot take (out of file descriptors) must fail the run, not hang it
+        const timer = setTimeout(() => reject(new Error(`device ${next} not welcomed within 30 s (${sockets.length} connected)`)), 30_000);
+        ws.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        ws.once('close', () => clearTimeout(timer));
         ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', token, client: 'bench-fanout' })));
         ws.on('message', (data) => {
-          if (data.toString().startsWith('{"type":"welcome"')) resolve();
+          if (data.toString().startsWith('{"type":"welcome"')) {
+            clearTimeout(timer);
+            resolve();
+          }
           else onFrame(data);
         });
       });
