@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../src/demo/simulator.js';
 import { forEachLimited, runLoad, type Area, type LoadResult } from './load.js';
 import { runOsmandLoad, runOwntracksMqttLoad } from './protocols.js';
+import { fanoutTable, runFanout } from './fanout.js';
 
 const HOST = '127.0.0.1';
 /** Central Berlin: fences and load positions both lie here. */
@@ -336,6 +337,17 @@ async function main(): Promise<void> {
   if (process.env.BENCH_CLUSTER === 'on') {
     const cluster = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'cluster.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     if (cluster.status !== 0) failures.push(`cluster: exited with ${cluster.status ?? cluster.signal}`);
+  }
+  if (process.env.BENCH_FANOUT !== 'off') {
+    // fan-out (bench/fanout.ts): BENCH_FANOUT_DEVICES (default 10,000), BENCH_FANOUT_MAX to ask for more
+    try {
+      const fanout = await runFanout(Number(process.env.BENCH_FANOUT_MAX ?? process.env.BENCH_FANOUT_DEVICES ?? 10_000));
+      console.log(fanoutTable(fanout));
+      writeFileSync(join(out, 'fanout.json'), `${JSON.stringify({ benchmark: 'fanout', at: new Date().toISOString(), ...fanout }, null, 2)}\n`);
+    } catch (err) {
+      failures.push(`fanout: ${(err as Error).message}`);
+      console.error(`FAILED fanout: ${(err as Error).message}`);
+    }
   }
   if (failures.length > 0) process.exitCode = 1;
 }

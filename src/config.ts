@@ -133,6 +133,19 @@ export const settings = {
       return raw;
     },
   },
+  publicUrl: text('FOLLOWME_PUBLIC_URL', '', 'Public base URL of the Control Center, for links to the live map in messages ({link}); empty: no links.'),
+  smtpUrl: text('FOLLOWME_SMTP_URL', '', 'SMTP server for the e-mail channel, e.g. smtp://user:pass@mail.example:587 or smtps://…; empty: e-mail is off.'),
+  smtpFrom: text('FOLLOWME_SMTP_FROM', 'Follow Me <noreply@followme.local>', 'Sender address of notification e-mail.'),
+  smsProvider: oneOf('FOLLOWME_SMS_PROVIDER', ['off', 'twilio'], 'off', 'SMS provider of the SMS channel.'),
+  twilioAccountSid: text('FOLLOWME_TWILIO_ACCOUNT_SID', '', 'Twilio account SID (FOLLOWME_SMS_PROVIDER=twilio).'),
+  twilioAuthToken: text('FOLLOWME_TWILIO_AUTH_TOKEN', '', 'Twilio auth token.'),
+  twilioFrom: text('FOLLOWME_TWILIO_FROM', '', 'Sending number (E.164) or messaging service of the Twilio account.'),
+  twilioBaseUrl: text('FOLLOWME_TWILIO_BASE_URL', 'https://api.twilio.com', "Base URL of Twilio's REST API."),
+  vapidSubject: text('FOLLOWME_VAPID_SUBJECT', 'mailto:admin@followme.local', 'Contact (mailto: or https: URL) sent to Web Push services with every push; the VAPID key pair is generated on first start and kept.'),
+  outboxPollMs: integer('FOLLOWME_OUTBOX_POLL_MS', 1000, 10, 60_000, 'How often the notification outbox looks for due sends (new messages wake it at once).'),
+  outboxRetryMs: integer('FOLLOWME_OUTBOX_RETRY_MS', 2000, 10, 3_600_000, 'First retry delay of a failed channel send; it doubles with every attempt, up to an hour.'),
+  outboxMaxAttempts: integer('FOLLOWME_OUTBOX_MAX_ATTEMPTS', 8, 1, 100, 'Attempts of a channel send before it is marked failed.'),
+  notificationSweepMs: integer('FOLLOWME_NOTIFICATION_SWEEP_MS', 1000, 10, 60_000, 'How often expiry, escalation deadlines and live-zone windows are checked.'),
 } as const;
 
 type Settings = typeof settings;

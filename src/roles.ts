@@ -17,7 +17,7 @@ import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
-import { NotificationService, notificationMigrations, type NotificationDB } from './services/notification/index.js';
+import { NotificationService, notificationMigrations, sosRaised, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { registerHosts } from './http/hosts.js';
 import { toFriend } from './edge/owntracks.js';
@@ -95,7 +95,7 @@ export async function createServices(config: Config, bus: Bus, logger: Logger): 
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
   const sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
   const geofence = new GeofenceService(geofenceStore, bus, logger, { groupsOf: groupsOf(client) });
-  const notification = new NotificationService(notificationStore, bus, resolvers(client, geofence), logger);
+  const notification = new NotificationService(notificationStore, bus, resolvers(client, geofence, tracker), logger, notificationOptions(config));
   return {
     client, tracker, sharing, geofence, notification,
     provisioning: new Provisioning({ client, tracker, geofence, notification }),
@@ -133,11 +133,44 @@ function groupsOf(client: ClientApi): GroupsOf {
   };
 }
 
-function resolvers(client: ClientApi, geofence: GeofenceApi): Resolvers {
+function resolvers(client: ClientApi, geofence: GeofenceApi, tracker: TrackerApi): Resolvers {
   return {
     devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
     insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
     deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+    async people(ctx, deviceIds, userIds) {
+      const wanted = new Set(userIds);
+      const carried = new Map<string, string[]>();
+      if (deviceIds.length > 0) {
+        const named = new Set(deviceIds);
+        for (const d of await client.listDevices(ctx)) {
+          if (!d.userId || !named.has(d.id)) continue;
+          wanted.add(d.userId);
+          carried.set(d.userId, [...(carried.get(d.userId) ?? []), d.id]);
+        }
+      }
+      if (wanted.size === 0) return [];
+      const users = (await client.listUsers(ctx)).filter((u) => wanted.has(u.id));
+      if (users.length < userIds.length) await client.resolveDevices(ctx, { userIds }); // names the unknown user id
+      return users.map((u) => ({ id: u.id, name: u.name, email: u.email, deviceIds: carried.get(u.id) ?? [] }));
+    },
+    lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
+    createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius, width: area.width })).id,
+    deleteFence: (ctx, fenceId) => geofence.deleteFence(ctx, fenceId),
+  };
+}
+
+/** The notification service's channels, outbox and sweeps, from configuration. */
+function notificationOptions(config: Config) {
+  return {
+    channels: {
+      email: { url: config.smtpUrl, from: config.smtpFrom },
+      sms: config.smsProvider === 'twilio' ? { provider: 'twilio' as const, baseUrl: config.twilioBaseUrl, accountSid: config.twilioAccountSid, authToken: config.twilioAuthToken, from: config.twilioFrom } : { provider: 'off' as const },
+      vapidSubject: config.vapidSubject,
+    },
+    outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts },
+    sweepMs: config.notificationSweepMs,
+    publicUrl: config.publicUrl || undefined,
   };
 }
 
@@ -194,8 +227,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
       bus,
-      resolvers(client, geofence),
+      resolvers(client, geofence, tracker),
       logger,
+      notificationOptions(config),
     );
   }
   const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
@@ -218,7 +252,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   let edge: Edge | undefined;
   let api: Api | undefined;
   if (has('edge')) {
-    edge = await startEdge(http, bus, edgeDeps(logger, client, tracker, sharing, geofence, notification), {
+    edge = await startEdge(http, bus, edgeDeps(logger, bus, client, tracker, sharing, geofence, notification), {
       maxFrameBytes: config.maxFrameBytes,
       host: config.host,
       osmandPort: config.osmandPort,
@@ -287,7 +321,7 @@ function unavailableProvisioning(): Provisioning {
 }
 
 /** What the edge asks of the services, wired to their surfaces (local or remote). */
-function edgeDeps(logger: Logger, client: ClientApi, tracker: TrackerApi, sharing: SharingApi, geofence: GeofenceApi, notification: NotificationApi): EdgeDeps {
+function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerApi, sharing: SharingApi, geofence: GeofenceApi, notification: NotificationApi): EdgeDeps {
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
   return {
     logger,
@@ -320,6 +354,11 @@ function edgeDeps(logger: Logger, client: ClientApi, tracker: TrackerApi, sharin
     markSent: (device, ids) => notification.markSent(deviceContext(device), ids),
     async receipt(device, deliveryId, status, response) {
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
+    },
+    async sos(device, { id, fix, text }) {
+      // the position goes on the map like any other; the SOS itself goes to the notification service over the bus
+      if (fix) await tracker.ingest(device, [fix]);
+      await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, text });
     },
   };
 }

@@ -5,6 +5,8 @@ import { LiveHub, liveRoutes } from './live.js';
 import { registerOpenApi } from './openapi.js';
 import { fenceRoutes } from './routes/fences.js';
 import { messagingRoutes } from './routes/messaging.js';
+import { notificationSettingsRoutes } from './routes/notification-settings.js';
+import { ruleRoutes } from './routes/rules.js';
 import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -35,6 +37,8 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       trackingRoutes(scoped, deps);
       fenceRoutes(scoped, deps);
       messagingRoutes(scoped, deps);
+      ruleRoutes(scoped, deps);
+      notificationSettingsRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
       sharingRoutes(scoped, deps, hub);
       platformRoutes(scoped, deps);

@@ -206,17 +206,50 @@ export const ProximityBody = Type.Object({
   enabled: Type.Optional(Type.Boolean()),
 });
 
-export const Target = Type.Object(
-  {
-    deviceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
-    userIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
-    groupIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
-    fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
-  },
-  { additionalProperties: false, description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups) and everyone inside the fences now' },
-);
+const TargetFields = {
+  deviceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+  userIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100_000 })),
+  groupIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  fenceIds: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  area: Type.Optional(
+    Type.Object(
+      { geometry: Geometry, radius: Type.Optional(Type.Number({ description: 'metres, with a Point geometry' })), width: Type.Optional(Type.Number({ description: 'metres, with a LineString geometry (a corridor)' })) },
+      { description: 'An area drawn for this message: everyone whose last known position is inside it' },
+    ),
+  ),
+  maxAgeMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'with area: only last known positions fresher than this many minutes count' })),
+  responders: Type.Optional(Type.Boolean({ description: "the tenant's responders (notification settings)" })),
+};
+
+export const Target = Type.Object(TargetFields, {
+  additionalProperties: false,
+  description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups), everyone inside the fences now, and everyone whose last known position is inside the area',
+});
 
 const DeliveryState = Type.String({ enum: ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'] });
+export const ChannelName = Type.String({ enum: ['app', 'email', 'sms', 'push', 'webhook'] });
+
+export const Escalation = Type.Object(
+  {
+    minConfirmations: Type.Integer({ minimum: 1 }),
+    withinMinutes: Type.Number({ exclusiveMinimum: 0 }),
+    target: Target,
+  },
+  { description: 'If fewer than minConfirmations recipients acknowledged within withinMinutes, the message goes to target as well' },
+);
+
+export const SendMessage = Type.Object({
+  target: Target,
+  title: Type.String({ minLength: 1, maxLength: 200 }),
+  body: Type.Optional(Type.String({ maxLength: 10_000 })),
+  priority: Type.Optional(Type.String({ enum: ['normal', 'high', 'critical'] })),
+  ackRequired: Type.Optional(Type.Boolean()),
+  options: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 10 })),
+  ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  channels: Type.Optional(Type.Array(ChannelName, { minItems: 1, maxItems: 5, description: 'default ["app"]' })),
+  escalation: Type.Optional(Escalation),
+  liveMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10_080, description: 'live zone: for this long the message also reaches everyone who enters the target fence or area, once each' })),
+});
 
 export const Message = Type.Object({
   id: Type.String(),
@@ -228,37 +261,122 @@ export const Message = Type.Object({
   options: Nullable(Type.Array(Type.String())),
   target: Type.Any(),
   sender: Type.Any(),
+  channels: Type.Array(ChannelName),
   createdAt: Type.Number(),
   expiresAt: Nullable(Type.Number()),
-  recipients: Type.Number(),
-  counts: Type.Record(Type.String(), Type.Number()),
+  escalation: Type.Any({ description: 'the escalation asked for, when it is due, and when it ran (null: none)' }),
+  liveUntil: Nullable(Type.Number({ description: 'end of the live-zone window' })),
+  parentId: Nullable(Type.String({ description: 'for a reminder: the message it reminds of' })),
+  recipients: Type.Number({ description: 'in-app recipients (devices)' }),
+  counts: Type.Record(Type.String(), Type.Number(), { description: 'in-app deliveries by state' }),
+  channelCounts: Type.Record(Type.String(), Type.Record(Type.String(), Type.Number()), { description: 'e-mail, SMS, push and webhook deliveries by channel and state' }),
 });
 
 export const Delivery = Type.Object({
   id: Type.String(),
   messageId: Type.String(),
-  deviceId: Type.String(),
+  channel: ChannelName,
+  recipient: Type.String({ description: 'the device (app), user (email, sms), push subscription (push) or "tenant" (webhook)' }),
+  deviceId: Nullable(Type.String()),
   state: DeliveryState,
   response: Nullable(Type.String()),
+  respondedBy: Nullable(Type.String({ description: 'who recorded the response when it was not the recipient' })),
+  attempts: Nullable(Type.Number()),
+  lastError: Nullable(Type.String()),
   queuedAt: Type.Number(),
   sentAt: Nullable(Type.Number()),
   deliveredAt: Nullable(Type.Number()),
   readAt: Nullable(Type.Number()),
   acknowledgedAt: Nullable(Type.Number()),
+  expiredAt: Nullable(Type.Number()),
+  failedAt: Nullable(Type.Number()),
+});
+
+const Tally = Type.Record(Type.String(), Type.Number());
+export const Responses = Type.Object({
+  messageId: Type.String(),
+  options: Nullable(Type.Array(Type.String())),
+  recipients: Type.Number(),
+  answered: Type.Number(),
+  tally: Tally,
+  byGroup: Type.Array(Type.Object({ groupId: Type.String(), recipients: Type.Number(), answered: Type.Number(), tally: Tally })),
+  notAnswered: Type.Array(Type.Object({ deviceId: Type.String(), deliveryId: Type.String(), state: DeliveryState })),
+});
+
+export const Preview = Type.Object({
+  devices: Type.Number(),
+  deviceIds: Type.Array(Type.String()),
+  people: Type.Number(),
+  persons: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
+});
+
+export const NotificationSettings = Type.Object({
+  webhookUrl: Nullable(Type.String()),
+  webhookSecret: Type.Optional(Type.String({ description: 'shown when the webhook URL is set: verify X-FollowMe-Signature with it' })),
+  responders: Type.Any({ description: 'the target an SOS goes to (null: none)' }),
+  quietHours: Type.Any({ description: 'the tenant\'s quiet hours (null: none): rule alerts below critical leave everyone out meanwhile' }),
+  recipientHourlyLimit: Nullable(Type.Number({ description: 'most rule alerts one device gets per hour; critical always passes' })),
+});
+
+export const TimeWindow = Type.Object(
+  {
+    from: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM, 24-hour' }),
+    to: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', description: 'HH:MM; not after from: the window runs across midnight' }),
+    days: Type.Optional(Type.Array(Type.String({ enum: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] }), { minItems: 1, description: 'days the window starts on; all when absent' })),
+    timeZone: Type.Optional(Type.String({ description: 'IANA time zone, e.g. Europe/Berlin; UTC when absent' })),
+  },
+  { additionalProperties: false },
+);
+
+const RuleTrigger = Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'sos', 'offline', 'low_battery'] });
+
+export const RuleInput = Type.Object({
+  name: Type.String(),
+  on: RuleTrigger,
+  fenceId: Type.Optional(Type.String({ description: 'the fence (enter, exit, dwell) or proximity rule (within, apart)' })),
+  target: Target,
+  title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  body: Type.Optional(Type.String({ maxLength: 10_000 })),
+  templateId: Type.Optional(Type.String({ description: 'use a stored template instead of title and body' })),
+  priority: Type.Optional(Type.String({ enum: ['normal', 'high', 'critical'] })),
+  channels: Type.Optional(Type.Array(ChannelName, { minItems: 1, maxItems: 5 })),
+  enabled: Type.Optional(Type.Boolean()),
+  batteryBelow: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'low_battery: fire at or below this percentage (default 20)' })),
+  schedule: Type.Optional(Type.Union([Type.Null(), TimeWindow], { description: 'when the rule runs; always when absent' })),
+  cooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 604_800, description: 'the rule alerts about one device at most once per this many seconds (default 300; low_battery 3600; sos 0)' })),
+  maxPerHour: Type.Optional(Type.Integer({ minimum: 1, description: 'the rule sends at most this many alerts per hour' })),
 });
 
 export const Rule = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
   name: Type.String(),
-  on: Type.String({ enum: ['enter', 'exit'] }),
-  fenceId: Type.String(),
+  on: RuleTrigger,
+  fenceId: Nullable(Type.String()),
   target: Type.Any(),
   title: Type.String(),
   body: Type.String(),
+  templateId: Nullable(Type.String()),
   priority: Type.String(),
+  channels: Type.Array(ChannelName),
   enabled: Type.Boolean(),
+  batteryBelow: Nullable(Type.Number()),
+  schedule: Type.Any(),
+  cooldownSeconds: Type.Number(),
+  maxPerHour: Nullable(Type.Number()),
   createdAt: Type.Number(),
+});
+
+export const Template = Type.Object({ id: Type.String(), name: Type.String(), title: Type.String(), body: Type.String(), createdAt: Type.Number() });
+
+export const Suppression = Type.Object({
+  ruleId: Nullable(Type.String()),
+  messageId: Nullable(Type.String()),
+  subject: Nullable(Type.String({ description: 'the device the alert was about' })),
+  recipient: Nullable(Type.String({ description: 'the device left out (null: the whole alert was)' })),
+  reason: Type.String({ enum: ['outside_schedule', 'duplicate', 'rule_rate_limit', 'quiet_hours', 'recipient_rate_limit'] }),
+  detail: Type.String(),
+  at: Type.Number(),
 });
 
 export const Problem = Type.Object(

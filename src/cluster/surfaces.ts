@@ -35,6 +35,8 @@ export const geofenceMethods = [
 
 export const notificationMethods = [
   'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
+  'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'deleteTemplate',
+  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
 ] as const satisfies readonly (keyof NotificationService)[];
 
 export type ClientApi = Surface<ClientService, (typeof clientMethods)[number]>;

@@ -5,6 +5,7 @@
  * a ring that winds once around the globe encloses the pole nearer to it (see docs/geofencing.md).
  */
 import { AppError } from './errors.js';
+import { deltaLon, distanceMetres, metresPerDegreeLat, metresPerDegreeLon } from './geo.js';
 
 type Position = [number, number];
 
@@ -481,4 +482,52 @@ function orient(ax: number, ay: number, bx: number, by: number, cx: number, cy: 
 /** Whether p, known to be collinear with a–b, lies on the closed segment a–b. */
 function onSegment(ax: number, ay: number, bx: number, by: number, px: number, py: number): boolean {
   return px >= Math.min(ax, bx) && px <= Math.max(ax, bx) && py >= Math.min(ay, by) && py <= Math.max(ay, by);
+}
+
+/**
+ * Whether (lon, lat) lies inside or on the boundary of a shape: a circle by geodesic distance,
+ * polygons by an even-odd test in the shape's continuous longitude frame (the antimeridian and
+ * polar caps handled as in the geofence engine).
+ */
+export function shapeContains(shape: FenceShape, lon: number, lat: number): boolean {
+  if (shape.kind === 'circle') return distanceMetres(shape.center[0], shape.center[1], lon, lat) <= shape.radius;
+  if (shape.kind === 'corridor') return corridorDistance(shape.line, lon, lat) <= shape.width / 2;
+  for (const polygon of shape.polygons) {
+    const prepared = preparePolygon(polygon);
+    if (lat < prepared.minY || lat > prepared.maxY) continue;
+    for (const x of [lon, lon + 360, lon - 360]) {
+      if (x >= prepared.minX && x <= prepared.maxX && evenOdd(prepared.rings, x, lat)) return true;
+    }
+  }
+  return false;
+}
+
+/** Metres from (lon, lat) to the nearest point of a line, in a local projection at the point (right at corridor scale). */
+function corridorDistance(line: [number, number][], lon: number, lat: number): number {
+  const mx = metresPerDegreeLon(lat);
+  const my = metresPerDegreeLat(lat);
+  let best = Infinity;
+  for (let i = 0; i + 1 < line.length; i++) {
+    const ax = deltaLon(lon, line[i]![0]) * mx, ay = (line[i]![1] - lat) * my;
+    const bx = deltaLon(lon, line[i + 1]![0]) * mx, by = (line[i + 1]![1] - lat) * my;
+    const dx = bx - ax, dy = by - ay;
+    const len2 = dx * dx + dy * dy;
+    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, -(ax * dx + ay * dy) / len2));
+    best = Math.min(best, Math.hypot(ax + t * dx, ay + t * dy));
+  }
+  return best;
+}
+
+/** Even-odd crossing test over all rings; a point on an edge counts as inside. */
+function evenOdd(rings: Float64Array[], x: number, y: number): boolean {
+  let inside = false;
+  for (const ring of rings) {
+    for (let i = 0; i + 3 < ring.length; i += 2) {
+      const x1 = ring[i]!, y1 = ring[i + 1]!, x2 = ring[i + 2]!, y2 = ring[i + 3]!;
+      const cross = det2(x2 - x1, x - x1, y2 - y1, y - y1);
+      if (cross === 0 && x >= Math.min(x1, x2) && x <= Math.max(x1, x2) && y >= Math.min(y1, y2) && y <= Math.max(y1, y2)) return true;
+      if (y1 > y !== y2 > y && x < x1 + ((y - y1) * (x2 - x1)) / (y2 - y1)) inside = !inside;
+    }
+  }
+  return inside;
 }

@@ -39,4 +39,6 @@ export interface EdgeDeps {
   pendingFor(device: DeviceIdentity): Promise<MessageFrame[]>;
   markSent(device: DeviceIdentity, deliveryIds: string[]): Promise<void>;
   receipt(device: DeviceIdentity, deliveryId: string, status: ReceiptKind, response?: string): Promise<void>;
+  /** The device raised an SOS (with its position when it sent one); resolves once it is on its way to the responders. */
+  sos(device: DeviceIdentity, sos: { id: string; fix?: Fix | undefined; text?: string | undefined }): Promise<void>;
 }

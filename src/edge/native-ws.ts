@@ -29,6 +29,7 @@ type ClientFrame =
   | { type: 'position'; id: string; fix: unknown }
   | { type: 'positions'; id: string; fixes: unknown[] }
   | { type: 'receipt'; id: string; deliveryId: string; status: ReceiptKind; response?: string }
+  | { type: 'sos'; id: string; fix?: unknown; text?: string }
   | { type: 'ping' };
 
 function frameError(detail: string, field?: string): AppError {
@@ -68,10 +69,15 @@ export function parseClientFrame(text: string): ClientFrame {
       if (frame.status !== 'delivered' && frame.status !== 'read' && frame.status !== 'acknowledged') throw frameError(`status: must be delivered, read or acknowledged, got ${JSON.stringify(frame.status)}`, 'status');
       if (frame.response !== undefined && (typeof frame.response !== 'string' || frame.response.length > 1000)) throw frameError('response: must be text of at most 1000 characters', 'response');
       return frame as ClientFrame;
+    case 'sos':
+      needId();
+      if (frame.fix !== undefined && (!frame.fix || typeof frame.fix !== 'object')) throw frameError('fix: must be an object with time, lon and lat', 'fix');
+      if (frame.text !== undefined && (typeof frame.text !== 'string' || frame.text.length > 1000)) throw frameError('text: must be text of at most 1000 characters', 'text');
+      return frame as ClientFrame;
     case 'ping':
       return { type: 'ping' };
     default:
-      throw frameError(`type: unknown frame type ${JSON.stringify(frame.type)}; expected hello, position, positions, receipt or ping`, 'type');
+      throw frameError(`type: unknown frame type ${JSON.stringify(frame.type)}; expected hello, position, positions, receipt, sos or ping`, 'type');
   }
 }
 
@@ -254,6 +260,12 @@ export class NativeProtocol {
       }
       case 'receipt': {
         await this.deps.receipt(device, frame.deliveryId, frame.status, frame.response);
+        send({ type: 'ack', id: frame.id, status: 'accepted' });
+        return;
+      }
+      case 'sos': {
+        const fix = frame.fix === undefined ? undefined : decodeNativeFix(frame.fix);
+        await this.deps.sos(device, { id: frame.id, fix, text: frame.text });
         send({ type: 'ack', id: frame.id, status: 'accepted' });
         return;
       }

@@ -1,6 +1,9 @@
 /** The notification service's public surface. */
 export { NotificationService } from './service.js';
-export type { Target, SendInput, Message, Delivery, Rule, Resolvers } from './service.js';
+export type { Target, SendInput, Message, Delivery, Rule, RuleInput, Resolvers, Person, Responses, Escalation, NotificationSettings, NotificationOptions, Template, Suppression, TimeWindow } from './service.js';
+export type { KnownPosition } from './targeting.js';
 export { notificationMigrations } from './schema.js';
 export type { NotificationDB } from './schema.js';
-export { dispatch, deliveryUpdated, type Dispatch, type DeliveryUpdate, type MessageFrame } from './events.js';
+export { dispatch, deliveryUpdated, sosRaised, type Dispatch, type DeliveryUpdate, type MessageFrame, type SosRaised } from './events.js';
+export { CHANNELS, webhookSignature, type ChannelName, type ChannelSettings } from './channels/index.js';
+export type { OutboxSettings } from './outbox.js';

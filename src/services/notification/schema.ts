@@ -15,7 +15,7 @@ export interface NotificationDB {
     rule_id: string | null;
     created_at: number;
     expires_at: number | null;
-  };
+  } & MessageExtras;
   deliveries: {
     id: string;
     tenant_id: string;
@@ -29,6 +29,59 @@ export interface NotificationDB {
     delivered_at: number | null;
     read_at: number | null;
     acknowledged_at: number | null;
+    /** When the in-app dispatch is due; null once handed to the bus (store and forward takes over). */
+    dispatch_at: number | null;
+    expired_at: number | null;
+  };
+  /** The channel outbox: one row per message, channel and recipient (e-mail, SMS, push, webhook). */
+  outbox: {
+    id: string;
+    tenant_id: string;
+    message_id: string;
+    channel: string;
+    recipient: string;
+    address: string;
+    state: string;
+    attempts: number;
+    next_attempt_at: number | null;
+    last_error: string | null;
+    queued_at: number;
+    sent_at: number | null;
+    delivered_at: number | null;
+    failed_at: number | null;
+    expired_at: number | null;
+  };
+  push_subscriptions: {
+    id: string;
+    tenant_id: string;
+    user_id: string;
+    endpoint: string;
+    p256dh: string;
+    auth: string;
+    created_at: number;
+  };
+  /** Per-person contact data and preferences the notification service keeps (phone, quiet hours). */
+  profiles: {
+    tenant_id: string;
+    user_id: string;
+    phone: string | null;
+    quiet_hours: string | null;
+  };
+  /** Per-tenant notification settings: webhook, quiet hours. */
+  tenant_settings: {
+    tenant_id: string;
+    webhook_url: string | null;
+    webhook_secret: string | null;
+    quiet_hours: string | null;
+    /** JSON target an SOS goes to. */
+    responders: string | null;
+    /** Most rule alerts one device gets per hour (critical ones always pass); null: no limit. */
+    recipient_hourly_limit: number | null;
+  };
+  /** Service-wide keys (the VAPID key pair). */
+  keys: {
+    name: string;
+    value: string;
   };
   rules: {
     id: string;
@@ -42,7 +95,50 @@ export interface NotificationDB {
     priority: string;
     enabled: number;
     created_at: number;
+    battery_below: number | null;
+    schedule: string | null;
+    template_id: string | null;
+    cooldown_seconds: number;
+    max_per_hour: number | null;
+    channels: string;
   };
+  /** Message texts with {variables}, per tenant, for rules and messages. */
+  templates: {
+    id: string;
+    tenant_id: string;
+    name: string;
+    title: string;
+    body: string;
+    created_at: number;
+  };
+  /** Every alert or recipient left out by noise control, with the reason. */
+  suppressions: {
+    id: string;
+    tenant_id: string;
+    rule_id: string | null;
+    message_id: string | null;
+    subject: string | null;
+    recipient: string | null;
+    reason: string;
+    detail: string;
+    at: number;
+  };
+}
+
+/** Columns that migration 002 added to messages, typed here so the rows above stay readable. */
+export interface MessageExtras {
+  channels: string;
+  escalation: string | null;
+  escalation_due_at: number | null;
+  escalated_at: number | null;
+  live_until: number | null;
+  live_fence_id: string | null;
+  temp_fence: number;
+  parent_id: string | null;
+  /** The device a rule alert is about (for deduplication per rule and device). */
+  subject: string | null;
+  /** Where an imported message came from: JSON { cap: { identifier, sender, sent, areaDesc } }. */
+  source: string | null;
 }
 
 export const notificationMigrations: Migration[] = [
@@ -99,7 +195,122 @@ export const notificationMigrations: Migration[] = [
       await db.schema.createIndex('rules_fence').on('rules').columns(['tenant_id', 'fence_id']).execute();
     },
   },
+  {
+    name: '002-outbox-channels',
+    async up(db) {
+      await db.schema.alterTable('deliveries').addColumn('dispatch_at', 'bigint').execute();
+      await db.schema.alterTable('deliveries').addColumn('expired_at', 'bigint').execute();
+      await db.schema.createIndex('deliveries_dispatch').on('deliveries').column('dispatch_at').execute();
+      await db.schema.createIndex('deliveries_message_state').on('deliveries').columns(['message_id', 'state']).execute();
+      await db.schema.alterTable('messages').addColumn('channels', 'text', (c) => c.notNull().defaultTo('["app"]')).execute();
+      await db.schema.alterTable('messages').addColumn('escalation', 'text').execute();
+      await db.schema.alterTable('messages').addColumn('escalation_due_at', 'bigint').execute();
+      await db.schema.alterTable('messages').addColumn('escalated_at', 'bigint').execute();
+      await db.schema.alterTable('messages').addColumn('live_until', 'bigint').execute();
+      await db.schema.alterTable('messages').addColumn('live_fence_id', 'text').execute();
+      await db.schema.alterTable('messages').addColumn('temp_fence', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('messages').addColumn('parent_id', 'text').execute();
+      await db.schema.createIndex('messages_expires').on('messages').column('expires_at').execute();
+      await db.schema.createIndex('messages_escalation').on('messages').column('escalation_due_at').execute();
+      await db.schema.createIndex('messages_live').on('messages').columns(['live_fence_id', 'live_until']).execute();
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull().references('messages.id').onDelete('cascade'))
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint')
+        .addColumn('last_error', 'text')
+        .addColumn('queued_at', 'bigint', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint')
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('failed_at', 'bigint')
+        .addColumn('expired_at', 'bigint')
+        .addUniqueConstraint('outbox_message_channel_recipient', ['message_id', 'channel', 'recipient'])
+        .execute();
+      await db.schema.createIndex('outbox_due').on('outbox').column('next_attempt_at').execute();
+      await db.schema
+        .createTable('push_subscriptions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('endpoint', 'text', (c) => c.notNull().unique())
+        .addColumn('p256dh', 'text', (c) => c.notNull())
+        .addColumn('auth', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('push_subscriptions_user').on('push_subscriptions').columns(['tenant_id', 'user_id']).execute();
+      await db.schema
+        .createTable('profiles')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('phone', 'text')
+        .addColumn('quiet_hours', 'text')
+        .addPrimaryKeyConstraint('profiles_pk', ['tenant_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createTable('tenant_settings')
+        .addColumn('tenant_id', 'text', (c) => c.primaryKey())
+        .addColumn('webhook_url', 'text')
+        .addColumn('webhook_secret', 'text')
+        .addColumn('quiet_hours', 'text')
+        .addColumn('responders', 'text')
+        .execute();
+      await db.schema.createTable('keys').addColumn('name', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+    },
+  },
+  {
+    name: '003-rules-noise-templates',
+    async up(db) {
+      await db.schema.alterTable('rules').addColumn('battery_below', 'integer').execute();
+      await db.schema.alterTable('rules').addColumn('schedule', 'text').execute();
+      await db.schema.alterTable('rules').addColumn('template_id', 'text').execute();
+      await db.schema.alterTable('rules').addColumn('cooldown_seconds', 'integer', (c) => c.notNull().defaultTo(300)).execute();
+      await db.schema.alterTable('rules').addColumn('max_per_hour', 'integer').execute();
+      await db.schema.alterTable('rules').addColumn('channels', 'text', (c) => c.notNull().defaultTo('["app"]')).execute();
+      await db.schema.createIndex('rules_trigger').on('rules').columns(['tenant_id', 'on_event']).execute();
+      await db.schema.alterTable('messages').addColumn('subject', 'text').execute();
+      await db.schema.createIndex('messages_rule_subject').on('messages').columns(['rule_id', 'subject', 'created_at']).execute();
+      await db.schema.createIndex('messages_rule_time').on('messages').columns(['rule_id', 'created_at']).execute();
+      await db.schema.createIndex('deliveries_device_time').on('deliveries').columns(['device_id', 'queued_at']).execute();
+      await db.schema.alterTable('tenant_settings').addColumn('recipient_hourly_limit', 'integer').execute();
+      await db.schema
+        .createTable('templates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('templates_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('suppressions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text')
+        .addColumn('message_id', 'text')
+        .addColumn('subject', 'text')
+        .addColumn('recipient', 'text')
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('suppressions_rule').on('suppressions').columns(['tenant_id', 'rule_id', 'at']).execute();
+      await db.schema.createIndex('suppressions_message').on('suppressions').column('message_id').execute();
+    },
+  },
+  {
+    name: '004-message-source',
+    async up(db) {
+      await db.schema.alterTable('messages').addColumn('source', 'text').execute();
+    },
+  },
 ];
 
 /** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
-export const notificationTenantTables = ['messages', 'deliveries', 'rules'] as const;
+export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions'] as const;

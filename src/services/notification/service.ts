@@ -1,29 +1,43 @@
 /**
- * The notification service: messages to targets, one delivery per recipient device moving
- * queued → sent → delivered → read → acknowledged, store-and-forward for offline devices, and
- * rules that turn geofence events into alerts.
+ * The notification service: messages to targets, a delivery per recipient device (in-app) and per
+ * recipient and channel (e-mail, SMS, push, webhook) stored with the message in one transaction and
+ * sent by the outbox worker in the background; receipts and responses; reminders and escalation;
+ * live zones; SOS; and rules that turn geofence events into alerts.
  */
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import { registry } from '../../core/metrics.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
-import { newId } from '../../core/ids.js';
+import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import type { Bus, Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
-import { deliveryUpdated, dispatch, type MessageFrame } from './events.js';
+import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
+import { deliveryUpdated, sosRaised, type MessageFrame, type SosRaised } from './events.js';
+import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
+import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
+import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
+import { NoiseControl, toSuppression, type Suppression } from './noise.js';
+import { parseWindow, type TimeWindow } from './windows.js';
+import { readCap, writeCap } from './cap.js';
+import { deviceStatusChanged, positionAccepted } from '../tracker/index.js';
+import type { Position } from '../../core/types.js';
 
-/** Whom a message is for. Devices, users and groups are expanded by the client service; fences by the geofence service. */
-export interface Target {
-  deviceIds?: string[] | undefined;
-  userIds?: string[] | undefined;
-  groupIds?: string[] | undefined;
-  /** Everyone inside these fences now. */
-  fenceIds?: string[] | undefined;
+export type { Target } from './targeting.js';
+export type { Rule, RuleInput } from './rules.js';
+export type { Suppression } from './noise.js';
+export type { TimeWindow } from './windows.js';
+
+export interface Escalation {
+  /** Fewer acknowledgements than this … */
+  minConfirmations: number;
+  /** … this many minutes after sending, and the message goes to `target` too. */
+  withinMinutes: number;
+  target: Target;
 }
 
 export interface SendInput {
@@ -35,7 +49,14 @@ export interface SendInput {
   options?: string[] | undefined;
   /** Seconds until undelivered copies expire. */
   ttlSeconds?: number | undefined;
+  /** Channels to use; default in-app only. */
+  channels?: ChannelName[] | undefined;
+  escalation?: Escalation | undefined;
+  /** Live zone: for this many minutes the message also reaches everyone who enters the target's fence or area, once each. */
+  liveMinutes?: number | undefined;
 }
+
+type Sender = Principal | { kind: 'rule'; ruleId: string } | { kind: 'escalation'; messageId: string } | { kind: 'reminder'; messageId: string } | { kind: 'sos'; deviceId: string };
 
 export interface Message {
   id: string;
@@ -46,38 +67,77 @@ export interface Message {
   ackRequired: boolean;
   options: string[] | null;
   target: Target;
-  sender: Principal | { kind: 'rule'; ruleId: string };
+  sender: Sender;
+  channels: ChannelName[];
   createdAt: number;
   expiresAt: number | null;
+  escalation: (Escalation & { dueAt: number; escalatedAt: number | null; escalationMessageId: string | null }) | null;
+  liveUntil: number | null;
+  parentId: string | null;
+  /** In-app recipients (devices). */
   recipients: number;
+  /** In-app deliveries by state. */
   counts: Record<DeliveryState, number>;
+  /** Channel deliveries (e-mail, SMS, push, webhook) by channel and state. */
+  channelCounts: Record<string, Record<string, number>>;
 }
 
 export interface Delivery {
   id: string;
   messageId: string;
-  deviceId: string;
+  channel: ChannelName;
+  /** The device (in-app), the user (e-mail, SMS), the push subscription, or "tenant" (webhook). */
+  recipient: string;
+  deviceId: string | null;
   state: DeliveryState;
   response: string | null;
+  respondedBy: string | null;
+  attempts: number | null;
+  lastError: string | null;
   queuedAt: number;
   sentAt: number | null;
   deliveredAt: number | null;
   readAt: number | null;
   acknowledgedAt: number | null;
+  expiredAt: number | null;
+  failedAt: number | null;
 }
 
-export interface Rule {
+export interface Person {
   id: string;
-  tenantId: string;
   name: string;
-  on: 'enter' | 'exit';
-  fenceId: string;
-  target: Target;
+  email: string;
+  /** The devices of the asked-for ones this person carries. */
+  deviceIds: string[];
+}
+
+export interface Template {
+  id: string;
+  name: string;
   title: string;
   body: string;
-  priority: Priority;
-  enabled: boolean;
   createdAt: number;
+}
+
+export interface Responses {
+  messageId: string;
+  options: string[] | null;
+  recipients: number;
+  answered: number;
+  tally: Record<string, number>;
+  byGroup: { groupId: string; recipients: number; answered: number; tally: Record<string, number> }[];
+  notAnswered: { deviceId: string; deliveryId: string; state: DeliveryState }[];
+}
+
+export interface NotificationSettings {
+  webhookUrl: string | null;
+  /** Shown when a webhook URL is set: sign-check requests with it. */
+  webhookSecret?: string | undefined;
+  responders: Target | null;
+  /** Quiet hours of the whole tenant: rule alerts below critical wait for nobody, they are left out. */
+  quietHours: TimeWindow | null;
+  /** Most rule alerts one device gets per hour (critical always passes); null: no limit. */
+  recipientHourlyLimit: number | null;
 }
 
 /** What the notification service asks of the others, through their public interfaces. */
@@ -85,23 +145,57 @@ export interface Resolvers {
   devicesOf(ctx: TenantContext, audience: { deviceIds?: string[] | undefined; userIds?: string[] | undefined; groupIds?: string[] | undefined }): Promise<string[]>;
   insideFence(ctx: TenantContext, fenceId: string): Promise<string[]>;
   deviceName(ctx: TenantContext, deviceId: string): Promise<string>;
+  /** The people who carry these devices, plus these users. */
+  people(ctx: TenantContext, deviceIds: string[], userIds: string[]): Promise<Person[]>;
+  /** The tenant's last known positions. */
+  lastKnown(ctx: TenantContext): Promise<KnownPosition[]>;
+  /** A fence for a live zone drawn for one message; removed when the window closes. */
+  createTemporaryFence(ctx: TenantContext, name: string, area: { geometry: unknown; radius?: number | undefined; width?: number | undefined }): Promise<string>;
+  deleteFence(ctx: TenantContext, fenceId: string): Promise<void>;
+}
+
+export interface NotificationOptions {
+  channels: ChannelSettings;
+  outbox: OutboxSettings;
+  /** How often expiry, escalation and live-zone windows are checked. */
+  sweepMs: number;
+  /** Base URL of the Control Center, for {link} and channel links. */
+  publicUrl?: string | undefined;
 }
 
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5 };
 const STAMP = { sent: 'sent_at', delivered: 'delivered_at', read: 'read_at', acknowledged: 'acknowledged_at' } as const;
 const FANOUT_CHUNK = 500;
+const PERSON_CHANNELS: ChannelName[] = ['email', 'sms', 'push'];
 const transitions = new Counter({ name: 'followme_notification_deliveries_total', help: 'Delivery state changes, by new state', labelNames: ['state'], registers: [registry] });
 const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
+const escalations = new Counter({ name: 'followme_notification_escalations_total', help: 'Messages escalated for too few confirmations', registers: [registry] });
+
+const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 export class NotificationService {
-  private subscription: Subscription | undefined;
+  private subscriptions: Subscription[] = [];
+  private readonly channels: ChannelSet;
+  private readonly outbox: OutboxWorker;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private pendingSent: { tenantId: string; id: string }[] = [];
+  private readonly noise: NoiseControl;
+  /** low_battery rules per tenant, so a position costs a map lookup (invalidated when this process changes rules). */
+  private readonly batteryRules = new Map<string, Rule[]>();
+  private sentFlush: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store<NotificationDB>,
     private readonly bus: Bus,
     private readonly resolvers: Resolvers,
     private readonly logger: Logger,
-  ) {}
+    private readonly options: NotificationOptions,
+  ) {
+    this.channels = createChannels(bus, options.channels);
+    this.noise = new NoiseControl(store.db);
+    this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId));
+  }
 
   private get db(): Kysely<NotificationDB> {
     return this.store.db;
@@ -111,28 +205,61 @@ export class NotificationService {
     return new TenantScope(this.db, ctx.tenantId);
   }
 
-  /** Starts consuming geofence events for the rules. */
+  /** Loads (or generates and keeps) the VAPID keys, consumes geofence and SOS events, starts the outbox worker and the sweeps. */
   async start(): Promise<void> {
-    this.subscription = await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data));
+    this.channels.push.useKeys(await this.vapidKeys());
+    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data)));
+    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
+    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
+    this.outbox.start();
+    // one sweep at a time: a tick that finds the previous one still running skips
+    this.sweeper = setInterval(() => {
+      this.sweeping ??= this.sweep()
+        .catch((err: unknown) => this.logger.error({ err }, 'notification sweep failed'))
+        .finally(() => {
+          this.sweeping = undefined;
+        });
+    }, this.options.sweepMs);
+    this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
-    await this.subscription?.close();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    for (const s of this.subscriptions) await s.close();
+    this.subscriptions = [];
+    await this.outbox.stop();
+    await this.sweeping;
+    this.channels.close();
+  }
+
+  /** Resolves when the outbox has nothing due right now (tests, benchmarks). */
+  async settled(): Promise<void> {
+    this.outbox.kick();
+    await this.outbox.idle();
   }
 
   // ---- sending ----
 
-  /** Resolves the target, stores the message and a delivery per device, then dispatches them. */
+  /** Resolves the target, stores the message with its deliveries and outbox rows in one transaction; the outbox worker sends them. */
   async send(ctx: TenantContext, input: SendInput): Promise<Message> {
     const normalized = normalizeSend(input);
+    await this.checkChannels(ctx, normalized.channels!);
+    if (normalized.escalation) await this.resolve(ctx, normalized.escalation.target);
+    if (normalized.liveMinutes !== undefined && !normalized.target.area && (normalized.target.fenceIds?.length ?? 0) !== 1) {
+      throw invalid('liveMinutes', 'a live zone needs a target with exactly one fence (fenceIds) or an area');
+    }
     const deviceIds = await this.resolve(ctx, normalized.target);
     return this.create(ctx, newId('msg'), normalized, deviceIds, ctx.principal, null);
   }
 
-  /** How many devices a target reaches now, and which. */
-  async preview(ctx: TenantContext, target: Target): Promise<{ devices: number; deviceIds: string[] }> {
-    const deviceIds = await this.resolve(ctx, normalizeTarget(target));
-    return { devices: deviceIds.length, deviceIds };
+  /** How many devices and people a target reaches now, and which. */
+  async preview(ctx: TenantContext, target: Target): Promise<{ devices: number; deviceIds: string[]; people: number; persons: { id: string; name: string }[] }> {
+    const normalized = normalizeTarget(target);
+    const deviceIds = await this.resolve(ctx, normalized);
+    const persons = (await this.resolvers.people(ctx, deviceIds, normalized.userIds ?? [])).map((p) => ({ id: p.id, name: p.name }));
+    return { devices: deviceIds.length, deviceIds, people: persons.length, persons };
   }
 
   async getMessage(ctx: TenantContext, id: string): Promise<Message> {
@@ -147,10 +274,12 @@ export class NotificationService {
     return this.withCounts(ctx, rows);
   }
 
+  /** Every delivery of a message: in-app ones per device first, then channel ones. */
   async listDeliveries(ctx: TenantContext, messageId: string): Promise<Delivery[]> {
     await this.getMessage(ctx, messageId);
-    const rows = await this.scope(ctx).selectFrom('deliveries').selectAll().where('message_id', '=', messageId).orderBy('device_id').execute();
-    return rows.map(toDelivery);
+    const app = await this.scope(ctx).selectFrom('deliveries').selectAll().where('message_id', '=', messageId).orderBy('device_id').execute();
+    const other = await this.scope(ctx).selectFrom('outbox').selectAll().where('message_id', '=', messageId).orderBy('channel').orderBy('recipient').execute();
+    return [...app.map(toDelivery), ...other.map(outboxToDelivery)];
   }
 
   // ---- device side (called by the edge) ----
@@ -161,18 +290,50 @@ export class NotificationService {
     const rows = await this.scope(ctx)
       .selectFrom('deliveries')
       .innerJoin('messages', 'messages.id', 'deliveries.message_id')
-      .select(['deliveries.id as delivery_id', 'messages.id', 'messages.title', 'messages.body', 'messages.priority', 'messages.ack_required', 'messages.options', 'messages.created_at', 'messages.expires_at'])
+      .selectAll('messages')
+      .select('deliveries.id as delivery_id')
       .where('deliveries.device_id', '=', deviceId)
       .where('deliveries.state', 'in', ['queued', 'sent'])
       .orderBy('deliveries.queued_at')
       .orderBy('deliveries.id')
       .execute();
-    return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => toFrame(r.delivery_id, r));
+    return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => appFrame({ id: r.delivery_id, message: outgoing(r) }));
   }
 
-  /** The edge handed these deliveries to the device's connection. */
-  async markSent(ctx: TenantContext, deliveryIds: string[]): Promise<void> {
-    for (const id of deliveryIds) await this.advance(ctx, id, 'sent', undefined, undefined);
+  /**
+   * The edge handed these deliveries to the device's connection. Calls that arrive together (a
+   * fan-out reaching thousands of connections at once) are written in one batch per event-loop turn.
+   */
+  markSent(ctx: TenantContext, deliveryIds: string[]): Promise<void> {
+    for (const id of deliveryIds) this.pendingSent.push({ tenantId: ctx.tenantId, id });
+    this.sentFlush ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pendingSent;
+        this.pendingSent = [];
+        this.sentFlush = undefined;
+        this.flushSent(batch).then(resolve, reject);
+      });
+    });
+    return this.sentFlush;
+  }
+
+  private async flushSent(batch: { tenantId: string; id: string }[]): Promise<void> {
+    const now = Date.now();
+    const byTenant = new Map<string, string[]>();
+    for (const { tenantId, id } of batch) (byTenant.get(tenantId) ?? byTenant.set(tenantId, []).get(tenantId)!).push(id);
+    for (const [tenantId, ids] of byTenant) {
+      for (let i = 0; i < ids.length; i += FANOUT_CHUNK) {
+        const moved = await new TenantScope(this.db, tenantId)
+          .updateTable('deliveries')
+          .set({ state: 'sent', sent_at: now })
+          .where('id', 'in', ids.slice(i, i + FANOUT_CHUNK))
+          .where('state', '=', 'queued')
+          .returning(['id', 'message_id', 'device_id'])
+          .execute();
+        transitions.inc({ state: 'sent' }, moved.length);
+        for (const d of moved) await this.bus.publish(deliveryUpdated, d.message_id, { tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now });
+      }
+    }
   }
 
   /** A receipt from the device that the delivery is for. Never moves a delivery backwards. */
@@ -188,44 +349,265 @@ export class NotificationService {
     return this.advance(ctx, deliveryId, 'acknowledged', response, by);
   }
 
-  // ---- rules ----
+  // ---- CAP 1.2 ----
 
-  async createRule(ctx: TenantContext, input: { name: string; on: string; fenceId: string; target: Target; title: string; body?: string | undefined; priority?: string | undefined; enabled?: boolean | undefined }): Promise<Rule> {
-    if (typeof input.name !== 'string' || input.name.trim() === '') throw invalid('name', 'must be a non-empty string');
-    if (input.on !== 'enter' && input.on !== 'exit') throw invalid('on', `must be enter or exit, got ${JSON.stringify(input.on)}`);
-    if (typeof input.fenceId !== 'string' || input.fenceId === '') throw invalid('fenceId', 'must name a fence');
-    const send = normalizeSend({ target: input.target, title: input.title, body: input.body, priority: input.priority as Priority | undefined });
-    if (send.target.fenceIds?.length) throw invalid('target.fenceIds', 'a rule targets people, devices or groups, not fences');
-    await this.resolve(ctx, send.target); // refuses unknown ids now rather than when the rule fires
-    await this.resolvers.insideFence(ctx, input.fenceId).catch((err: unknown) => {
-      if (err instanceof AppError && err.code === 'not_found') throw invalid('fenceId', `no fence ${input.fenceId} in this tenant`);
+  /** Sends a CAP 1.2 alert to everyone whose last known position is in its area (optionally fresh, optionally as a live zone). */
+  async importCap(ctx: TenantContext, xml: string, options: { channels?: ChannelName[] | undefined; maxAgeMinutes?: number | undefined; liveMinutes?: number | undefined }): Promise<Message> {
+    const cap = readCap(xml);
+    let ttlSeconds: number | undefined;
+    if (cap.expires !== null) {
+      ttlSeconds = Math.floor((cap.expires - Date.now()) / 1000);
+      if (ttlSeconds < 1) throw invalid('alert.info.expires', `the alert expired at ${new Date(cap.expires).toISOString()}; nothing to send`);
+    }
+    const target: Target = { area: cap.area };
+    if (options.maxAgeMinutes !== undefined) target.maxAgeMinutes = options.maxAgeMinutes;
+    const input = normalizeSend({ target, title: cap.title, body: cap.body, priority: cap.priority, ttlSeconds, channels: options.channels, liveMinutes: options.liveMinutes, ackRequired: cap.priority !== 'normal' });
+    await this.checkChannels(ctx, input.channels!);
+    const deviceIds = await this.resolve(ctx, input.target);
+    const source = { cap: { identifier: cap.identifier, sender: cap.sender, sent: cap.sent, areaDesc: cap.areaDesc } };
+    return this.create(ctx, newId('msg'), input, deviceIds, ctx.principal, null, null, null, source);
+  }
+
+  /** A message as a CAP 1.2 alert (an imported one references the original). */
+  async exportCap(ctx: TenantContext, id: string): Promise<string> {
+    const message = await this.getMessage(ctx, id);
+    const row = await this.scope(ctx).selectFrom('messages').select('source').where('id', '=', id).executeTakeFirstOrThrow();
+    const source = row.source ? (JSON.parse(row.source) as { cap?: { identifier: string; sender: string; sent: string; areaDesc: string } }) : {};
+    return writeCap({
+      id: message.id,
+      tenantId: message.tenantId,
+      title: message.title,
+      body: message.body,
+      priority: message.priority,
+      createdAt: message.createdAt,
+      expiresAt: message.expiresAt,
+      areaDesc: source.cap?.areaDesc ?? (message.target.area ? 'The area drawn for this message' : 'The people chosen by the sender'),
+      area: message.target.area as { geometry: { type: string; coordinates: unknown }; radius?: number } | undefined,
+      references: source.cap ? `${source.cap.sender},${source.cap.identifier},${source.cap.sent}` : undefined,
+      link: this.liveMapLink(ctx.tenantId),
+    });
+  }
+
+  // ---- responses, reminders ----
+
+  /** Tallies per option and per target group, and who has not answered. */
+  async responses(ctx: TenantContext, messageId: string): Promise<Responses> {
+    const message = await this.getMessage(ctx, messageId);
+    const rows = await this.scope(ctx).selectFrom('deliveries').select(['id', 'device_id', 'state', 'response']).where('message_id', '=', messageId).orderBy('device_id').execute();
+    const tallyOf = (list: typeof rows) => {
+      const tally: Record<string, number> = Object.fromEntries((message.options ?? []).map((o) => [o, 0]));
+      for (const r of list) if (r.state === 'acknowledged') tally[r.response ?? '(acknowledged)'] = (tally[r.response ?? '(acknowledged)'] ?? 0) + 1;
+      return tally;
+    };
+    const answered = (list: typeof rows) => list.filter((r) => r.state === 'acknowledged').length;
+    const byGroup: Responses['byGroup'] = [];
+    for (const groupId of message.target.groupIds ?? []) {
+      const members = new Set(await this.resolvers.devicesOf(ctx, { groupIds: [groupId] }).catch(() => [] as string[]));
+      const list = rows.filter((r) => members.has(r.device_id));
+      byGroup.push({ groupId, recipients: list.length, answered: answered(list), tally: tallyOf(list) });
+    }
+    return {
+      messageId,
+      options: message.options,
+      recipients: rows.length,
+      answered: answered(rows),
+      tally: tallyOf(rows),
+      byGroup,
+      notAnswered: rows.filter((r) => r.state !== 'acknowledged').map((r) => ({ deviceId: r.device_id, deliveryId: r.id, state: r.state as DeliveryState })),
+    };
+  }
+
+  /** Sends a reminder to everyone who has not answered; an answer to the reminder answers the original too. */
+  async remind(ctx: TenantContext, messageId: string): Promise<Message> {
+    const original = await this.getMessage(ctx, messageId);
+    if (original.parentId) throw invalid('id', 'remind about the original message, not a reminder');
+    const waiting = (await this.responses(ctx, messageId)).notAnswered.filter((d) => d.state !== 'expired' && d.state !== 'failed').map((d) => d.deviceId);
+    if (waiting.length === 0) throw invalid('id', 'everyone has answered; there is nobody to remind');
+    const remaining = original.expiresAt === null ? undefined : Math.ceil((original.expiresAt - Date.now()) / 1000);
+    if (remaining !== undefined && remaining < 1) throw invalid('id', 'the message has expired');
+    const input: SendInput = {
+      target: { deviceIds: waiting },
+      title: `Reminder: ${original.title}`.slice(0, 200),
+      body: original.body,
+      priority: original.priority,
+      ackRequired: original.ackRequired,
+      options: original.options ?? undefined,
+      ttlSeconds: remaining,
+      channels: original.channels,
+    };
+    return this.create(ctx, newId('msg'), input, waiting, { kind: 'reminder', messageId }, null, messageId);
+  }
+
+  // ---- per-tenant and per-person settings ----
+
+  async getSettings(ctx: TenantContext): Promise<NotificationSettings> {
+    const row = await this.scope(ctx).selectFrom('tenant_settings').selectAll().executeTakeFirst();
+    return {
+      webhookUrl: row?.webhook_url ?? null,
+      responders: row?.responders ? (JSON.parse(row.responders) as Target) : null,
+      quietHours: row?.quiet_hours ? (JSON.parse(row.quiet_hours) as TimeWindow) : null,
+      recipientHourlyLimit: row?.recipient_hourly_limit ?? null,
+    };
+  }
+
+  /** Sets the webhook URL (a new signing secret is made and shown once when the URL changes) and the responders SOS goes to. */
+  async updateSettings(ctx: TenantContext, change: { webhookUrl?: string | null | undefined; responders?: Target | null | undefined; quietHours?: unknown; recipientHourlyLimit?: number | null | undefined }): Promise<NotificationSettings> {
+    const current = await this.scope(ctx).selectFrom('tenant_settings').selectAll().executeTakeFirst();
+    const next = { webhook_url: current?.webhook_url ?? null, webhook_secret: current?.webhook_secret ?? null, quiet_hours: current?.quiet_hours ?? null, responders: current?.responders ?? null, recipient_hourly_limit: current?.recipient_hourly_limit ?? null };
+    if (change.quietHours !== undefined) next.quiet_hours = change.quietHours === null ? null : JSON.stringify(parseWindow(change.quietHours, 'quietHours'));
+    if (change.recipientHourlyLimit !== undefined) {
+      if (change.recipientHourlyLimit !== null && !(Number.isInteger(change.recipientHourlyLimit) && change.recipientHourlyLimit >= 1)) throw invalid('recipientHourlyLimit', 'must be a whole number from 1, or null for no limit');
+      next.recipient_hourly_limit = change.recipientHourlyLimit;
+    }
+    let shownSecret: string | undefined;
+    if (change.webhookUrl !== undefined) {
+      if (change.webhookUrl === null) {
+        next.webhook_url = null;
+        next.webhook_secret = null;
+      } else {
+        let url: URL;
+        try {
+          url = new URL(change.webhookUrl);
+        } catch {
+          throw invalid('webhookUrl', `must be an absolute http(s) URL, got ${JSON.stringify(change.webhookUrl)}`);
+        }
+        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid('webhookUrl', `must be an http(s) URL, got ${url.protocol}`);
+        if (next.webhook_url !== url.href || !next.webhook_secret) next.webhook_secret = `whsec_${newSecret()}`;
+        next.webhook_url = url.href;
+        shownSecret = next.webhook_secret;
+      }
+    }
+    if (change.responders !== undefined) {
+      if (change.responders === null) next.responders = null;
+      else {
+        const target = normalizeTarget(change.responders, 'responders');
+        if (target.responders) throw invalid('responders.responders', 'the responders cannot be defined by themselves');
+        await this.resolve(ctx, target);
+        next.responders = JSON.stringify(target);
+      }
+    }
+    if (current) await this.scope(ctx).updateTable('tenant_settings').set(next).execute();
+    else await this.scope(ctx).insert('tenant_settings', next);
+    const settings = await this.getSettings(ctx);
+    return shownSecret ? { ...settings, webhookSecret: shownSecret } : settings;
+  }
+
+  /** A person's phone number for SMS (E.164). */
+  async setPhone(ctx: TenantContext, userId: string, phone: string | null): Promise<{ userId: string; phone: string | null }> {
+    if (phone !== null && !/^\+[1-9]\d{6,14}$/.test(phone)) throw invalid('phone', `must be an E.164 number such as +4915112345678, got ${JSON.stringify(phone)}`);
+    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
       throw err;
     });
-    const rule: Rule = {
-      id: newId('rul'),
-      tenantId: ctx.tenantId,
-      name: input.name.trim(),
-      on: input.on,
-      fenceId: input.fenceId,
-      target: send.target,
-      title: send.title,
-      body: send.body ?? '',
-      priority: send.priority ?? 'high',
-      enabled: input.enabled ?? true,
-      createdAt: Date.now(),
-    };
-    await this.scope(ctx).insert('rules', {
-      id: rule.id,
-      name: rule.name,
-      on_event: rule.on,
-      fence_id: rule.fenceId,
-      target: JSON.stringify(rule.target),
-      title: rule.title,
-      body: rule.body,
-      priority: rule.priority,
-      enabled: rule.enabled ? 1 : 0,
-      created_at: rule.createdAt,
+    const scope = this.scope(ctx);
+    const existing = await scope.selectFrom('profiles').select('user_id').where('user_id', '=', userId).executeTakeFirst();
+    if (existing) await scope.updateTable('profiles').set({ phone }).where('user_id', '=', userId).execute();
+    else await scope.insert('profiles', { user_id: userId, phone, quiet_hours: null });
+    return { userId, phone };
+  }
+
+  /** A person's quiet hours: rule alerts below critical leave them out meanwhile. */
+  async setQuietHours(ctx: TenantContext, userId: string, window: unknown): Promise<{ userId: string; quietHours: TimeWindow | null }> {
+    const quiet = window === null ? null : parseWindow(window, 'quietHours');
+    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
+      throw err;
     });
+    const scope = this.scope(ctx);
+    const value = quiet ? JSON.stringify(quiet) : null;
+    const existing = await scope.selectFrom('profiles').select('user_id').where('user_id', '=', userId).executeTakeFirst();
+    if (existing) await scope.updateTable('profiles').set({ quiet_hours: value }).where('user_id', '=', userId).execute();
+    else await scope.insert('profiles', { user_id: userId, phone: null, quiet_hours: value });
+    return { userId, quietHours: quiet };
+  }
+
+  // ---- templates ----
+
+  async createTemplate(ctx: TenantContext, input: { name: string; title: string; body?: string | undefined }): Promise<Template> {
+    if (typeof input.name !== 'string' || input.name.trim() === '') throw invalid('name', 'must be a non-empty string');
+    if (typeof input.title !== 'string' || input.title.trim() === '' || input.title.length > 200) throw invalid('title', 'must be text of 1 to 200 characters');
+    const scope = this.scope(ctx);
+    if (await scope.selectFrom('templates').select('id').where('name', '=', input.name.trim()).executeTakeFirst()) throw new AppError('conflict', `a template named ${JSON.stringify(input.name.trim())} exists already`, [{ field: 'name', reason: 'is taken' }]);
+    const template: Template = { id: newId('tpl'), name: input.name.trim(), title: input.title.trim(), body: input.body ?? '', createdAt: Date.now() };
+    await scope.insert('templates', { id: template.id, name: template.name, title: template.title, body: template.body, created_at: template.createdAt });
+    return template;
+  }
+
+  async listTemplates(ctx: TenantContext): Promise<Template[]> {
+    return (await this.scope(ctx).selectFrom('templates').selectAll().orderBy('name').execute()).map((r) => ({ id: r.id, name: r.name, title: r.title, body: r.body, createdAt: r.created_at }));
+  }
+
+  async deleteTemplate(ctx: TenantContext, id: string): Promise<void> {
+    if (await this.scope(ctx).selectFrom('rules').select('id').where('template_id', '=', id).executeTakeFirst()) throw new AppError('conflict', `template ${id} is used by a rule; delete or change the rule first`);
+    const result = await this.scope(ctx).deleteFrom('templates').where('id', '=', id).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw notFound('template', id);
+  }
+
+  private async template(ctx: TenantContext, id: string, field: string): Promise<Template> {
+    const row = await this.scope(ctx).selectFrom('templates').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw invalid(field, `no template ${id} in this tenant`);
+    return { id: row.id, name: row.name, title: row.title, body: row.body, createdAt: row.created_at };
+  }
+
+  /** What noise control left out: of one rule (newest first), or of one message. */
+  async suppressed(ctx: TenantContext, of: { ruleId?: string; messageId?: string }, limit = 100): Promise<Suppression[]> {
+    let q = this.scope(ctx).selectFrom('suppressions').selectAll();
+    if (of.ruleId) {
+      if (!(await this.scope(ctx).selectFrom('rules').select('id').where('id', '=', of.ruleId).executeTakeFirst())) throw notFound('rule', of.ruleId);
+      q = q.where('rule_id', '=', of.ruleId);
+    }
+    if (of.messageId) {
+      await this.getMessage(ctx, of.messageId);
+      q = q.where('message_id', '=', of.messageId);
+    }
+    return (await q.orderBy('at', 'desc').orderBy('id').limit(limit).execute()).map(toSuppression);
+  }
+
+  /** The VAPID public key the member web app subscribes with. */
+  vapidPublicKey(): Promise<string> {
+    return this.vapidKeys().then((k) => k.publicKey);
+  }
+
+  /** Stores a browser's push subscription for the calling user (one row per endpoint). */
+  async addPushSubscription(ctx: TenantContext, userId: string, subscription: { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<{ id: string; endpoint: string; createdAt: number }> {
+    let url: URL;
+    try {
+      url = new URL(subscription.endpoint);
+    } catch {
+      throw invalid('endpoint', 'must be the push service URL of the subscription');
+    }
+    const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw invalid('endpoint', 'must be an https URL (push services speak only https)');
+    if (!/^[A-Za-z0-9_-]{80,100}$/.test(subscription.keys.p256dh)) throw invalid('keys.p256dh', 'must be the subscription\'s P-256 public key, URL-safe base64 (87 characters)');
+    if (!/^[A-Za-z0-9_-]{16,30}$/.test(subscription.keys.auth)) throw invalid('keys.auth', 'must be the subscription\'s auth secret, URL-safe base64 (22 characters)');
+    const now = Date.now();
+    await this.db.deleteFrom('push_subscriptions').where('endpoint', '=', url.href).execute();
+    const id = newId('psub');
+    await this.scope(ctx).insert('push_subscriptions', { id, user_id: userId, endpoint: url.href, p256dh: subscription.keys.p256dh, auth: subscription.keys.auth, created_at: now });
+    return { id, endpoint: url.href, createdAt: now };
+  }
+
+  async deletePushSubscription(ctx: TenantContext, userId: string, id: string): Promise<void> {
+    const result = await this.scope(ctx).deleteFrom('push_subscriptions').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw notFound('push subscription', id);
+  }
+
+  // ---- rules ----
+
+  async createRule(ctx: TenantContext, input: RuleInput): Promise<Rule> {
+    const normalized = normalizeRule(input);
+    await this.resolve(ctx, normalized.target); // refuses unknown ids now rather than when the rule fires
+    if (normalized.templateId) await this.template(ctx, normalized.templateId, 'templateId');
+    if (FENCE_TRIGGERS.includes(normalized.on)) {
+      await this.resolvers.insideFence(ctx, normalized.fenceId!).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'not_found') throw invalid('fenceId', `no fence ${normalized.fenceId} in this tenant`);
+        throw err;
+      });
+    }
+    await this.checkChannels(ctx, normalized.channels);
+    const rule: Rule = { ...normalized, id: newId('rul'), tenantId: ctx.tenantId, createdAt: Date.now() };
+    await this.scope(ctx).insert('rules', ruleColumns(rule));
+    this.batteryRules.delete(ctx.tenantId);
     return rule;
   }
 
@@ -236,31 +618,235 @@ export class NotificationService {
   async deleteRule(ctx: TenantContext, id: string): Promise<void> {
     const result = await this.scope(ctx).deleteFrom('rules').where('id', '=', id).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) throw notFound('rule', id);
+    this.batteryRules.delete(ctx.tenantId);
   }
 
-  /** A geofence event: every enabled rule on that fence and event type sends its alert, once per event. */
+  /** A geofence event: live zones on that fence reach the device that entered; every enabled rule on that fence (or proximity rule) and event type fires. */
   private async onFenceEvent(event: FenceEvent): Promise<void> {
     const ctx = systemContext(event.tenantId);
-    const rules = await this.scope(ctx).selectFrom('rules').selectAll().where('fence_id', '=', event.fenceId).where('on_event', '=', event.type).where('enabled', '=', 1).execute();
-    for (const row of rules.map(toRule)) {
-      const messageId = `msg_${event.id}_${row.id}`; // one alert per event and rule, however often the event is redelivered
-      if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) continue;
-      const deviceName = await this.resolvers.deviceName(ctx, event.deviceId).catch(() => event.deviceId);
-      const vars: Record<string, string> = { device: deviceName, fence: event.fenceName, event: event.type === 'enter' ? 'entered' : 'left', time: new Date(event.time).toISOString() };
-      const fill = (text: string) => text.replace(/\{(\w+)\}/g, (whole, name: string) => vars[name] ?? whole);
-      const input: SendInput = { target: row.target, title: fill(row.title), body: fill(row.body), priority: row.priority };
-      try {
-        const deviceIds = await this.resolve(ctx, row.target);
-        await this.create(ctx, messageId, input, deviceIds, { kind: 'rule', ruleId: row.id }, row.id);
-        rulesFired.inc();
-        this.logger.info({ tenantId: event.tenantId, ruleId: row.id, eventId: event.id, recipients: deviceIds.length }, 'rule fired');
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'validation_failed') {
-          this.logger.warn({ err, ruleId: row.id }, 'rule target no longer resolves; alert not sent');
-          continue;
-        }
-        throw err;
+    if (event.type === 'enter') await this.reachLiveZones(ctx, event);
+    const rules = await this.enabledRules(ctx, event.type, event.fenceId);
+    if (rules.length === 0) return;
+    const other = event.otherDeviceId ? await this.resolvers.deviceName(ctx, event.otherDeviceId).catch(() => event.otherDeviceId!) : '';
+    const words: Record<string, string> = { enter: 'entered', exit: 'left', dwell: 'stayed in', within: 'came near', apart: 'moved away from' };
+    const vars = { fence: PROXIMITY_TRIGGERS.includes(event.type as Rule['on']) ? other : event.fenceName, event: words[event.type] ?? event.type, other };
+    for (const rule of rules) await this.fireRule(ctx, rule, { deviceId: event.deviceId, key: event.id, at: event.time, vars });
+  }
+
+  /** A device went offline: rules on offline fire. */
+  private async onStatus(status: { tenantId: string; deviceId: string; connection: string; connectionAt: number | null; battery: number | null }): Promise<void> {
+    if (status.connection !== 'offline') return;
+    const ctx = systemContext(status.tenantId);
+    const at = status.connectionAt ?? Date.now();
+    for (const rule of await this.enabledRules(ctx, 'offline')) await this.fireRule(ctx, rule, { deviceId: status.deviceId, key: `off_${status.deviceId}_${at}`, at, vars: { event: 'went offline' } });
+  }
+
+  /** A position with a battery level: rules on low_battery fire at or below their threshold. */
+  private async onPosition(position: Position): Promise<void> {
+    if (position.battery === undefined || position.late) return;
+    const ctx = systemContext(position.tenantId);
+    let rules = this.batteryRules.get(position.tenantId);
+    if (!rules) this.batteryRules.set(position.tenantId, (rules = await this.enabledRules(ctx, 'low_battery')));
+    for (const rule of rules) {
+      if (position.battery > (rule.batteryBelow ?? 20)) continue;
+      await this.fireRule(ctx, rule, { deviceId: position.deviceId, key: `bat_${position.deviceId}_${position.time}`, at: position.time, vars: { event: 'is low on battery', battery: `${position.battery}%` } });
+    }
+  }
+
+  private async enabledRules(ctx: TenantContext, on: string, fenceId?: string): Promise<Rule[]> {
+    let q = this.scope(ctx).selectFrom('rules').selectAll().where('on_event', '=', on).where('enabled', '=', 1);
+    if (fenceId !== undefined) q = q.where('fence_id', '=', fenceId);
+    return (await q.execute()).map(toRule);
+  }
+
+  /**
+   * One rule, one occurrence about one device: once per occurrence (the message id is derived from
+   * it), subject to the rule's schedule, cooldown and hourly limit, and to quiet hours and hourly
+   * limits per recipient. What noise control leaves out is recorded with the reason.
+   */
+  private async fireRule(ctx: TenantContext, rule: Rule, occurrence: { deviceId: string; key: string; at: number; vars: Record<string, string> }): Promise<Message | undefined> {
+    const messageId = `msg_${occurrence.key}_${rule.id}`.slice(0, 160);
+    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return undefined; // redelivered event
+    const now = Date.now();
+    const blocked = await this.noise.ruleBlocked(rule, occurrence.deviceId, now);
+    if (blocked) {
+      await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...blocked, at: now }]);
+      this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: blocked.reason }, 'rule alert suppressed');
+      return undefined;
+    }
+    const device = await this.resolvers.deviceName(ctx, occurrence.deviceId).catch(() => occurrence.deviceId);
+    const person = (await this.resolvers.people(ctx, [occurrence.deviceId], []).catch(() => [] as Person[]))[0]?.name ?? device;
+    const vars: Record<string, string> = { device, person, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
+    const text = rule.templateId ? await this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
+    const input: SendInput = { target: rule.target, title: fill(text.title, vars).slice(0, 200) || rule.name, body: fill(text.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
+    try {
+      const deviceIds = await this.resolve(ctx, rule.target);
+      const quiet = await this.quietHoursOf(ctx, deviceIds);
+      const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
+      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId);
+      await this.noise.record(ctx.tenantId, left.map((l) => ({ ruleId: rule.id, messageId, subject: occurrence.deviceId, recipient: l.recipient, reason: l.reason, detail: l.detail, at: now })));
+      rulesFired.inc();
+      this.logger.info({ tenantId: ctx.tenantId, ruleId: rule.id, key: occurrence.key, recipients: kept.length, suppressed: left.length }, 'rule fired');
+      return message;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'validation_failed') {
+        this.logger.warn({ err, ruleId: rule.id }, 'rule target no longer resolves; alert not sent');
+        return undefined;
       }
+      throw err;
+    }
+  }
+
+  /** The tenant's quiet hours and hourly limit, and each device's person's quiet hours. */
+  private async quietHoursOf(ctx: TenantContext, deviceIds: string[]): Promise<{ tenant: TimeWindow | null; byDevice: Map<string, TimeWindow>; hourlyLimit: number | null }> {
+    const settings = await this.getSettings(ctx);
+    const byDevice = new Map<string, TimeWindow>();
+    const profiles = await this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute();
+    if (profiles.length > 0 && deviceIds.length > 0) {
+      const quietOf = new Map(profiles.map((p) => [p.user_id, JSON.parse(p.quiet_hours!) as TimeWindow]));
+      for (const person of await this.resolvers.people(ctx, deviceIds, [])) {
+        const window = quietOf.get(person.id);
+        if (window) for (const d of person.deviceIds) byDevice.set(d, window);
+      }
+    }
+    return { tenant: settings.quietHours, byDevice, hourlyLimit: settings.recipientHourlyLimit };
+  }
+
+  /** Messages whose live zone is this fence and whose window is open at the event reach the device, once. */
+  private async reachLiveZones(ctx: TenantContext, event: FenceEvent): Promise<void> {
+    const zones = await this.scope(ctx).selectFrom('messages').selectAll().where('live_fence_id', '=', event.fenceId).where('live_until', '>', event.time).where('created_at', '<=', event.time).execute();
+    for (const message of zones) {
+      const now = Date.now();
+      const id = newId('dlv');
+      const inserted = await this.db
+        .insertInto('deliveries')
+        .values({ id, tenant_id: ctx.tenantId, message_id: message.id, device_id: event.deviceId, state: 'queued', response: null, responded_by: null, queued_at: now, sent_at: null, delivered_at: null, read_at: null, acknowledged_at: null, dispatch_at: now, expired_at: null })
+        .onConflict((oc) => oc.columns(['message_id', 'device_id']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) continue; // this device had it already
+      transitions.inc({ state: 'queued' });
+      await this.bus.publish(deliveryUpdated, message.id, { tenantId: ctx.tenantId, messageId: message.id, deliveryId: id, channel: 'app', deviceId: event.deviceId, state: 'queued', at: now });
+      const channels = JSON.parse(message.channels) as ChannelName[];
+      if (channels.some((c) => PERSON_CHANNELS.includes(c))) {
+        const rows = await this.personRows(ctx, message.id, channels.filter((c) => PERSON_CHANNELS.includes(c)), [event.deviceId], [], now);
+        if (rows.length > 0) await this.db.insertInto('outbox').values(rows).onConflict((oc) => oc.columns(['message_id', 'channel', 'recipient']).doNothing()).execute();
+      }
+      this.logger.info({ messageId: message.id, deviceId: event.deviceId }, 'live zone reached a device that entered');
+    }
+    if (zones.length > 0) this.outbox.kick();
+  }
+
+  /** An SOS from a device: a critical alert to the tenant's responders, once per SOS id. */
+  private async onSos(sos: SosRaised): Promise<void> {
+    const ctx = systemContext(sos.tenantId);
+    const messageId = `msg_sos_${sos.deviceId}_${sos.id}`.slice(0, 120);
+    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return;
+    const settings = await this.getSettings(ctx);
+    const deviceName = await this.resolvers.deviceName(ctx, sos.deviceId).catch(() => sos.deviceId);
+    if (!settings.responders) {
+      this.logger.error({ tenantId: sos.tenantId, deviceId: sos.deviceId }, 'SOS raised but the tenant has no responders set (PUT …/notification-settings); only rules on sos are run');
+      for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars: { event: 'raised an SOS', text: sos.text ?? '' } });
+      return;
+    }
+    const where = sos.lon !== undefined && sos.lat !== undefined ? ` at ${sos.lat.toFixed(5)}, ${sos.lon.toFixed(5)}` : '';
+    const input: SendInput = {
+      target: settings.responders,
+      title: `SOS from ${deviceName}`,
+      body: `${sos.text ? `${sos.text}\n` : ''}Raised ${new Date(sos.at).toISOString()}${where}.${this.liveMapLink(sos.tenantId) ? ` ${this.liveMapLink(sos.tenantId)}` : ''}`,
+      priority: 'critical',
+      ackRequired: true,
+      channels: ['app'],
+    };
+    const deviceIds = await this.resolve(ctx, settings.responders).catch(() => [] as string[]);
+    await this.create(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null);
+    this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
+    const vars = { event: 'raised an SOS', text: sos.text ?? '' };
+    for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
+  }
+
+  // ---- background sweeps: expiry, escalation, live-zone windows ----
+
+  private async sweep(): Promise<void> {
+    await this.expire();
+    await this.escalate();
+    await this.closeLiveZones();
+  }
+
+  /** Deliveries of expired messages that never reached their recipient become `expired`. */
+  async expire(now = Date.now()): Promise<number> {
+    // messages that expired within the last week (older ones were swept then), through the expires_at index
+    const expired = (await this.db.selectFrom('messages').select('id').where('expires_at', '<=', now).where('expires_at', '>', now - 7 * 86_400_000).execute()).map((m) => m.id);
+    if (expired.length === 0) return 0;
+    const app = await this.db
+      .selectFrom('deliveries')
+      .select(['id', 'tenant_id', 'message_id', 'device_id'])
+      .where('message_id', 'in', expired.slice(0, 1000))
+      .where('state', 'in', ['queued', 'sent'])
+      .limit(5000)
+      .execute();
+    for (let i = 0; i < app.length; i += FANOUT_CHUNK) {
+      const chunk = app.slice(i, i + FANOUT_CHUNK);
+      await this.db.updateTable('deliveries').set({ state: 'expired', expired_at: now, dispatch_at: null }).where('id', 'in', chunk.map((d) => d.id)).where('state', 'in', ['queued', 'sent']).execute();
+      for (const d of chunk) await this.bus.publish(deliveryUpdated, d.message_id, { tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'expired', at: now });
+      await yieldToLoop();
+    }
+    const other = await this.db
+      .selectFrom('outbox')
+      .select(['id', 'tenant_id', 'message_id', 'channel', 'recipient'])
+      .where('message_id', 'in', expired.slice(0, 1000))
+      .where('state', '=', 'queued')
+      .limit(5000)
+      .execute();
+    for (const d of other) {
+      await this.db.updateTable('outbox').set({ state: 'expired', expired_at: now, next_attempt_at: null }).where('id', '=', d.id).where('state', '=', 'queued').execute();
+      await this.bus.publish(deliveryUpdated, d.message_id, { tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: d.channel as ChannelName, recipient: d.recipient, state: 'expired', at: now });
+    }
+    transitions.inc({ state: 'expired' }, app.length + other.length);
+    return app.length + other.length;
+  }
+
+  /** Messages whose escalation window closed with too few acknowledgements go to the escalation target. Stored, so a restart keeps the timer. */
+  private async escalate(now = Date.now()): Promise<void> {
+    const due = await this.db.selectFrom('messages').selectAll().where('escalation_due_at', '<=', now).where('escalated_at', 'is', null).limit(100).execute();
+    for (const row of due) {
+      const ctx = systemContext(row.tenant_id);
+      const escalation = JSON.parse(row.escalation!) as Escalation;
+      const confirmed = Number((await this.db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('message_id', '=', row.id).where('state', '=', 'acknowledged').executeTakeFirstOrThrow()).n);
+      let escalationMessageId: string | null = null;
+      if (confirmed < escalation.minConfirmations) {
+        escalationMessageId = `msg_esc_${row.id.slice(4)}`;
+        const input: SendInput = {
+          target: escalation.target,
+          title: `Escalation: ${row.title}`.slice(0, 200),
+          body: `Only ${confirmed} of at least ${escalation.minConfirmations} confirmations within ${escalation.withinMinutes} minutes.${row.body ? `\n\n${row.body}` : ''}`,
+          priority: row.priority === 'critical' ? 'critical' : 'high',
+          ackRequired: true,
+          channels: JSON.parse(row.channels) as ChannelName[],
+        };
+        try {
+          if (!(await this.db.selectFrom('messages').select('id').where('id', '=', escalationMessageId).executeTakeFirst())) {
+            const deviceIds = await this.resolve(ctx, escalation.target);
+            await this.create(ctx, escalationMessageId, input, deviceIds, { kind: 'escalation', messageId: row.id }, null);
+          }
+          escalations.inc();
+          this.logger.warn({ messageId: row.id, confirmed, needed: escalation.minConfirmations }, 'message escalated');
+        } catch (err) {
+          this.logger.error({ err, messageId: row.id }, 'escalation could not be sent');
+          escalationMessageId = null;
+        }
+      }
+      await this.db.updateTable('messages').set({ escalated_at: now, escalation: JSON.stringify({ ...escalation, escalationMessageId }) }).where('id', '=', row.id).execute();
+    }
+  }
+
+  /** Temporary fences of live zones whose window closed are removed. */
+  private async closeLiveZones(now = Date.now()): Promise<void> {
+    const closed = await this.db.selectFrom('messages').select(['id', 'tenant_id', 'live_fence_id']).where('temp_fence', '=', 1).where('live_until', '<=', now).limit(100).execute();
+    for (const row of closed) {
+      await this.resolvers.deleteFence(systemContext(row.tenant_id), row.live_fence_id!).catch((err: unknown) => {
+        if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+      });
+      await this.db.updateTable('messages').set({ temp_fence: 2 }).where('id', '=', row.id).execute();
     }
   }
 
@@ -280,8 +866,37 @@ export class NotificationService {
 
   // ---- internals ----
 
+  private async vapidKeys(): Promise<VapidKeys> {
+    const stored = await this.db.selectFrom('keys').select('value').where('name', '=', 'vapid').executeTakeFirst();
+    if (stored) return JSON.parse(stored.value) as VapidKeys;
+    const keys = generateVapidKeys();
+    await this.db.insertInto('keys').values({ name: 'vapid', value: JSON.stringify(keys) }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const kept = await this.db.selectFrom('keys').select('value').where('name', '=', 'vapid').executeTakeFirstOrThrow();
+    this.logger.info('generated the Web Push (VAPID) key pair');
+    return JSON.parse(kept.value) as VapidKeys;
+  }
+
+  private liveMapLink(tenantId: string): string | undefined {
+    return this.options.publicUrl ? `${this.options.publicUrl.replace(/\/$/, '')}/?tenant=${encodeURIComponent(tenantId)}#live` : undefined;
+  }
+
+  private async checkChannels(ctx: TenantContext, channels: ChannelName[]): Promise<void> {
+    for (const name of channels) {
+      if (name === 'webhook') {
+        if (!(await this.getSettings(ctx)).webhookUrl) throw invalid('channels', 'webhook: the tenant has no webhook URL; set one with PUT /tenants/{id}/notification-settings');
+      } else if (!this.channels[name].configured) {
+        throw invalid('channels', `${name}: this deployment has no ${name === 'email' ? 'SMTP server (FOLLOWME_SMTP_URL)' : name === 'sms' ? 'SMS provider (FOLLOWME_SMS_PROVIDER)' : name} configured`);
+      }
+    }
+  }
+
   private async resolve(ctx: TenantContext, target: Target): Promise<string[]> {
     const devices = new Set(await this.resolvers.devicesOf(ctx, target));
+    if (target.responders) {
+      const responders = (await this.getSettings(ctx)).responders;
+      if (!responders) throw invalid('target.responders', 'the tenant has no responders; set them with PUT /tenants/{id}/notification-settings');
+      for (const id of await this.resolve(ctx, responders)) devices.add(id);
+    }
     for (const fenceId of target.fenceIds ?? []) {
       const inside = await this.resolvers.insideFence(ctx, fenceId).catch((err: unknown) => {
         if (err instanceof AppError && err.code === 'not_found') throw invalid('target.fenceIds', `no fence ${fenceId} in this tenant`);
@@ -289,11 +904,39 @@ export class NotificationService {
       });
       for (const id of inside) devices.add(id);
     }
+    const shape = areaShape(target);
+    if (shape) for (const id of devicesInArea(shape, await this.resolvers.lastKnown(ctx), target.maxAgeMinutes)) devices.add(id);
     return [...devices].sort();
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Message['sender'], ruleId: string | null): Promise<Message> {
+  /** Outbox rows for the person channels: one per user and channel (per subscription for push), where the person has an address. */
+  private async personRows(ctx: TenantContext, messageId: string, channels: ChannelName[], deviceIds: string[], userIds: string[], now: number): Promise<NotificationDB['outbox'][]> {
+    const people = await this.resolvers.people(ctx, deviceIds, userIds);
+    const rows: NotificationDB['outbox'][] = [];
+    const row = (channel: ChannelName, recipient: string, address: string): NotificationDB['outbox'] => ({ id: newId('obx'), tenant_id: ctx.tenantId, message_id: messageId, channel, recipient, address, state: 'queued', attempts: 0, next_attempt_at: now, last_error: null, queued_at: now, sent_at: null, delivered_at: null, failed_at: null, expired_at: null });
+    const ids = people.map((p) => p.id);
+    const phones = channels.includes('sms') && ids.length ? await this.scope(ctx).selectFrom('profiles').select(['user_id', 'phone']).where('user_id', 'in', ids).execute() : [];
+    const subscriptions = channels.includes('push') && ids.length ? await this.scope(ctx).selectFrom('push_subscriptions').selectAll().where('user_id', 'in', ids).execute() : [];
+    for (const person of people) {
+      if (channels.includes('email') && person.email) rows.push(row('email', person.id, person.email));
+      const phone = phones.find((p) => p.user_id === person.id)?.phone;
+      if (channels.includes('sms') && phone) rows.push(row('sms', person.id, phone));
+      for (const s of subscriptions.filter((x) => x.user_id === person.id)) rows.push(row('push', s.id, JSON.stringify({ endpoint: s.endpoint, keys: { p256dh: s.p256dh, auth: s.auth } })));
+    }
+    return rows;
+  }
+
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null): Promise<Message> {
     const now = Date.now();
+    const channels = input.channels ?? ['app'];
+    let liveFenceId: string | null = null;
+    let tempFence = 0;
+    if (input.liveMinutes !== undefined) {
+      if (input.target.area) {
+        liveFenceId = await this.resolvers.createTemporaryFence(ctx, `live zone of ${id}`, input.target.area);
+        tempFence = 1;
+      } else liveFenceId = input.target.fenceIds![0]!;
+    }
     const row: NotificationDB['messages'] = {
       id,
       tenant_id: ctx.tenantId,
@@ -307,19 +950,44 @@ export class NotificationService {
       rule_id: ruleId,
       created_at: now,
       expires_at: input.ttlSeconds ? now + input.ttlSeconds * 1000 : null,
+      channels: JSON.stringify(channels),
+      escalation: input.escalation ? JSON.stringify(input.escalation) : null,
+      escalation_due_at: input.escalation ? now + input.escalation.withinMinutes * 60_000 : null,
+      escalated_at: null,
+      live_until: input.liveMinutes !== undefined ? now + input.liveMinutes * 60_000 : null,
+      live_fence_id: liveFenceId,
+      temp_fence: tempFence,
+      parent_id: parentId,
+      subject,
+      source: source ? JSON.stringify(source) : null,
     };
-    const deliveries = deviceIds.map((deviceId) => ({ id: newId('dlv'), message_id: id, device_id: deviceId, state: 'queued', response: null, responded_by: null, queued_at: now, sent_at: null, delivered_at: null, read_at: null, acknowledged_at: null }));
+    const app = channels.includes('app') ? deviceIds : [];
+    const deliveries = app.map((deviceId) => ({ id: newId('dlv'), message_id: id, device_id: deviceId, state: 'queued', response: null, responded_by: null, queued_at: now, sent_at: null, delivered_at: null, read_at: null, acknowledged_at: null, dispatch_at: now, expired_at: null }));
+    const outboxRows = await this.personRows(ctx, id, channels.filter((c) => PERSON_CHANNELS.includes(c)), deviceIds, input.target.userIds ?? [], now);
+    if (channels.includes('webhook')) {
+      const url = (await this.getSettings(ctx)).webhookUrl;
+      if (url) outboxRows.push({ id: newId('obx'), tenant_id: ctx.tenantId, message_id: id, channel: 'webhook', recipient: 'tenant', address: url, state: 'queued', attempts: 0, next_attempt_at: now, last_error: null, queued_at: now, sent_at: null, delivered_at: null, failed_at: null, expired_at: null });
+    }
+    // One transaction: the message, every delivery and every outbox row, or nothing. Between
+    // chunks the event loop gets a turn, so a 100,000-recipient message does not stall the process.
     await this.db.transaction().execute(async (trx) => {
       const scope = this.scope(ctx).with(trx);
       const { tenant_id: _tenant, ...message } = row;
       await scope.insert('messages', message);
-      for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) await scope.insert('deliveries', deliveries.slice(i, i + FANOUT_CHUNK));
+      for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) {
+        await scope.insert('deliveries', deliveries.slice(i, i + FANOUT_CHUNK));
+        if (deliveries.length > FANOUT_CHUNK) await yieldToLoop();
+      }
+      for (let i = 0; i < outboxRows.length; i += FANOUT_CHUNK) await trx.insertInto('outbox').values(outboxRows.slice(i, i + FANOUT_CHUNK)).execute();
     });
-    transitions.inc({ state: 'queued' }, deliveries.length);
-    for (const d of deliveries) {
-      await this.bus.publish(dispatch, d.device_id, { tenantId: ctx.tenantId, deviceId: d.device_id, frame: toFrame(d.id, row) });
-      await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, deviceId: d.device_id, state: 'queued', at: now });
+    transitions.inc({ state: 'queued' }, deliveries.length + outboxRows.length);
+    this.outbox.kick();
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i]!;
+      await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'queued', at: now });
+      if (i % FANOUT_CHUNK === FANOUT_CHUNK - 1) await yieldToLoop();
     }
+    for (const o of outboxRows) await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: o.id, channel: o.channel as ChannelName, recipient: o.recipient, state: 'queued', at: now });
     const [message] = await this.withCounts(ctx, [row]);
     return message!;
   }
@@ -328,9 +996,9 @@ export class NotificationService {
     const scope = this.scope(ctx);
     const row = await scope.selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
     if (!row) throw notFound('delivery', deliveryId);
+    const message = await scope.selectFrom('messages').select(['options', 'parent_id']).where('id', '=', row.message_id).executeTakeFirstOrThrow();
     if (response !== undefined) {
       if (typeof response !== 'string' || response.length > 1000) throw invalid('response', 'must be text of at most 1000 characters');
-      const message = await scope.selectFrom('messages').select('options').where('id', '=', row.message_id).executeTakeFirstOrThrow();
       const options = message.options ? (JSON.parse(message.options) as string[]) : null;
       if (options && !options.includes(response)) throw invalid('response', `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
     }
@@ -344,23 +1012,29 @@ export class NotificationService {
     }
     if (response !== undefined) changes.response = response;
     if (respondedBy !== undefined) changes.responded_by = respondedBy;
-    await scope.updateTable('deliveries').set(changes).where('id', '=', deliveryId).execute();
+    const updated = await scope.updateTable('deliveries').set(changes).where('id', '=', deliveryId).where('state', '=', current).executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return this.advance(ctx, deliveryId, state, response, respondedBy); // a concurrent receipt moved it first
     transitions.inc({ state });
-    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, deviceId: row.device_id, state, response, at: now });
+    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: 'app', deviceId: row.device_id, state, response, at: now });
+    // an answer to a reminder answers the original message too
+    if (state === 'acknowledged' && message.parent_id) {
+      const original = await scope.selectFrom('deliveries').select('id').where('message_id', '=', message.parent_id).where('device_id', '=', row.device_id).executeTakeFirst();
+      if (original) await this.advance(ctx, original.id, 'acknowledged', response, respondedBy ?? `reminder ${row.message_id}`);
+    }
     return toDelivery({ ...row, ...changes });
   }
 
   private async withCounts(ctx: TenantContext, rows: NotificationDB['messages'][]): Promise<Message[]> {
     if (rows.length === 0) return [];
-    const counts = await this.scope(ctx)
-      .selectFrom('deliveries')
-      .select(['message_id', 'state', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('message_id', 'in', rows.map((r) => r.id))
-      .groupBy(['message_id', 'state'])
-      .execute();
+    const ids = rows.map((r) => r.id);
+    const counts = await this.scope(ctx).selectFrom('deliveries').select(['message_id', 'state', (eb) => eb.fn.countAll<number>().as('n')]).where('message_id', 'in', ids).groupBy(['message_id', 'state']).execute();
+    const channelCounts = await this.scope(ctx).selectFrom('outbox').select(['message_id', 'channel', 'state', (eb) => eb.fn.countAll<number>().as('n')]).where('message_id', 'in', ids).groupBy(['message_id', 'channel', 'state']).execute();
     return rows.map((row) => {
       const byState = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
       for (const c of counts) if (c.message_id === row.id) byState[c.state as DeliveryState] = Number(c.n);
+      const byChannel: Record<string, Record<string, number>> = {};
+      for (const c of channelCounts) if (c.message_id === row.id) (byChannel[c.channel] ??= {})[c.state] = Number(c.n);
+      const escalation = row.escalation ? (JSON.parse(row.escalation) as Escalation & { escalationMessageId?: string | null }) : null;
       return {
         id: row.id,
         tenantId: row.tenant_id,
@@ -370,28 +1044,19 @@ export class NotificationService {
         ackRequired: row.ack_required === 1,
         options: row.options ? (JSON.parse(row.options) as string[]) : null,
         target: JSON.parse(row.target) as Target,
-        sender: JSON.parse(row.sender) as Message['sender'],
+        sender: JSON.parse(row.sender) as Sender,
+        channels: JSON.parse(row.channels) as ChannelName[],
         createdAt: row.created_at,
         expiresAt: row.expires_at,
+        escalation: escalation ? { minConfirmations: escalation.minConfirmations, withinMinutes: escalation.withinMinutes, target: escalation.target, dueAt: row.escalation_due_at!, escalatedAt: row.escalated_at, escalationMessageId: escalation.escalationMessageId ?? null } : null,
+        liveUntil: row.live_until,
+        parentId: row.parent_id,
         recipients: Object.values(byState).reduce((a, b) => a + b, 0),
         counts: byState,
+        channelCounts: byChannel,
       };
     });
   }
-}
-
-function normalizeTarget(target: unknown): Target {
-  if (!target || typeof target !== 'object') throw invalid('target', 'must be an object with deviceIds, userIds, groupIds or fenceIds');
-  const t = target as Record<string, unknown>;
-  const out: Target = {};
-  for (const key of ['deviceIds', 'userIds', 'groupIds', 'fenceIds'] as const) {
-    const value = t[key];
-    if (value === undefined) continue;
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalid(`target.${key}`, 'must be an array of ids');
-    out[key] = [...new Set(value as string[])];
-  }
-  if (!Object.values(out).some((v) => v.length > 0)) throw invalid('target', 'names nobody: give at least one of deviceIds, userIds, groupIds, fenceIds');
-  return out;
 }
 
 function normalizeSend(input: SendInput): SendInput {
@@ -407,43 +1072,65 @@ function normalizeSend(input: SendInput): SendInput {
     if (new Set(input.options).size !== input.options.length) throw invalid('options', 'must not repeat an answer');
   }
   if (input.ttlSeconds !== undefined && (!Number.isInteger(input.ttlSeconds) || input.ttlSeconds < 1)) throw invalid('ttlSeconds', 'must be a whole number of seconds from 1');
-  return { ...input, target, title: input.title.trim(), ackRequired: input.ackRequired ?? (input.options !== undefined && input.options.length > 0) };
-}
-
-function toFrame(deliveryId: string, m: Pick<NotificationDB['messages'], 'id' | 'title' | 'body' | 'priority' | 'ack_required' | 'options' | 'created_at' | 'expires_at'>): MessageFrame {
-  const frame: MessageFrame = { type: 'message', deliveryId, messageId: m.id, priority: m.priority as Priority, title: m.title, body: m.body, sentAt: m.created_at, ackRequired: m.ack_required === 1 };
-  if (m.expires_at !== null) frame.expiresAt = m.expires_at;
-  if (m.options) frame.options = JSON.parse(m.options) as string[];
-  return frame;
+  if (input.liveMinutes !== undefined && (typeof input.liveMinutes !== 'number' || !(input.liveMinutes > 0) || input.liveMinutes > 7 * 24 * 60)) throw invalid('liveMinutes', 'must be a number of minutes greater than 0 and at most 10080 (a week)');
+  let escalation: Escalation | undefined;
+  if (input.escalation !== undefined) {
+    const e = input.escalation as Partial<Escalation> | null;
+    if (!e || typeof e !== 'object') throw invalid('escalation', 'must be { minConfirmations, withinMinutes, target }');
+    if (!Number.isInteger(e.minConfirmations) || e.minConfirmations! < 1) throw invalid('escalation.minConfirmations', 'must be a whole number from 1');
+    if (typeof e.withinMinutes !== 'number' || !(e.withinMinutes > 0)) throw invalid('escalation.withinMinutes', 'must be a number of minutes greater than 0');
+    escalation = { minConfirmations: e.minConfirmations!, withinMinutes: e.withinMinutes, target: normalizeTarget(e.target, 'escalation.target') };
+  }
+  return {
+    ...input,
+    target,
+    title: input.title.trim(),
+    ackRequired: input.ackRequired ?? ((input.options !== undefined && input.options.length > 0) || escalation !== undefined),
+    channels: normalizeChannels(input.channels),
+    escalation,
+  };
 }
 
 function toDelivery(row: NotificationDB['deliveries']): Delivery {
   return {
     id: row.id,
     messageId: row.message_id,
+    channel: 'app',
+    recipient: row.device_id,
     deviceId: row.device_id,
     state: row.state as DeliveryState,
     response: row.response,
+    respondedBy: row.responded_by,
+    attempts: null,
+    lastError: null,
     queuedAt: row.queued_at,
     sentAt: row.sent_at,
     deliveredAt: row.delivered_at,
     readAt: row.read_at,
     acknowledgedAt: row.acknowledged_at,
+    expiredAt: row.expired_at,
+    failedAt: null,
   };
 }
 
-function toRule(row: NotificationDB['rules']): Rule {
+function outboxToDelivery(row: NotificationDB['outbox']): Delivery {
   return {
     id: row.id,
-    tenantId: row.tenant_id,
-    name: row.name,
-    on: row.on_event as Rule['on'],
-    fenceId: row.fence_id,
-    target: JSON.parse(row.target) as Target,
-    title: row.title,
-    body: row.body,
-    priority: row.priority as Priority,
-    enabled: row.enabled === 1,
-    createdAt: row.created_at,
+    messageId: row.message_id,
+    channel: row.channel as ChannelName,
+    recipient: row.recipient,
+    deviceId: null,
+    state: row.state as DeliveryState,
+    response: null,
+    respondedBy: null,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    queuedAt: row.queued_at,
+    sentAt: row.sent_at,
+    deliveredAt: row.delivered_at,
+    readAt: null,
+    acknowledgedAt: null,
+    expiredAt: row.expired_at,
+    failedAt: row.failed_at,
   };
 }

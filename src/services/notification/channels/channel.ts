@@ -1,0 +1,68 @@
+/**
+ * The one interface every notification channel implements. A channel turns one outbox row (one
+ * message for one recipient on this channel) into one call to its provider. The outbox worker
+ * (../outbox.ts) retries failures with back-off; a channel only says what happened.
+ */
+import type { Priority } from '../../../core/types.js';
+
+export const CHANNELS = ['app', 'email', 'sms', 'push', 'webhook'] as const;
+export type ChannelName = (typeof CHANNELS)[number];
+
+/** What a channel needs to know about the message it carries. */
+export interface OutgoingMessage {
+  id: string;
+  tenantId: string;
+  title: string;
+  body: string;
+  priority: Priority;
+  options: string[] | null;
+  ackRequired: boolean;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+/** One send: this message to this recipient's address. `id` is stable across retries: channels use it as the idempotency key. */
+export interface ChannelJob {
+  id: string;
+  channel: ChannelName;
+  recipient: string;
+  address: string;
+  message: OutgoingMessage;
+  /** The tenant's webhook signing secret (webhook channel only). */
+  secret?: string | undefined;
+  /** A link to the live map, for channels that show one. */
+  link?: string | undefined;
+}
+
+/**
+ * What became of a send: handed to the provider (`sent`), confirmed by the far end (`delivered`),
+ * or for the in-app channel handed to the bus (`dispatched`: the edge reports `sent` itself).
+ */
+export type ChannelOutcome = 'dispatched' | 'sent' | 'delivered';
+
+/** A failure that retrying will not cure (a 4xx from the provider, a gone subscription): the row fails at once. */
+export class PermanentChannelError extends Error {
+  override readonly name = 'PermanentChannelError';
+}
+
+export interface Channel {
+  readonly name: ChannelName;
+  /** Whether this deployment has what the channel needs (SMTP settings, SMS credentials …). */
+  readonly configured: boolean;
+  send(job: ChannelJob): Promise<ChannelOutcome>;
+}
+
+/** The plain-text rendering e-mail and SMS share: title, body, the answer options, the link. */
+export function plainText(job: ChannelJob): string {
+  const m = job.message;
+  const lines = [m.title];
+  if (m.body) lines.push('', m.body);
+  if (m.options?.length) lines.push('', `Answer in the app: ${m.options.join(' / ')}`);
+  if (job.link) lines.push('', job.link);
+  return lines.join('\n');
+}
+
+/** Whether an HTTP status means "try again later" (server trouble, throttling, timeout) rather than "never". */
+export function retryable(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}

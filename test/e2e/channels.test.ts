@@ -1,0 +1,252 @@
+/**
+ * Notification channels end to end through the API, each against a real local endpoint: an SMTP
+ * server, a webhook receiver that checks the signature, a push service that checks the VAPID JWT
+ * and decrypts the payload, and a stand-in for Twilio's REST API that checks the request.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createECDH, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { importJWK, jwtVerify } from 'jose';
+import { eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { startReceiver, startSmtp } from '../support/receivers.js';
+
+const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_OUTBOX_RETRY_MS: '40', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' };
+
+/** RFC 8291 (aes128gcm) decryption, as a browser does it, written independently of web-push. */
+function decryptPush(body: Buffer, receiver: ReturnType<typeof createECDH>, authSecret: Buffer): string {
+  const salt = body.subarray(0, 16);
+  const idlen = body[20]!;
+  const senderPublic = body.subarray(21, 21 + idlen);
+  const ciphertext = body.subarray(21 + idlen);
+  const ecdhSecret = receiver.computeSecret(senderPublic);
+  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), receiver.getPublicKey(), senderPublic]);
+  const ikm = Buffer.from(hkdfSync('sha256', ecdhSecret, authSecret, keyInfo, 32));
+  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
+  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
+  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
+  const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
+  let end = plain.length - 1;
+  while (plain[end] === 0) end--;
+  assert.equal(plain[end], 2, 'the last record ends with the 0x02 padding delimiter');
+  return plain.subarray(0, end).toString('utf8');
+}
+
+describe('notification channels', () => {
+  let p: TestPlatform;
+  let t: Awaited<ReturnType<typeof seedTenant>>;
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let twilio: Awaited<ReturnType<typeof startReceiver>>;
+  let as: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+  let person: { id: string; email: string; deviceId: string; token: string };
+
+  before(async () => {
+    smtp = await startSmtp();
+    twilio = await startReceiver((req, res) => {
+      const form = new URLSearchParams(req.body.toString());
+      const ok = req.method === 'POST'
+        && req.url === '/2010-04-01/Accounts/ACtest0001/Messages.json'
+        && req.headers.authorization === `Basic ${Buffer.from('ACtest0001:secret-token').toString('base64')}`
+        && req.headers['content-type'] === 'application/x-www-form-urlencoded'
+        && form.get('From') === '+15005550006' && form.get('Body') !== null;
+      if (!ok) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20003, message: 'Authenticate', status: 401 }));
+      } else if (form.get('To') === '+15005550001') {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 21211, message: "The 'To' number +15005550001 is not a valid phone number.", status: 400 }));
+      } else {
+        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued', to: form.get('To'), from: form.get('From'), body: form.get('Body') }));
+      }
+    });
+    p = await startTestPlatform({
+      ...FAST,
+      FOLLOWME_SMTP_URL: smtp.url,
+      FOLLOWME_SMTP_FROM: 'Alerts <alerts@acme.test>',
+      FOLLOWME_SMS_PROVIDER: 'twilio',
+      FOLLOWME_TWILIO_BASE_URL: twilio.url,
+      FOLLOWME_TWILIO_ACCOUNT_SID: 'ACtest0001',
+      FOLLOWME_TWILIO_AUTH_TOKEN: 'secret-token',
+      FOLLOWME_TWILIO_FROM: '+15005550006',
+      FOLLOWME_VAPID_SUBJECT: 'mailto:ops@acme.test',
+    });
+    t = await seedTenant(p);
+    as = (method, path, body) => p.api(method, `/tenants/${t.tenant.id}${path}`, body, t.operatorToken);
+    const user = (await p.api('POST', `/tenants/${t.tenant.id}/users`, { email: 'mia@acme.test', name: 'Mia Member', role: 'member', password: 'password-1' })).body;
+    const device = (await p.api('POST', `/tenants/${t.tenant.id}/devices`, { name: 'mia-phone', userId: user.id })).body;
+    const login = (await p.api('POST', '/auth/login', { tenant: t.tenant.slug, email: 'mia@acme.test', password: 'password-1' }, '')).body;
+    person = { id: user.id, email: user.email, deviceId: device.device.id, token: login.token };
+  });
+  after(async () => {
+    await p.stop();
+    await smtp.close();
+    await twilio.close();
+  });
+
+  it('e-mails the people who carry the targeted devices through a real SMTP server, once per person', async () => {
+    const sent = await as('POST', '/messages', { target: { deviceIds: [person.deviceId], userIds: [person.id] }, title: 'Gas leak in hall B', body: 'Leave through exit 3.', priority: 'critical', options: ['Out', 'Need help'], channels: ['app', 'email'] });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    assert.deepEqual(sent.body.channels, ['app', 'email']);
+    const mail = await eventually(() => smtp.mails.find((m) => m.raw.includes('Gas leak')), 5000, 'mail');
+    assert.deepEqual(mail.to, ['mia@acme.test']);
+    assert.equal(mail.from, 'alerts@acme.test');
+    assert.match(mail.raw, /^Subject: \[CRITICAL\] Gas leak in hall B/m);
+    assert.match(mail.raw, /Leave through exit 3\./);
+    assert.match(mail.raw, /Out \/ Need help/);
+    const email = await eventually(async () => ((await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[]).find((d) => d.channel === 'email' && d.state === 'sent'), 5000, 'email sent');
+    assert.equal(email.recipient, person.id);
+    assert.equal(email.attempts, 1);
+    assert.ok(email.sentAt >= email.queuedAt);
+    assert.match(mail.raw, new RegExp(`^Message-ID: <${email.id}@followme>`, 'mi'), 'the outbox id is the Message-ID, so a repeat is recognisable');
+    assert.equal(smtp.mails.filter((m) => m.raw.includes('Gas leak')).length, 1, 'a person named twice gets one mail');
+    const message = (await as('GET', `/messages/${sent.body.id}`)).body;
+    assert.deepEqual(message.channelCounts, { email: { sent: 1 } });
+    assert.equal(message.recipients, 1);
+  });
+
+  it('signs webhook posts with HMAC-SHA256 over timestamp and body, and retries with back-off until the receiver takes it', async () => {
+    let answers = [503, 500];
+    const hook = await startReceiver((_req, res) => res.writeHead(answers.shift() ?? 204).end());
+    try {
+      const settings = await p.api('PUT', `/tenants/${t.tenant.id}/notification-settings`, { webhookUrl: `${hook.url}/hooks/followme` });
+      assert.equal(settings.status, 200, JSON.stringify(settings.body));
+      const secret = settings.body.webhookSecret as string;
+      assert.match(secret, /^whsec_/);
+      assert.equal((await as('GET', '/notification-settings')).body.webhookSecret, undefined, 'the secret is shown once');
+      const sent = await as('POST', '/messages', { target: { deviceIds: [t.devices[0]!.device.id] }, title: 'Storm warning', channels: ['app', 'webhook'] });
+      const delivery = await eventually(async () => ((await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[]).find((d) => d.channel === 'webhook' && d.state === 'delivered'), 5000, 'webhook delivered');
+      assert.equal(delivery.attempts, 3);
+      assert.equal(hook.requests.length, 3);
+      for (const req of hook.requests) {
+        assert.equal(req.url, '/hooks/followme');
+        assert.equal(req.headers['content-type'], 'application/json');
+        assert.equal(req.headers['x-followme-delivery'], delivery.id, 'the same delivery id on every attempt');
+        const [, ts, sig] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(req.headers['x-followme-signature']))!;
+        const expected = createHmac('sha256', secret).update(`${ts}.${req.body.toString()}`).digest();
+        assert.ok(timingSafeEqual(expected, Buffer.from(sig!, 'hex')), 'signature verifies');
+        assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 30, 'timestamp is now');
+        const body = JSON.parse(req.body.toString());
+        assert.equal(body.message.title, 'Storm warning');
+        assert.equal(body.deliveryId, delivery.id);
+      }
+    } finally {
+      answers = [];
+      await hook.close();
+      await p.api('PUT', `/tenants/${t.tenant.id}/notification-settings`, { webhookUrl: null });
+    }
+  });
+
+  it("texts through Twilio's Messages API as documented, and fails a refused number at once without retrying", async () => {
+    const other = (await p.api('POST', `/tenants/${t.tenant.id}/users`, { email: 'bad@acme.test', name: 'Bad Number', role: 'member' })).body;
+    assert.equal((await p.api('PUT', `/tenants/${t.tenant.id}/users/${person.id}/phone`, { phone: '+4915112345678' })).status, 200);
+    assert.equal((await p.api('PUT', `/tenants/${t.tenant.id}/users/${other.id}/phone`, { phone: '+15005550001' })).status, 200);
+    const bad = await p.api('PUT', `/tenants/${t.tenant.id}/users/${other.id}/phone`, { phone: '0151 123' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errors[0].field, 'phone');
+    const sent = await as('POST', '/messages', { target: { userIds: [person.id, other.id] }, title: 'Shift starts at 6', channels: ['sms'] });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    const deliveries = await eventually(async () => {
+      const list = ((await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[]).filter((d) => d.channel === 'sms');
+      return list.length === 2 && list.every((d) => d.state !== 'queued') ? list : undefined;
+    }, 5000, 'sms settled');
+    const good = deliveries.find((d) => d.recipient === person.id);
+    const refused = deliveries.find((d) => d.recipient === other.id);
+    assert.equal(good.state, 'sent');
+    assert.equal(refused.state, 'failed');
+    assert.equal(refused.attempts, 1, 'a 400 is not retried');
+    assert.match(refused.lastError, /Twilio answered 400 \(error 21211\)/);
+    const texts = twilio.requests.map((r) => new URLSearchParams(r.body.toString()));
+    const text = texts.find((f) => f.get('To') === '+4915112345678')!;
+    assert.equal(text.get('Body'), 'Shift starts at 6');
+  });
+
+  it("pushes an encrypted, VAPID-signed notification to a member's browser subscription", async () => {
+    const receiver = createECDH('prime256v1');
+    receiver.generateKeys();
+    const authSecret = randomBytes(16);
+    const push = await startReceiver((_req, res) => res.writeHead(201).end());
+    try {
+      const key = await p.api('GET', `/tenants/${t.tenant.id}/push/vapid-public-key`, undefined, person.token);
+      assert.equal(key.status, 200);
+      const subscription = { endpoint: `${push.url}/push/v2/abc123`, expirationTime: null, keys: { p256dh: receiver.getPublicKey().toString('base64url'), auth: authSecret.toString('base64url') } };
+      const created = await p.api('POST', `/tenants/${t.tenant.id}/me/push-subscriptions`, subscription, person.token);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const sent = await as('POST', '/messages', { target: { userIds: [person.id] }, title: 'Bus leaves in 10 minutes', priority: 'high', channels: ['push'] });
+      const request = await eventually(() => push.requests[0], 5000, 'push request');
+      assert.equal(request.method, 'POST');
+      assert.equal(request.url, '/push/v2/abc123');
+      assert.equal(request.headers['content-encoding'], 'aes128gcm');
+      assert.equal(request.headers.urgency, 'high');
+      assert.ok(Number(request.headers.ttl) > 0);
+      assert.match(String(request.headers.topic), /^[A-Za-z0-9_-]{1,32}$/);
+      const [, jwt, k] = /^vapid t=([^,]+), k=(\S+)$/.exec(String(request.headers.authorization))!;
+      assert.equal(k, key.body.publicKey, 'signed with the key the app subscribed with');
+      const raw = Buffer.from(k!, 'base64url');
+      const publicKey = await importJWK({ kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33, 65).toString('base64url') }, 'ES256');
+      const { payload } = await jwtVerify(jwt!, publicKey, { audience: push.url, algorithms: ['ES256'] });
+      assert.equal(payload.sub, 'mailto:ops@acme.test');
+      assert.ok(payload.exp! > Date.now() / 1000);
+      const content = JSON.parse(decryptPush(request.body, receiver, authSecret));
+      assert.equal(content.title, 'Bus leaves in 10 minutes');
+      assert.equal(content.messageId, sent.body.id);
+      await eventually(async () => ((await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[]).find((d) => d.channel === 'push' && d.state === 'sent'), 5000, 'push sent');
+      // the key pair is kept: the next start answers the same public key
+      assert.equal((await p.api('GET', `/tenants/${t.tenant.id}/push/vapid-public-key`, undefined, person.token)).body.publicKey, key.body.publicKey);
+    } finally {
+      await push.close();
+    }
+  });
+
+  it('refuses a channel the deployment or tenant has not set up, naming it', async () => {
+    const res = await as('POST', '/messages', { target: { deviceIds: [t.devices[0]!.device.id] }, title: 'x', channels: ['webhook'] });
+    assert.equal(res.status, 400);
+    assert.match(res.body.detail, /webhook: the tenant has no webhook URL/);
+    const unknown = await as('POST', '/messages', { target: { deviceIds: [t.devices[0]!.device.id] }, title: 'x', channels: ['pigeon'] });
+    assert.equal(unknown.status, 400);
+  });
+
+  it('expires deliveries nobody received when the message runs out of time', async () => {
+    const sent = await as('POST', '/messages', { target: { deviceIds: [t.devices[1]!.device.id] }, title: 'Lunch is ready', ttlSeconds: 1 });
+    const [d] = await eventually(async () => {
+      const list = (await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[];
+      return list[0]?.state === 'expired' ? list : undefined;
+    }, 5000, 'expired');
+    assert.ok(d.expiredAt >= sent.body.expiresAt);
+    const { device, welcome } = await TestDevice.connect(p.url, t.devices[1]!.token);
+    assert.equal(welcome.pending, 0, 'an expired message is not handed over');
+    device.close();
+  });
+});
+
+describe('the outbox across a restart', () => {
+  it('picks up unfinished sends after a restart and delivers each at most once', async () => {
+    let up = false;
+    const accepted = new Map<string, number>();
+    const hook = await startReceiver((req, res) => {
+      if (!up) return void res.writeHead(503).end();
+      const id = String(req.headers['x-followme-delivery']);
+      accepted.set(id, (accepted.get(id) ?? 0) + 1);
+      res.writeHead(200).end();
+    });
+    const first = await startTestPlatform({ ...FAST, FOLLOWME_OUTBOX_RETRY_MS: '300' });
+    const dataDir = first.dataDir;
+    const t = await seedTenant(first);
+    await first.api('PUT', `/tenants/${t.tenant.id}/notification-settings`, { webhookUrl: hook.url });
+    const sent = await first.api('POST', `/tenants/${t.tenant.id}/messages`, { target: { deviceIds: [t.devices[0]!.device.id] }, title: 'Accepted before the crash', channels: ['webhook'] }, t.operatorToken);
+    assert.equal(sent.status, 201);
+    await eventually(() => hook.requests.length >= 1, 5000, 'first attempt');
+    await first.close(); // the process stops with the send unfinished
+    up = true;
+    const second = await startTestPlatform(FAST, dataDir);
+    try {
+      const [d] = await eventually(async () => {
+        const list = (await second.api('GET', `/tenants/${t.tenant.id}/messages/${sent.body.id}/deliveries`)).body as any[];
+        return list[0]?.state === 'delivered' ? list : undefined;
+      }, 5000, 'delivered after restart');
+      assert.ok(d.attempts >= 2);
+      await second.notification.settled();
+      assert.deepEqual([...accepted.values()], [1], 'accepted exactly once');
+    } finally {
+      await second.stop();
+      await hook.close();
+    }
+  });
+});

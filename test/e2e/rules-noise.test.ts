@@ -1,0 +1,171 @@
+/** Rules beyond enter/exit, templates, and noise control (cooldown, schedules, quiet hours, hourly limits), through the real server. */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, fix, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+
+const GATE = { lon: 13.3777, lat: 52.5163 };
+
+/** An "HH:MM" in UTC, minutes from now. */
+function utc(minutesFromNow: number): string {
+  const d = new Date(Date.now() + minutesFromNow * 60_000);
+  return `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+}
+
+describe('rules and noise control', () => {
+  let p: TestPlatform;
+  let t: Awaited<ReturnType<typeof seedTenant>>;
+  let api: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+  let person: { id: string; deviceId: string; token: string };
+  let time = Date.now() - 3600_000;
+  const report = async (token: string, lon: number, lat: number, extra: Record<string, unknown> = {}) => {
+    time += 10_000;
+    const res = await fetch(`${p.url}/device/v1/positions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ fixes: [fix(lon, lat, time, { accuracy: 5, ...extra })] }) });
+    assert.equal(((await res.json()) as any).results[0].status, 'accepted');
+    await p.bus.drain();
+  };
+  const alertsOf = async (ruleId: string) => ((await api('GET', '/messages')).body as any[]).filter((m) => m.sender.kind === 'rule' && m.sender.ruleId === ruleId);
+
+  before(async () => {
+    p = await startTestPlatform({ FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' });
+    t = await seedTenant(p);
+    api = (method, path, body) => p.api(method, `/tenants/${t.tenant.id}${path}`, body);
+    const user = (await api('POST', '/users', { email: 'mia@acme.test', name: 'Mia', role: 'member', password: 'password-1' })).body;
+    const device = (await api('POST', '/devices', { name: 'mia-phone', userId: user.id })).body;
+    const login = (await p.api('POST', '/auth/login', { tenant: t.tenant.slug, email: 'mia@acme.test', password: 'password-1' }, '')).body;
+    person = { id: user.id, deviceId: device.device.id, token: device.token };
+    (person as any).userToken = login.token;
+  });
+  after(() => p.stop());
+
+  it('alerts once per cooldown for a flapping device and explains every alert it held back', async () => {
+    const fence = (await api('POST', '/fences', { name: 'Gate', geometry: { type: 'Point', coordinates: [GATE.lon, GATE.lat] }, radius: 100 })).body;
+    const rule = await api('POST', '/rules', { name: 'gate watch', on: 'enter', fenceId: fence.id, target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event} {fence}' });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    assert.equal(rule.body.cooldownSeconds, 300);
+    const walker = t.devices[0]!;
+    for (let i = 0; i < 3; i++) {
+      await report(walker.token, GATE.lon - 0.01, GATE.lat);
+      await report(walker.token, GATE.lon, GATE.lat);
+    }
+    const events = (await api('GET', `/events?fenceId=${fence.id}`)).body.filter((e: { type: string }) => e.type === 'enter');
+    assert.equal(events.length, 3, 'the device entered three times');
+    const alerts = await alertsOf(rule.body.id);
+    assert.equal(alerts.length, 1, 'one alert within the cooldown');
+    assert.equal(alerts[0].title, 'phone-1 entered Gate');
+    const suppressed = (await api('GET', `/rules/${rule.body.id}/suppressed`)).body;
+    assert.equal(suppressed.length, 2);
+    for (const s of suppressed) {
+      assert.equal(s.reason, 'duplicate');
+      assert.equal(s.subject, walker.device.id);
+      assert.equal(s.recipient, null);
+      assert.match(s.detail, /its cooldown is 300 s/);
+    }
+    const metrics = await (await fetch(`${p.url}/metrics`)).text();
+    assert.match(metrics, /followme_notification_suppressed_total\{reason="duplicate"\} 2/);
+  });
+
+  it('fires a low-battery rule with a stored template, filling person, device, event and battery', async () => {
+    const template = await api('POST', '/templates', { name: 'battery', title: "{person}'s {device} {event} ({battery})", body: 'Last seen {time}' });
+    assert.equal(template.status, 201);
+    assert.equal((await api('POST', '/templates', { name: 'battery', title: 'x' })).status, 409);
+    const rule = await api('POST', '/rules', { name: 'low battery', on: 'low_battery', batteryBelow: 15, target: { deviceIds: [t.devices[1]!.device.id] }, templateId: template.body.id, priority: 'normal' });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    await report(person.token, 13.0, 52.0, { battery: 40 });
+    await report(person.token, 13.0, 52.0001, { battery: 12 });
+    await report(person.token, 13.0, 52.0002, { battery: 11 });
+    const alerts = await eventually(async () => {
+      const list = await alertsOf(rule.body.id);
+      return list.length > 0 ? list : undefined;
+    }, 5000, 'battery alert');
+    assert.equal(alerts.length, 1, 'one alert, the next low reading is within the cooldown');
+    assert.equal(alerts[0].title, "Mia's mia-phone is low on battery (12%)");
+    assert.match(alerts[0].body, /^Last seen \d{4}-\d\d-\d\dT/);
+    assert.equal((await api('DELETE', `/templates/${template.body.id}`)).status, 409, 'a template in use stays');
+  });
+
+  it('alerts when a device stays in a fence for its dwell time', async () => {
+    const fence = (await api('POST', '/fences', { name: 'Loading bay', geometry: { type: 'Point', coordinates: [13.5, 52.5] }, radius: 100, dwellMinutes: 1 })).body;
+    const rule = await api('POST', '/rules', { name: 'dwell', on: 'dwell', fenceId: fence.id, target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event} {fence}' });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    const van = (await api('POST', '/devices', { name: 'van-3' })).body;
+    await report(van.token, 13.49, 52.5);
+    await report(van.token, 13.5, 52.5);
+    time += 70_000;
+    await report(van.token, 13.5001, 52.5);
+    const [alert] = await eventually(async () => ((await alertsOf(rule.body.id)).length ? alertsOf(rule.body.id) : undefined), 5000, 'dwell alert');
+    assert.equal(alert.title, 'van-3 stayed in Loading bay');
+  });
+
+  it('alerts when a device goes offline', async () => {
+    const rule = await api('POST', '/rules', { name: 'offline', on: 'offline', target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event}', cooldownSeconds: 0 });
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    const tracker = (await api('POST', '/devices', { name: 'van-7' })).body;
+    const { device } = await TestDevice.connect(p.url, tracker.token);
+    device.close();
+    await device.waitClose();
+    const [alert] = await eventually(async () => {
+      const list = await alertsOf(rule.body.id);
+      return list.length > 0 ? list : undefined;
+    }, 5000, 'offline alert');
+    assert.equal(alert.title, 'van-7 went offline');
+    await api('DELETE', `/rules/${rule.body.id}`);
+  });
+
+  it("leaves people out of non-critical alerts in the tenant's or their own quiet hours, and lets critical ones through", async () => {
+    const both = { deviceIds: [t.devices[1]!.device.id, person.deviceId] };
+    const normal = (await api('POST', '/rules', { name: 'sos normal', on: 'sos', target: both, title: 'SOS {device}', priority: 'high' })).body;
+    const critical = (await api('POST', '/rules', { name: 'sos critical', on: 'sos', target: both, title: 'SOS! {device}', priority: 'critical' })).body;
+    const own = await p.api('PUT', `/tenants/${t.tenant.id}/users/${person.id}/quiet-hours`, { quietHours: { from: utc(-60), to: utc(60) } }, (person as any).userToken);
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
+    assert.equal((await device.request({ type: 'sos', id: 's1' })).status, 'accepted');
+    const [high] = await eventually(async () => ((await alertsOf(normal.id)).length ? alertsOf(normal.id) : undefined), 5000, 'high alert');
+    assert.equal(high.recipients, 1, "Mia's quiet hours leave her phone out");
+    const left = (await api('GET', `/messages/${high.id}/suppressed`)).body;
+    assert.deepEqual(left.map((s: any) => [s.recipient, s.reason]), [[person.deviceId, 'quiet_hours']]);
+    assert.match(left[0].detail, /the person's quiet hours/);
+    const [crit] = await alertsOf(critical.id);
+    assert.equal(crit.recipients, 2, 'critical overrides quiet hours');
+
+    assert.equal((await api('PUT', '/notification-settings', { quietHours: { from: utc(-60), to: utc(60), timeZone: 'UTC' } })).status, 200);
+    assert.equal((await device.request({ type: 'sos', id: 's2' })).status, 'accepted');
+    await p.bus.drain();
+    const alerts = await eventually(async () => ((await alertsOf(normal.id)).length === 2 ? alertsOf(normal.id) : undefined), 5000, 'second alert');
+    assert.equal(alerts[0].recipients, 0, "the tenant's quiet hours leave everyone out");
+    assert.equal((await api('GET', `/messages/${alerts[0].id}/suppressed`)).body.length, 2);
+    await api('PUT', '/notification-settings', { quietHours: null });
+    await p.api('PUT', `/tenants/${t.tenant.id}/users/${person.id}/quiet-hours`, { quietHours: null }, (person as any).userToken);
+    await api('DELETE', `/rules/${normal.id}`);
+    await api('DELETE', `/rules/${critical.id}`);
+    device.close();
+  });
+
+  it('holds back alerts outside the rule schedule and beyond the per-recipient hourly limit', async () => {
+    const closed = (await api('POST', '/rules', { name: 'night only', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'night', schedule: { from: utc(120), to: utc(180) } })).body;
+    const first = (await api('POST', '/rules', { name: 'first', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'first', priority: 'high' })).body;
+    assert.equal((await api('PUT', '/notification-settings', { recipientHourlyLimit: 1 })).status, 200);
+    const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
+    await device.request({ type: 'sos', id: 's3' });
+    await eventually(async () => (await api('GET', `/rules/${closed.id}/suppressed`)).body.length === 1, 5000, 'schedule suppression');
+    const [s] = (await api('GET', `/rules/${closed.id}/suppressed`)).body;
+    assert.equal(s.reason, 'outside_schedule');
+    const [alert] = await eventually(async () => ((await alertsOf(first.id)).length ? alertsOf(first.id) : undefined), 5000, 'first alert');
+    assert.equal(alert.recipients, 0, 'phone-2 had its hourly rule alert already');
+    const [limited] = (await api('GET', `/messages/${alert.id}/suppressed`)).body;
+    assert.equal(limited.reason, 'recipient_rate_limit');
+    assert.match(limited.detail, /the tenant's limit is 1/);
+    device.close();
+  });
+
+  it('refuses rules that do not fit their trigger, naming the field', async () => {
+    const noFence = await api('POST', '/rules', { name: 'x', on: 'dwell', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'x' });
+    assert.equal(noFence.status, 400);
+    assert.equal(noFence.body.errors[0].field, 'fenceId');
+    const badSchedule = await api('POST', '/rules', { name: 'x', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'x', schedule: { from: '08:00', to: '18:00', timeZone: 'Mars/Olympus' } });
+    assert.equal(badSchedule.status, 400);
+    assert.equal(badSchedule.body.errors[0].field, 'schedule.timeZone');
+    const noText = await api('POST', '/rules', { name: 'x', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] } });
+    assert.equal(noText.status, 400);
+    assert.equal(noText.body.errors[0].field, 'title');
+  });
+});
