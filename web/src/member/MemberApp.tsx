@@ -17,7 +17,7 @@ export function MemberApp() {
     <div className="member">
       <header><img src="/app/icon.svg" alt="" /><h1>Follow Me</h1>{session && <span className="muted">{session.user.name}</span>}</header>
       <main>
-        {token ? <Device token={token} onForget={() => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem('followme.inbox'); setToken(''); }} /> : <Enrol onToken={(t) => { localStorage.setItem(TOKEN_KEY, t); setToken(t); }} />}
+        {token ? <Device token={token} session={session} onForget={() => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem('followme.inbox'); setToken(''); }} /> : <Enrol onToken={(t) => { localStorage.setItem(TOKEN_KEY, t); setToken(t); }} />}
         <section className="card" aria-labelledby="follow-title">
           <h2 id="follow-title">Follow me</h2>
           {session
@@ -50,7 +50,7 @@ function Enrol({ onToken }: { onToken: (t: string) => void }) {
   );
 }
 
-function Device({ token, onForget }: { token: string; onForget: () => void }) {
+function Device({ token, session, onForget }: { token: string; session: Session | undefined; onForget: () => void }) {
   const connection = useMemo(() => new DeviceConnection(token), [token]);
   const [, render] = useReducer((n: number) => n + 1, 0);
   const [sharing, setSharing] = useState(() => localStorage.getItem('followme.sharing') === 'on');
@@ -96,7 +96,7 @@ function Device({ token, onForget }: { token: string; onForget: () => void }) {
         <button type="button" className="big" aria-pressed={sharing} onClick={() => setSharing(!sharing)}>{sharing ? 'Sharing my location (tap to stop)' : 'Share my location'}</button>
         {sharing && <p className="muted">Last position {ago(lastFix)}; next report in about {s.interval} s (advised by the server).</p>}
         {geoError && <p role="alert" className="error">{geoError}</p>}
-        <PushSetup deviceToken={token} />
+        <PushSetup session={session} />
         <p><button type="button" className="secondary" onClick={() => confirm('Forget this device token and its messages?') && onForget()}>Unenrol this phone</button></p>
       </section>
       <section className="card" aria-labelledby="inbox-title">
