@@ -68,6 +68,18 @@ describe('provisioning', () => {
     assert.ok((await p.api('GET', '/provisioning/usage')).body.some((u: { slug: string; devices: number }) => u.slug === 'tiny' && u.devices === 3));
   });
 
+  it('refuses the message past the plan’s daily quota', async () => {
+    const t = (await provision({ name: 'Quiet Co', owner: { email: 'o@quiet.example', name: 'O', password: 'password-1' }, plan: { quotas: { messagesPerDay: 2 } } })).body.tenant;
+    const d = (await p.api('POST', `/tenants/${t.id}/devices`, { name: 'a' })).body;
+    const send = () => p.api('POST', `/tenants/${t.id}/messages`, { target: { deviceIds: [d.device.id] }, title: 'hi' });
+    assert.equal((await send()).status, 201);
+    assert.equal((await send()).status, 201);
+    const third = await send();
+    assert.equal(third.status, 403);
+    assert.equal(third.body.code, 'quota_exceeded');
+    assert.match(third.body.detail, /allows 2 messages a day/);
+  });
+
   it('provisions from a CSV file with a dry run that changes nothing, and reports every row', async () => {
     const csv = [
       'kind,tenant,name,slug,externalRef,ownerEmail,email,role,userEmail,userEmails,devices',

@@ -152,6 +152,8 @@ export interface Resolvers {
   /** A fence for a live zone drawn for one message; removed when the window closes. */
   createTemporaryFence(ctx: TenantContext, name: string, area: { geometry: unknown; radius?: number | undefined; width?: number | undefined }): Promise<string>;
   deleteFence(ctx: TenantContext, fenceId: string): Promise<void>;
+  /** The tenant's plan: how many messages operators may send per day (UTC); 0 = no limit. */
+  messagesPerDay(ctx: TenantContext): Promise<{ plan: string; limit: number }>;
 }
 
 export interface NotificationOptions {
@@ -250,8 +252,22 @@ export class NotificationService {
     if (normalized.liveMinutes !== undefined && !normalized.target.area && (normalized.target.fenceIds?.length ?? 0) !== 1) {
       throw invalid('liveMinutes', 'a live zone needs a target with exactly one fence (fenceIds) or an area');
     }
+    await this.checkDailyQuota(ctx);
     const deviceIds = await this.resolve(ctx, normalized.target);
     return this.create(ctx, newId('msg'), normalized, deviceIds, ctx.principal, null);
+  }
+
+  /**
+   * The plan's messages-per-day quota, for what operators send. Rule alerts (SOS, fences) are not
+   * held back by it: an alert that matters must not wait for tomorrow; they count toward the day.
+   */
+  private async checkDailyQuota(ctx: TenantContext): Promise<void> {
+    const { plan, limit } = await this.resolvers.messagesPerDay(ctx);
+    if (limit === 0) return;
+    const midnight = new Date();
+    midnight.setUTCHours(0, 0, 0, 0);
+    const sent = await this.scope(ctx).selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('created_at', '>=', midnight.getTime()).executeTakeFirstOrThrow();
+    if (Number(sent.n) >= limit) throw new AppError('quota_exceeded', `the plan "${plan}" allows ${limit} messages a day; this tenant has sent ${Number(sent.n)} today (UTC). Ask the platform owner for a larger plan.`, [{ field: 'messagesPerDay', reason: `quota of ${limit} reached` }]);
   }
 
   /** How many devices and people a target reaches now, and which. */
