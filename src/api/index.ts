@@ -15,6 +15,7 @@ import { platformRoutes } from './routes/platform.js';
 import { auditHook } from './audit.js';
 import { sharePage } from './share-page.js';
 import { invitePage } from './invite-page.js';
+import { platformPage } from './platform-page.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -48,6 +49,7 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
   );
   sharePage(app);
   invitePage(app);
+  platformPage(app);
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   return { close: () => hub.close() };
 }

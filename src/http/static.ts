@@ -14,7 +14,7 @@ import type { HttpServer } from './server.js';
 export const WEB_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
 /** Prefixes that belong to the server, never to the single-page apps. */
-const RESERVED = ['/api', '/device', '/owntracks', '/s', '/invite', '/healthz', '/readyz', '/metrics'];
+const RESERVED = ['/api', '/device', '/owntracks', '/s', '/invite', '/platform', '/healthz', '/readyz', '/metrics'];
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
