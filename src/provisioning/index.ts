@@ -28,11 +28,18 @@ export interface ProvisionRequest {
   owner: { email: string; name: string; password?: string | undefined };
   plan?: unknown;
   branding?: unknown;
-  /** Starter content: a default group, and example fences around a centre ([lon, lat]). */
-  starter?: { group?: string | undefined; fencesAround?: [number, number] | undefined } | undefined;
+  /** Starter content: a default group, example fences around a centre ([lon, lat]), and message templates. */
+  starter?: { group?: string | undefined; fencesAround?: [number, number] | undefined; templates?: boolean | undefined } | undefined;
 }
 
 export const EXPORT_FORMAT = 'followme-tenant-export/1';
+
+/** Message templates a new customer starts with (starter.templates). */
+const STARTER_TEMPLATES = [
+  { name: 'Are you safe?', title: 'Are you safe?', body: 'Please confirm that you are safe. Sent {time}.' },
+  { name: 'Arrived', title: '{person} arrived at {fence}', body: '{device} entered {fence} at {time}. Live map: {link}' },
+  { name: 'Evacuate', title: 'Leave {fence} now', body: 'Leave the area by the nearest exit and confirm when you are out.' },
+];
 
 /** A tenant's complete data: every service's rows of it, by table (docs/provisioning.md). */
 export interface TenantExport {
@@ -70,6 +77,9 @@ export class Provisioning {
       if (!Array.isArray(centre) || centre.length !== 2) throw invalid('starter.fencesAround', 'must be [longitude, latitude]');
       await this.s.geofence.createFence(ctx, { name: 'Main site', geometry: { type: 'Point', coordinates: centre }, radius: 150 });
       await this.s.geofence.createFence(ctx, { name: 'Surroundings', geometry: { type: 'Point', coordinates: centre }, radius: 1000 });
+    }
+    if (input.starter?.templates) {
+      for (const t of STARTER_TEMPLATES) await this.s.notification.createTemplate(ctx, t);
     }
     return result;
   }

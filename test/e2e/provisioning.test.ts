@@ -17,7 +17,7 @@ describe('provisioning', () => {
   const provision = (body: unknown) => p.api('POST', '/provisioning/tenants', body);
 
   it('makes a customer ready for devices in one call, and a retried call makes no second one', async () => {
-    const body = { name: 'Harbour Logistics', externalRef: 'crm-4711', owner: { email: 'Boss@Harbour.example', name: 'Hanna Boss' }, plan: { name: 'pilot', quotas: { devices: 2, retentionDays: 30 } }, starter: { group: 'Everyone', fencesAround: [9.99, 53.55] } };
+    const body = { name: 'Harbour Logistics', externalRef: 'crm-4711', owner: { email: 'Boss@Harbour.example', name: 'Hanna Boss' }, plan: { name: 'pilot', quotas: { devices: 2, retentionDays: 30 } }, starter: { group: 'Everyone', fencesAround: [9.99, 53.55], templates: true } };
     const first = await provision(body);
     assert.equal(first.status, 201);
     assert.equal(first.body.created, true);
@@ -36,6 +36,7 @@ describe('provisioning', () => {
     assert.deepEqual(groups[0].members.userIds, [first.body.owner.id]);
     assert.equal((await p.api('GET', `/tenants/${id}/fences`)).body.length, 2);
     assert.equal((await p.api('GET', `/tenants/${id}/settings/tracking`)).body.retentionDays, 30);
+    assert.deepEqual((await p.api('GET', `/tenants/${id}/templates`)).body.map((t: { name: string }) => t.name).sort(), ['Are you safe?', 'Arrived', 'Evacuate']);
 
     // the owner sets a password through the invitation, once
     const accept = await p.api('POST', `/invitations/${first.body.invitation.token}/accept`, { password: 'harbour-2026' }, '');

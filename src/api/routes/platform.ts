@@ -39,7 +39,7 @@ export function platformRoutes(app: HttpServer, { client, provisioning }: ApiDep
         owner: Type.Object({ email: Type.String(), name: Type.String(), password: Type.Optional(Type.String()) }),
         plan: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), quotas: Type.Optional(Type.Partial(Quotas)) })),
         branding: Type.Optional(Type.Partial(Branding)),
-        starter: Type.Optional(Type.Object({ group: Type.Optional(Type.String()), fencesAround: Type.Optional(Type.Tuple([Type.Number(), Type.Number()])) })),
+        starter: Type.Optional(Type.Object({ group: Type.Optional(Type.String()), fencesAround: Type.Optional(Type.Tuple([Type.Number(), Type.Number()])), templates: Type.Optional(Type.Boolean()) })),
       }),
       response: {
         200: Type.Object({ tenant: TenantWithPlan, owner: User, invitation: Type.Null(), created: Type.Boolean() }),
