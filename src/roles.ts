@@ -157,6 +157,7 @@ function resolvers(client: ClientApi, geofence: GeofenceApi, tracker: TrackerApi
     lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
     createTemporaryFence: async (ctx, name, area) => (await geofence.createFence(ctx, { name, geometry: area.geometry, radius: area.radius, width: area.width })).id,
     deleteFence: (ctx, fenceId) => geofence.deleteFence(ctx, fenceId),
+    emailFrom: async (tenantId) => (await client.getBranding(tenantId)).emailFrom,
     async messagesPerDay(ctx) {
       const { plan } = await client.getTenant(ctx.tenantId);
       return { plan: plan.name, limit: plan.quotas.messagesPerDay };

@@ -100,6 +100,11 @@ describe('notification channels', () => {
     const message = (await as('GET', `/messages/${sent.body.id}`)).body;
     assert.deepEqual(message.channelCounts, { email: { sent: 1 } });
     assert.equal(message.recipients, 1);
+    // white-label: with a sender in the tenant's branding, its mails come from there
+    assert.equal((await p.api('PATCH', `/tenants/${t.tenant.id}/branding`, { emailFrom: 'Acme Alerts <alerts@mail.acme.example>' })).status, 200);
+    await as('POST', '/messages', { target: { userIds: [person.id] }, title: 'Branded sender', channels: ['email'] });
+    const branded = await eventually(() => smtp.mails.find((m) => m.raw.includes('Branded sender')), 5000, 'branded mail');
+    assert.equal(branded.from, 'alerts@mail.acme.example');
   });
 
   it('signs webhook posts with HMAC-SHA256 over timestamp and body, and retries with back-off until the receiver takes it', async () => {

@@ -53,7 +53,7 @@ export function mergeBranding(current: Branding, change: unknown, field = 'brand
         next[key] = value as string | null;
         break;
       case 'emailFrom':
-        if (value !== null && (typeof value !== 'string' || !/^[^<>@\s]*(<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(value.trim()))) throw invalid(f, 'must be an address like "Name <alerts@example.com>", or null');
+        if (value !== null && (typeof value !== 'string' || !/^([^<>@]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(value.trim()))) throw invalid(f, 'must be an address like "Name <alerts@example.com>", or null');
         next[key] = value === null ? null : (value as string).trim();
         break;
       default:

@@ -69,6 +69,8 @@ export class OutboxWorker {
     private readonly settings: OutboxSettings,
     private readonly logger: Logger,
     private readonly linkFor: (tenantId: string) => string | undefined,
+    /** The tenant's own e-mail sender (white-label), if it has one. */
+    private readonly emailFromFor: (tenantId: string) => Promise<string | null> = async () => null,
   ) {}
 
   start(): void {
@@ -166,8 +168,9 @@ export class OutboxWorker {
     if (row.channel === 'webhook') {
       secret = (await this.db.selectFrom('tenant_settings').select('webhook_secret').where('tenant_id', '=', row.tenant_id).executeTakeFirst())?.webhook_secret ?? undefined;
     }
+    const from = row.channel === 'email' ? ((await this.emailFromFor(row.tenant_id)) ?? undefined) : undefined;
     try {
-      const outcome = await channel.send({ id: row.id, channel: row.channel as ChannelName, recipient: row.recipient, address: row.address, message: outgoing(message), secret, link: this.linkFor(row.tenant_id) });
+      const outcome = await channel.send({ id: row.id, channel: row.channel as ChannelName, recipient: row.recipient, address: row.address, message: outgoing(message), secret, from, link: this.linkFor(row.tenant_id) });
       channelSends.inc({ channel: row.channel, outcome: 'ok' });
       const at = Date.now();
       await this.finish(row, outcome === 'delivered' ? { state: 'delivered', sent_at: at, delivered_at: at, next_attempt_at: null, last_error: null } : { state: 'sent', sent_at: at, next_attempt_at: null, last_error: null });

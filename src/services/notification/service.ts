@@ -152,6 +152,8 @@ export interface Resolvers {
   /** A fence for a live zone drawn for one message; removed when the window closes. */
   createTemporaryFence(ctx: TenantContext, name: string, area: { geometry: unknown; radius?: number | undefined; width?: number | undefined }): Promise<string>;
   deleteFence(ctx: TenantContext, fenceId: string): Promise<void>;
+  /** The tenant's own e-mail sender from its branding, if set. */
+  emailFrom(tenantId: string): Promise<string | null>;
   /** The tenant's plan: how many messages operators may send per day (UTC); 0 = no limit. */
   messagesPerDay(ctx: TenantContext): Promise<{ plan: string; limit: number }>;
 }
@@ -196,7 +198,7 @@ export class NotificationService {
   ) {
     this.channels = createChannels(bus, options.channels);
     this.noise = new NoiseControl(store.db);
-    this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId));
+    this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId), (tenantId) => resolvers.emailFrom(tenantId));
   }
 
   private get db(): Kysely<NotificationDB> {

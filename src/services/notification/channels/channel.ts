@@ -32,6 +32,8 @@ export interface ChannelJob {
   secret?: string | undefined;
   /** A link to the live map, for channels that show one. */
   link?: string | undefined;
+  /** The tenant's own e-mail sender (its branding), instead of FOLLOWME_SMTP_FROM. */
+  from?: string | undefined;
 }
 
 /**

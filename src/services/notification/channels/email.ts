@@ -26,7 +26,7 @@ export class EmailChannel implements Channel {
     const priority = job.message.priority === 'normal' ? 'normal' : 'high';
     try {
       await this.transport.sendMail({
-        from: this.settings.from,
+        from: job.from ?? this.settings.from,
         to: job.address,
         subject: job.message.priority === 'critical' ? `[CRITICAL] ${job.message.title}` : job.message.title,
         text: plainText(job),
