@@ -3,26 +3,19 @@
  * can then log in. Plain HTML over POST /api/v1/invitations/{token}/accept.
  */
 import type { HttpServer } from '../http/server.js';
+import { htmlPage, sendPage } from './page.js';
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<link rel="icon" href="data:,">
-<title>Set your password</title>
-<style>
+const PAGE = htmlPage(
+  'Set your password',
+  `
   body { font: 16px/1.5 system-ui, sans-serif; margin: 0; padding: 1.5rem; color: #111; background: #f6f7f9; }
   main { max-width: 26rem; margin: auto; background: #fff; border-radius: 8px; padding: 1.5rem; box-shadow: 0 1px 3px #0002; }
   label { display: block; margin: 1rem 0 .25rem; }
   input { width: 100%; padding: .5rem; font: inherit; box-sizing: border-box; }
   button { margin-top: 1rem; padding: .5rem 1rem; font: inherit; }
   [role=alert] { color: #8a1c1c; }
-</style>
-</head>
-<body>
-<main>
+`,
+  `<main>
   <h1 id="title">Set your password</h1>
   <form id="form">
     <label for="password">New password (at least 8 characters)</label>
@@ -44,10 +37,9 @@ const PAGE = `<!doctype html>
     result.textContent = 'Done. Log in as ' + body.user.email + ' to ' + body.tenant.name + ' (organisation: ' + body.tenant.slug + ').';
     document.getElementById('form').hidden = true;
   });
-</script>
-</body>
-</html>`;
+</script>`,
+);
 
 export function invitePage(app: HttpServer): void {
-  app.get('/invite/:token', async (_request, reply) => reply.type('text/html; charset=utf-8').header('referrer-policy', 'no-referrer').send(PAGE));
+  app.get('/invite/:token', async (_request, reply) => sendPage(reply, PAGE));
 }

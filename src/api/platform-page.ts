@@ -4,16 +4,11 @@
  * platform API with the admin key, which the page keeps in this tab's session storage only.
  */
 import type { HttpServer } from '../http/server.js';
+import { htmlPage, sendPage } from './page.js';
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<link rel="icon" href="data:,">
-<title>Follow Me: platform console</title>
-<style>
+const PAGE = htmlPage(
+  'Follow Me: platform console',
+  `
   body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #111; background: #f6f7f9; }
   header { background: #1f2937; color: #fff; padding: .75rem 1.25rem; }
   main { max-width: 70rem; margin: auto; padding: 1rem 1.25rem; }
@@ -26,10 +21,8 @@ const PAGE = `<!doctype html>
   .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: 0 1rem; }
   [role=alert] { color: #8a1c1c; }
   .muted { color: #555; }
-</style>
-</head>
-<body>
-<header><h1 style="margin:0;font-size:1.2rem">Follow Me platform console</h1></header>
+`,
+  `<header><h1 style="margin:0;font-size:1.2rem">Follow Me platform console</h1></header>
 <main>
   <section id="login">
     <h2>Sign in</h2>
@@ -131,10 +124,9 @@ const PAGE = `<!doctype html>
     }
   });
   if (key) void open();
-</script>
-</body>
-</html>`;
+</script>`,
+);
 
 export function platformPage(app: HttpServer): void {
-  app.get('/platform', async (_request, reply) => reply.type('text/html; charset=utf-8').header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').send(PAGE));
+  app.get('/platform', async (_request, reply) => sendPage(reply, PAGE));
 }

@@ -4,26 +4,19 @@
  * shows nothing but that the link has expired.
  */
 import type { HttpServer } from '../http/server.js';
+import { htmlPage, sendPage } from './page.js';
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<link rel="icon" href="data:,">
-<title>Follow Me: shared location</title>
-<style>
+const PAGE = htmlPage(
+  'Follow Me: shared location',
+  `
   body { font: 16px/1.5 system-ui, sans-serif; margin: 0; padding: 1.5rem; color: #111; background: #f6f7f9; }
   main { max-width: 32rem; margin: auto; background: #fff; border-radius: 8px; padding: 1.5rem; box-shadow: 0 1px 3px #0002; }
   h1 { font-size: 1.25rem; margin: 0 0 1rem; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
   dt { color: #555; }
   .gone { color: #8a1c1c; }
-</style>
-</head>
-<body>
-<main>
+`,
+  `<main>
   <h1 id="title">Shared location</h1>
   <p id="state" role="status">Loading…</p>
   <dl id="where" hidden>
@@ -61,10 +54,9 @@ const PAGE = `<!doctype html>
     live.addEventListener('position', (e) => show(view.name, view.expiresAt, JSON.parse(e.data)));
     live.addEventListener('expired', () => { live.close(); gone(); });
   }, gone);
-</script>
-</body>
-</html>`;
+</script>`,
+);
 
 export function sharePage(app: HttpServer): void {
-  app.get('/s/:token', async (_request, reply) => reply.type('text/html; charset=utf-8').header('referrer-policy', 'no-referrer').send(PAGE));
+  app.get('/s/:token', async (_request, reply) => sendPage(reply, PAGE));
 }
