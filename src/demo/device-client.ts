@@ -3,6 +3,7 @@
  * would implement it: hello/welcome, positions with acknowledgements, an outbox that survives
  * reconnects, messages with receipts, and reconnect with exponential back-off and jitter.
  */
+import type { MessageFrame } from '../services/notification/index.js';
 import WebSocket from 'ws';
 import type { Logger } from '../core/log.js';
 
@@ -88,19 +89,9 @@ export interface ErrorFrame {
   field?: string;
   id?: string;
 }
-export type Priority = 'normal' | 'high' | 'critical';
-export interface MessageFrame {
-  type: 'message';
-  deliveryId: string;
-  messageId: string;
-  priority: Priority;
-  title: string;
-  body: string;
-  sentAt: number;
-  expiresAt?: number;
-  ackRequired: boolean;
-  options?: string[];
-}
+/** The `message` frame: the one definition, from the notification service that sends it. */
+export type { MessageFrame };
+export type { Priority } from '../core/types.js';
 export interface PongFrame {
   type: 'pong';
   serverTime: number;
