@@ -3,7 +3,9 @@
  * 50 m–2 km, half polygons of 4–31 corners, at the same density whatever the count), against a linear
  * scan over the same fences in the same run; bulk build (`load`) and one-by-one build; upsert and
  * remove times; and ingest through the real GeofenceService (in-memory SQLite, memory bus) with
- * 100,000 fences. Prints a table and a JSON line, writes bench/results/geofence.json.
+ * 100,000 fences; "devices within R of P" over 100,000 last positions (the R-tree per tenant)
+ * against a scan of them, and the cost of moving a device in it. Prints a table and a JSON line,
+ * writes bench/results/geofence.json.
  *
  *   npx tsc -b && node --max-old-space-size=8192 dist/bench/geofence.js
  *   BENCH_GEOFENCE_MAX=100000 …   # skip the 1,000,000 case (memory or time)
@@ -13,7 +15,9 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FenceShape } from '../src/core/geometry.js';
+import { distanceMetres } from '../src/core/geo.js';
 import { FenceIndex } from '../src/services/geofence/engine.js';
+import { TenantPositions, type LastPosition } from '../src/services/geofence/positions.js';
 import { geofenceRig } from '../test/support/geofence-rig.js';
 import { seededRandom } from '../test/support/random.js';
 
@@ -198,7 +202,53 @@ async function measureIngest(fenceCount: number, positionCount: number): Promise
   }
 }
 
-export async function runGeofenceBench(): Promise<{ index: IndexResult[]; ingest: IngestResult }> {
+export interface NearResult {
+  devices: number;
+  radius: number;
+  indexed: { perSecond: number; usPerQuery: number; hitsPerQuery: number };
+  scan: { perSecond: number; usPerQuery: number };
+  speedup: number;
+  moveUs: number;
+}
+
+/** Devices near P: `devices` last positions in one city-sized square degree, queries of `radius` metres. */
+function measureNear(devices: number, radius: number): NearResult {
+  const random = seededRandom(SEED + devices + radius);
+  const area = { west: 13, south: 52 };
+  const spots = points(devices, random, area, 1, 1);
+  const index = new TenantPositions();
+  const all: [string, LastPosition][] = [];
+  for (let i = 0; i < devices; i++) {
+    const p = { time: 1, lon: spots[2 * i]!, lat: spots[2 * i + 1]!, accuracy: 10 };
+    index.set(`d${i}`, p);
+    all.push([`d${i}`, p]);
+  }
+  const q = points(2000, random, area, 1, 1);
+  const within = (lon: number, lat: number, candidates: Iterable<[string, LastPosition]>) => {
+    const out: string[] = [];
+    for (const [id, p] of candidates) if (distanceMetres(lon, lat, p.lon, p.lat) <= radius) out.push(id);
+    return out;
+  };
+  const indexed = timeQueries(q, 2000, (lon, lat) => within(lon, lat, index.candidates(lon, lat, radius)));
+  const scanCount = 200;
+  // the scan is what the service did before the index: every device, a latitude band cut, then the distance
+  const band = (radius / 111_000) * 1.01;
+  const scan = timeQueries(q, scanCount, (lon, lat) => within(lon, lat, all.filter(([, p]) => Math.abs(p.lat - lat) <= band)));
+  const moves = points(devices, random, area, 1, 1);
+  const t = performance.now();
+  for (let i = 0; i < devices; i++) index.set(`d${i}`, { time: 2, lon: moves[2 * i]!, lat: moves[2 * i + 1]!, accuracy: 10 });
+  const moveUs = Math.round(((performance.now() - t) * 1000 / devices) * 100) / 100;
+  return {
+    devices,
+    radius,
+    indexed: { perSecond: indexed.perSecond, usPerQuery: indexed.usPerQuery, hitsPerQuery: Math.round((indexed.hits / 2000) * 10) / 10 },
+    scan: { perSecond: scan.perSecond, usPerQuery: scan.usPerQuery },
+    speedup: Math.round((indexed.perSecond / scan.perSecond) * 10) / 10,
+    moveUs,
+  };
+}
+
+export async function runGeofenceBench(): Promise<{ index: IndexResult[]; ingest: IngestResult; near: NearResult[] }> {
   const counts = [1_000, 100_000, 1_000_000].filter((c) => c <= MAX);
   const index: IndexResult[] = [];
   for (const c of counts) {
@@ -206,10 +256,11 @@ export async function runGeofenceBench(): Promise<{ index: IndexResult[]; ingest
     global.gc?.();
   }
   const ingest = await measureIngest(100_000, Number(process.env.BENCH_GEOFENCE_POSITIONS ?? 50_000));
-  return { index, ingest };
+  const near = [500, 2000].map((radius) => measureNear(100_000, radius));
+  return { index, ingest, near };
 }
 
-function table(r: { index: IndexResult[]; ingest: IngestResult }): string {
+function table(r: { index: IndexResult[]; ingest: IngestResult; near: NearResult[] }): string {
   const pad = (v: unknown, n: number): string => String(v).padStart(n);
   const lines = [
     `geofence index: seeded fences (half circles, half polygons), ${DENSITY} per square degree, ${cpus().length} CPUs, node ${process.version}`,
@@ -222,6 +273,9 @@ function table(r: { index: IndexResult[]; ingest: IngestResult }): string {
   }
   const g = r.ingest;
   lines.push(`ingest through GeofenceService (in-memory SQLite, memory bus): ${g.fences} fences, ${g.devices} devices, ${g.positions} positions: ${g.positionsPerSecond} positions/s, tenant load ${g.tenantLoadMs} ms, ${g.events} events`);
+  for (const n of r.near) {
+    lines.push(`devices within ${n.radius} m of P, ${n.devices} devices in one square degree: index ${n.indexed.perSecond} q/s (${n.indexed.usPerQuery} µs, ${n.indexed.hitsPerQuery} hits), scan ${n.scan.perSecond} q/s (${n.scan.usPerQuery} µs), ×${n.speedup}; moving a device ${n.moveUs} µs`);
+  }
   return lines.join('\n');
 }
 

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { metresPerDegreeLat, metresPerDegreeLon } from '../../src/core/geo.js';
 import type { Position } from '../../src/core/types.js';
 import { pairKey, proximityChanges, type ProximityRule } from '../../src/services/geofence/proximity.js';
+import { TenantPositions } from '../../src/services/geofence/positions.js';
 import { geofenceRig } from '../support/geofence-rig.js';
 
 const BERN = { lon: 7.4474, lat: 46.948 };
@@ -66,7 +67,8 @@ void describe('proximity hysteresis (property)', () => {
       fc.asyncProperty(fc.array(fix, { minLength: 2, maxLength: 60 }), fc.boolean(), fc.record({ accuracy: fc.double({ min: 0, max: 20, noNaN: true }), noise: fc.double({ min: 0, max: 1, noNaN: true }), dir: fc.double({ min: 0, max: 360, noNaN: true }) }), async (fixes, approaching, otherFix) => {
         const within = new Set<string>(approaching ? [] : [pairKey('prx', 'a', 'b')]);
         const b = at(otherFix.noise * otherFix.accuracy * Math.cos((otherFix.dir * Math.PI) / 180), otherFix.noise * otherFix.accuracy * Math.sin((otherFix.dir * Math.PI) / 180));
-        const positions = new Map([['b', { time: 0, lon: b.lon, lat: b.lat, accuracy: otherFix.accuracy }]]);
+        const positions = new TenantPositions();
+        positions.set('b', { time: 0, lon: b.lon, lat: b.lat, accuracy: otherFix.accuracy });
         let withins = 0;
         let aparts = 0;
         for (const [i, f] of fixes.entries()) {

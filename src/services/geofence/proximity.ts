@@ -8,7 +8,7 @@ import { invalid } from '../../core/errors.js';
 import { distanceMetres } from '../../core/geo.js';
 import type { Position } from '../../core/types.js';
 import { DEFAULT_HYSTERESIS, decide, type Hysteresis } from './engine.js';
-import type { LastPosition } from './positions.js';
+import type { LastPosition, TenantPositions } from './positions.js';
 import type { GeofenceDB } from './schema.js';
 
 export interface ProximityRule {
@@ -103,12 +103,17 @@ export interface PairChange {
 /**
  * What a fix of `p.deviceId` changes across the tenant's proximity rules. `within` holds the pairs
  * (`rule|subject|other`) within now; `groupsOfDevice` resolves membership for group rules.
+ *
+ * A group rule's watched device judges only the group's devices that can change state: those that
+ * may be within the rule's distance (from the spatial index; a pair becomes `within` only at
+ * distance ≤ D − accuracy ≤ D) and those within now (they may go `apart`). Every other pair is
+ * apart and stays so.
  */
 export async function proximityChanges(
   p: Position,
   rules: readonly ProximityRule[],
   within: ReadonlySet<string>,
-  positions: ReadonlyMap<string, LastPosition>,
+  positions: Pick<TenantPositions, 'get' | 'candidates'>,
   groupsOfDevice: (deviceId: string) => Promise<ReadonlySet<string>>,
 ): Promise<PairChange[]> {
   const out: PairChange[] = [];
@@ -126,7 +131,13 @@ export async function proximityChanges(
     if (rule.deviceId === p.deviceId) {
       if (rule.otherDeviceId) judge(rule, p.deviceId, rule.otherDeviceId, positions.get(rule.otherDeviceId));
       else {
-        for (const [otherId, other] of positions) {
+        const prefix = pairKey(rule.id, p.deviceId, '');
+        const others = new Map(positions.candidates(p.lon, p.lat, rule.distance));
+        for (const key of within) {
+          const other = key.startsWith(prefix) ? positions.get(key.slice(prefix.length)) : undefined;
+          if (other) others.set(key.slice(prefix.length), other);
+        }
+        for (const [otherId, other] of others) {
           if (otherId === p.deviceId || Math.abs(other.time - p.time) > PROXIMITY_MAX_AGE_MS) continue;
           if ((await groupsOfDevice(otherId)).has(rule.otherGroupId!)) judge(rule, p.deviceId, otherId, other);
         }
