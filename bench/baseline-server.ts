@@ -6,6 +6,9 @@
  * Run on its own (`node dist/bench/baseline-server.js`, PORT and HOST from the environment) it
  * prints `listening <port>` once ready; bench/run.ts starts it that way, in its own process, so
  * that it does not share an event loop with the load generator, just like the platform.
+ *
+ * Forked with an IPC channel (bench/fanout-cluster.ts), it also broadcasts: `{ kind: 'broadcast',
+ * messageId }` writes one message frame, shaped as the platform's, to every connected device.
  */
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +16,8 @@ import { WebSocketServer } from 'ws';
 
 export interface BaselineServer {
   port: number;
+  /** Sends one message frame to every connected device; answers how many. */
+  broadcast(messageId: string): number;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,14 @@ export async function startBaselineServer(host = '127.0.0.1', port = 0): Promise
   });
   return {
     port: (wss.address() as AddressInfo).port,
+    broadcast: (messageId: string) => {
+      let n = 0;
+      const sentAt = Date.now();
+      for (const client of wss.clients) {
+        client.send(JSON.stringify({ type: 'message', deliveryId: `dlv_bare_${++n}`, messageId, priority: 'normal', title: 'Fan-out benchmark', body: '', sentAt, ackRequired: false }));
+      }
+      return n;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of wss.clients) client.terminate();
@@ -75,4 +88,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (process.send) {
+    process.on('message', (m: { kind?: string; messageId?: string }) => {
+      if (m.kind === 'broadcast' && typeof m.messageId === 'string') process.send!({ kind: 'broadcasted', n: server.broadcast(m.messageId) });
+    });
+    process.on('disconnect', stop);
+  }
 }

@@ -13,6 +13,8 @@
  * 1,000,000 fences against a linear scan, and ingest through the geofence service with 100,000 fences.
  * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
  * BENCH_CLUSTER=on adds the cluster run (bench/cluster.ts: NATS and PostgreSQL on loopback, processes per role).
+ * BENCH_FANOUT_CLUSTER=100000 adds the fan-out to that many devices over several edge processes
+ * (bench/fanout-cluster.ts; off by default: it provisions and connects every device).
  *
  * Loopback only; every child process is killed at the end, also on failure.
  */
@@ -348,6 +350,10 @@ async function main(): Promise<void> {
       failures.push(`fanout: ${(err as Error).message}`);
       console.error(`FAILED fanout: ${(err as Error).message}`);
     }
+  }
+  if (process.env.BENCH_FANOUT_CLUSTER) {
+    const fanoutCluster = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'fanout-cluster.js'), process.env.BENCH_FANOUT_CLUSTER], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (fanoutCluster.status !== 0) failures.push(`fanout-cluster: exited with ${fanoutCluster.status ?? fanoutCluster.signal}`);
   }
   if (failures.length > 0) process.exitCode = 1;
 }
