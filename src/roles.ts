@@ -5,14 +5,14 @@
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Config, type Role } from './config.js';
 import { createLogger, type Logger } from './core/log.js';
-import type { TenantContext } from './core/tenancy.js';
+import { systemContext, type TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
 import { NatsBus } from './adapters/bus-nats.js';
 import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus, Subscription } from './ports/bus.js';
 import type { Migration, StoreFactory } from './ports/store.js';
-import type { GroupsOf } from './services/geofence/index.js';
+import type { GroupsOf, PositionSource } from './services/geofence/index.js';
 import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
@@ -111,6 +111,14 @@ function sharingDeps(client: ClientApi): ConstructorParameters<typeof Sharing>[1
     groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
     userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
     checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
+  };
+}
+
+/** The tracker's positions as the geofence service's catch-up reads them (geofence/catch-up.ts). */
+function positionsOf(tracker: TrackerService): PositionSource {
+  return {
+    lastKnown: async (tenantId) => (await tracker.lastKnownPositions(systemContext(tenantId))).map((p) => ({ deviceId: p.deviceId, time: p.time })),
+    after: (tenantId, deviceId, after, limit) => tracker.history(systemContext(tenantId), deviceId, { after, limit }),
   };
 }
 
@@ -225,6 +233,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
       groupsOf: groupsOf(client),
       ownership: await ownership('geofence'),
+      // the in-process bus keeps nothing across a crash: positions the tracker committed are read back from it
+      catchUp: !cluster && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
   const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods);

@@ -74,8 +74,12 @@ export class Evaluator {
 
   /** One accepted position (from the bus). */
   onPosition(p: Position): Promise<void> {
-    this.positions.update(p.tenantId, p.deviceId, { time: p.time, lon: p.lon, lat: p.lat, accuracy: p.accuracy ?? null });
-    return this.queue.run(p.deviceId, () => this.evaluate(p));
+    const last = { time: p.time, lon: p.lon, lat: p.lat, accuracy: p.accuracy ?? null };
+    this.positions.update(p.tenantId, p.deviceId, last);
+    return this.queue.run(p.deviceId, async () => {
+      await this.evaluate(p);
+      this.positions.handled(p.tenantId, p.deviceId, last);
+    });
   }
 
   private async evaluate(p: Position): Promise<void> {

@@ -8,6 +8,7 @@ export type { ProximityRule, ProximityInput } from './proximity.js';
 export type { NearbyDevice } from './positions.js';
 export type { Stay } from './queries.js';
 export type { GroupsOf } from './support.js';
+export type { PositionSource } from './catch-up.js';
 export { geofenceMigrations } from './schema.js';
 export type { GeofenceDB } from './schema.js';
 export { fenceEvent, type FenceEvent, type FenceEventType, type EventReason } from './events.js';

@@ -1,7 +1,8 @@
 /**
  * The last position of every device, as the geofence service saw it on the bus: kept in memory for
  * proximity and "devices near P", written behind to its own table (`device_positions`) in batches, never
- * per position, and read back per tenant on first use after a start. It never reads the tracker's tables.
+ * per position, once evaluated, and read back per tenant on first use after a start. It never reads the
+ * tracker's tables.
  *
  * Per tenant the positions sit in an R-tree (rbush) beside the map by device, moved on every newer
  * fix, so "who is within R of P" reads the devices in a box around P, not every device of the tenant.
@@ -96,9 +97,18 @@ export class LastPositions {
     await this.flush();
   }
 
-  /** Records a fix if it is newer than what is known of the device. */
+  /** Records a fix in memory if it is newer than what is known of the device (before it is evaluated). */
   update(tenantId: string, deviceId: string, p: LastPosition): void {
-    if (this.tenantOf(tenantId).set(deviceId, p)) this.dirty.set(deviceId, { tenantId, deviceId, p });
+    this.tenantOf(tenantId).set(deviceId, p);
+  }
+
+  /**
+   * The fix has been evaluated: it is written behind, if it is still the device's newest. So the
+   * table never holds a position that was not evaluated, and after a crash the catch-up
+   * (catch-up.ts) replays from there.
+   */
+  handled(tenantId: string, deviceId: string, p: LastPosition): void {
+    if (this.tenants.get(tenantId)?.get(deviceId) === p) this.dirty.set(deviceId, { tenantId, deviceId, p });
   }
 
   private tenantOf(tenantId: string): TenantPositions {

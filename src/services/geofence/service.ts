@@ -15,6 +15,7 @@ import { positionAccepted } from '../tracker/index.js';
 import { Evaluator, toEvent } from './evaluation.js';
 import type { FenceEvent, FenceEventType } from './events.js';
 import { fenceColumns, importColumns, toFeature, toFence, type Fence, type FenceInput } from './fences.js';
+import { catchUp, type PositionSource } from './catch-up.js';
 import { LastPositions, type NearbyDevice } from './positions.js';
 import { proximityColumns, toProximityRule, type ProximityInput, type ProximityRule } from './proximity.js';
 import { staysBetween, type Stay } from './queries.js';
@@ -45,6 +46,8 @@ export interface GeofenceOptions {
    * released, so the next owner starts from what the last one committed.
    */
   ownership?: Ownership | undefined;
+  /** Embedded: where to find positions missed in a crash (the tracker), evaluated at start; see catch-up.ts. */
+  catchUp?: PositionSource | undefined;
 }
 
 /** A fence or proximity rule was created, changed or deleted (fenceId '*': many, e.g. an import): every geofence worker refreshes it. */
@@ -86,6 +89,11 @@ export class GeofenceService {
       };
       const detach = await owner.attach({ acquire: forget, release: forget }, 'state');
       this.subscriptions.push({ close: detach });
+    }
+    if (this.options.catchUp) {
+      const started = Date.now();
+      const caught = await catchUp(this.db, this.options.catchUp, (p) => this.evaluator.onPosition(p));
+      if (caught.positions > 0) this.logger.warn({ ...caught, ms: Date.now() - started }, 'evaluated positions missed before an unclean stop');
     }
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'geofence', (m) => this.evaluator.onPosition(m.data), { owner }));
     this.subscriptions.push(
