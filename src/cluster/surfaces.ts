@@ -25,7 +25,7 @@ export const trackerMethods = [
 ] as const satisfies readonly (keyof TrackerService)[];
 export const trackerByKey = ['ingest', 'isStopped'] as const satisfies readonly (typeof trackerMethods)[number][];
 
-export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'followedDevices', 'createLink', 'openLink'] as const satisfies readonly (keyof Sharing)[];
+export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'followedDevices', 'followersOf', 'createLink', 'openLink'] as const satisfies readonly (keyof Sharing)[];
 
 export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',

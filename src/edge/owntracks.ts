@@ -127,3 +127,13 @@ export function toFriend(name: string, p: Position): Friend {
   if (p.battery !== undefined) location.batt = Math.round(p.battery);
   return { tid: initials, name, location };
 }
+
+/** The `location` message the app shows a friend by. */
+export function friendLocation(friend: Friend): object {
+  return { _type: 'location', tid: friend.tid, ...friend.location };
+}
+
+/** The `card` message that names a friend (OwnTracks reads it from `…/info` in MQTT mode). */
+export function friendCard(friend: Friend): object {
+  return { _type: 'card', tid: friend.tid, name: friend.name };
+}

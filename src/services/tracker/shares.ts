@@ -11,6 +11,7 @@ import { hashToken, newToken } from '../../core/secrets.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Position } from '../../core/types.js';
 import { TenantScope, type Store } from '../../ports/store.js';
+import type { ShareChanged } from './events.js';
 import type { TrackerDB } from './schema.js';
 
 export interface Share {
@@ -37,11 +38,19 @@ export interface Followed {
   positions: Position[];
 }
 
+/** Someone who may follow a person now, and until when (null: until revoked). */
+export interface Follower {
+  userId: string;
+  expiresAt: number | null;
+}
+
 /** What sharing asks of the client service. */
 export interface People {
   devicesOfUser(ctx: TenantContext, userId: string): Promise<string[]>;
   groupsOfUser(ctx: TenantContext, userId: string): Promise<string[]>;
   userName(ctx: TenantContext, userId: string): Promise<string>;
+  /** The users of these groups and of their sub-groups. */
+  usersInGroups(ctx: TenantContext, groupIds: string[]): Promise<string[]>;
   /** Refuses ids that are not users/groups of the tenant (AppError naming the field). */
   checkAudience(ctx: TenantContext, audience: { userIds: string[]; groupIds: string[] }): Promise<void>;
 }
@@ -53,6 +62,8 @@ export class Sharing {
     private readonly store: Store<TrackerDB>,
     private readonly people: People,
     private readonly lastKnown: (ctx: TenantContext, deviceIds: string[]) => Promise<Position[]>,
+    /** Told of every share that starts or is revoked (the composition root publishes it on the bus). */
+    private readonly changed: (change: ShareChanged) => Promise<void> = async () => {},
   ) {}
 
   private get db(): Kysely<TrackerDB> {
@@ -78,6 +89,7 @@ export class Sharing {
     const now = Date.now();
     const share: Share = { id: newId('shr'), ownerUserId: owner, followers, createdAt: now, expiresAt: input.minutes ? now + input.minutes * 60_000 : null };
     await this.scope(ctx).insert('shares', { id: share.id, owner_user_id: owner, followers: JSON.stringify(followers), created_at: now, expires_at: share.expiresAt, revoked_at: null });
+    await this.changed({ tenantId: ctx.tenantId, ownerUserId: owner, followers, active: true });
     return share;
   }
 
@@ -102,6 +114,29 @@ export class Sharing {
     const share = await scope.updateTable('shares').set({ revoked_at: now }).where('id', '=', id).where('owner_user_id', '=', owner).where('revoked_at', 'is', null).executeTakeFirst();
     const link = await scope.updateTable('share_links').set({ revoked_at: now }).where('id', '=', id).where('owner_user_id', '=', owner).where('revoked_at', 'is', null).executeTakeFirst();
     if (Number(share.numUpdatedRows) + Number(link.numUpdatedRows) === 0) throw notFound('share', id);
+    if (Number(share.numUpdatedRows) > 0) {
+      const row = await scope.selectFrom('shares').select('followers').where('id', '=', id).executeTakeFirstOrThrow();
+      await this.changed({ tenantId: ctx.tenantId, ownerUserId: owner, followers: JSON.parse(row.followers) as Share['followers'], active: false });
+    }
+  }
+
+  /**
+   * Who may follow a person now: the users their shares in force name, directly or through a group
+   * (and its sub-groups), each with the latest expiry of the shares that reach them. For the edge,
+   * which sends a person's positions to their followers' OwnTracks apps.
+   */
+  async followersOf(ctx: TenantContext, ownerUserId: string): Promise<Follower[]> {
+    const until = new Map<string, number | null>();
+    for (const share of await this.activeShares(ctx, Date.now(), ownerUserId)) {
+      const users = new Set(share.followers.userIds);
+      if (share.followers.groupIds.length > 0) for (const u of await this.people.usersInGroups(ctx, share.followers.groupIds)) users.add(u);
+      users.delete(ownerUserId);
+      for (const userId of users) {
+        const known = until.get(userId);
+        if (known === undefined || (known !== null && (share.expiresAt === null || share.expiresAt > known))) until.set(userId, share.expiresAt);
+      }
+    }
+    return [...until].map(([userId, expiresAt]) => ({ userId, expiresAt })).sort((a, b) => a.userId.localeCompare(b.userId));
   }
 
   /** The people who share with me now, with the last known positions of their devices. */
@@ -155,14 +190,14 @@ export class Sharing {
     return { tenantId: row.tenant_id, userId: row.owner_user_id, name: await this.people.userName(ctx, row.owner_user_id), expiresAt: row.expires_at, position: newest, deviceIds };
   }
 
-  private async activeShares(ctx: TenantContext, now: number): Promise<Share[]> {
-    const rows = await this.scope(ctx)
+  private async activeShares(ctx: TenantContext, now: number, ownerUserId?: string): Promise<Share[]> {
+    let query = this.scope(ctx)
       .selectFrom('shares')
       .selectAll()
       .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .orderBy('created_at')
-      .execute();
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
+    if (ownerUserId !== undefined) query = query.where('owner_user_id', '=', ownerUserId);
+    const rows = await query.orderBy('created_at').execute();
     return rows.map((r) => ({ id: r.id, ownerUserId: r.owner_user_id, followers: JSON.parse(r.followers) as Share['followers'], createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 }
