@@ -387,6 +387,8 @@ function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerA
       return deviceTopics(ctx, await client.resolveDevices(ctx, audience));
     },
     lastKnown: async (device) => (await tracker.lastKnownPositions(systemContext(device.tenantId), [device.deviceId]))[0],
+    saveRegion: async (device, region) => void (await geofence.saveDeviceRegion(systemContext(device.tenantId), device.deviceId, region)),
+    reportEvent: async (device, report) => void (await geofence.recordReportedEvent(systemContext(device.tenantId), device.deviceId, report)),
     ingest: (device, fixes) => tracker.ingest(device, fixes),
     async reportingInterval(device, newest) {
       const [boundary, stopped] = await Promise.all([geofence.nearestBoundary(device.tenantId, newest.lon, newest.lat, 5000), tracker.isStopped(device)]);

@@ -173,7 +173,7 @@ export const FenceEvent = Type.Object({
   deviceId: Type.String(),
   fenceId: Type.String({ description: 'the fence, or for within/apart the proximity rule' }),
   fenceName: Type.String(),
-  type: Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart'] }),
+  type: Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'reported_enter', 'reported_exit'] }),
   time: Type.Number(),
   lon: Type.Number(),
   lat: Type.Number(),
@@ -181,6 +181,7 @@ export const FenceEvent = Type.Object({
   distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside (proximity: between the devices)' }),
   otherDeviceId: Type.Optional(Type.String()),
   reason: EventReason,
+  source: Type.Optional(Type.String({ enum: ['device'], description: 'only on reported_enter / reported_exit: the device reported it (an OwnTracks transition); Follow Me did not compute it' })),
 });
 
 export const ProximityRule = Type.Object({

@@ -31,6 +31,7 @@ export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',
   'createProximityRule', 'listProximityRules', 'getProximityRule', 'deleteProximityRule',
   'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents',
+  'saveDeviceRegion', 'recordReportedEvent',
 ] as const satisfies readonly (keyof GeofenceService)[];
 
 export const notificationMethods = [

@@ -3,6 +3,7 @@ import type { Logger } from '../core/log.js';
 import type { Fix, Position, ReceiptKind } from '../core/types.js';
 import type { IngestResult } from '../services/tracker/index.js';
 import type { MessageFrame } from '../services/notification/index.js';
+import type { DeviceRegion, ReportedEvent } from '../services/geofence/index.js';
 
 export interface DeviceIdentity {
   tenantId: string;
@@ -60,6 +61,10 @@ export interface EdgeDeps {
   devicesOfAudience(tenantId: string, audience: { userIds: string[]; groupIds: string[] }): Promise<DeviceTopic[]>;
   /** The last known position of a device, if any. */
   lastKnown(device: DeviceIdentity): Promise<Position | undefined>;
+  /** Keeps a region the device defined itself (a fence for that device only), updating the one with the same key. */
+  saveRegion(device: DeviceIdentity, region: DeviceRegion): Promise<void>;
+  /** Records an enter or exit the device reported itself (marked as such, not computed). */
+  reportEvent(device: DeviceIdentity, report: ReportedEvent): Promise<void>;
   /** Stores fixes; resolves once accepted ones are durable. */
   ingest(device: DeviceIdentity, fixes: Fix[]): Promise<IngestResult[]>;
   /** Seconds the device should wait before its next fix, for acknowledgements (undefined: no advice). */

@@ -98,7 +98,7 @@ export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): voi
       querystring: Type.Object({
         fenceId: Type.Optional(Type.String({ description: 'a fence or proximity rule' })),
         deviceId: Type.Optional(Type.String()),
-        type: Type.Optional(Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart'] })),
+        type: Type.Optional(Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'reported_enter', 'reported_exit'] })),
         from: Type.Optional(Type.Number()),
         to: Type.Optional(Type.Number()),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })),
