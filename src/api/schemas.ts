@@ -417,3 +417,15 @@ export const TrackingSettings = Type.Object({
   offlineAfterSeconds: setting('a device without a connection is offline after this long without a report'),
   retentionDays: setting('positions older than this are deleted; 0 keeps them'),
 });
+
+export const WorkingHours = Type.Object({
+  days: Type.Array(Type.Integer({ minimum: 1, maximum: 7 }), { description: 'ISO weekdays: 1 Monday … 7 Sunday' }),
+  from: Type.String({ description: 'HH:MM local time' }),
+  to: Type.String({ description: 'HH:MM local time; before from: the window runs past midnight' }),
+  timeZone: Type.String({ description: 'IANA time zone, e.g. Europe/Berlin' }),
+});
+
+export const VisibilityPolicy = Type.Object({
+  operatorVisibility: Type.String({ enum: ['always', 'working-hours', 'while-sharing'], description: "what operators see of people's positions: always; only fixes within workingHours; only through the person's own share, from its start" }),
+  workingHours: WorkingHours,
+});

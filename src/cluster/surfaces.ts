@@ -21,7 +21,7 @@ export const clientMethods = [
 
 /** `ingest` and `isStopped` read and change a device's state: they go to the owner of the device's partition. */
 export const trackerMethods = [
-  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
+  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'getVisibility', 'updateVisibility', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
 ] as const satisfies readonly (keyof TrackerService)[];
 export const trackerByKey = ['ingest', 'isStopped'] as const satisfies readonly (typeof trackerMethods)[number][];
 

@@ -35,6 +35,8 @@ export interface Followed {
   userId: string;
   name: string;
   expiresAt: number | null;
+  /** When the earliest of their shares with me in force began. */
+  since: number;
   positions: Position[];
 }
 
@@ -144,10 +146,12 @@ export class Sharing {
     const me = this.me(ctx);
     const myGroups = new Set(await this.people.groupsOfUser(ctx, me));
     const byOwner = new Map<string, Share>();
+    const since = new Map<string, number>();
     for (const share of await this.activeShares(ctx, Date.now())) {
       if (share.ownerUserId === me) continue;
       const mine = share.followers.userIds.includes(me) || share.followers.groupIds.some((g) => myGroups.has(g));
       if (!mine) continue;
+      since.set(share.ownerUserId, Math.min(since.get(share.ownerUserId) ?? Infinity, share.createdAt));
       const known = byOwner.get(share.ownerUserId);
       // of two shares by one person, the one that lasts longer counts
       if (!known || (known.expiresAt !== null && (share.expiresAt === null || share.expiresAt > known.expiresAt))) byOwner.set(share.ownerUserId, share);
@@ -155,7 +159,7 @@ export class Sharing {
     const result: Followed[] = [];
     for (const [userId, share] of byOwner) {
       const devices = await this.people.devicesOfUser(ctx, userId);
-      result.push({ shareId: share.id, userId, name: await this.people.userName(ctx, userId), expiresAt: share.expiresAt, positions: await this.lastKnown(ctx, devices) });
+      result.push({ shareId: share.id, userId, name: await this.people.userName(ctx, userId), expiresAt: share.expiresAt, since: since.get(userId)!, positions: await this.lastKnown(ctx, devices) });
     }
     return result.sort((a, b) => a.name.localeCompare(b.name));
   }
