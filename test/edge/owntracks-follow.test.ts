@@ -6,6 +6,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { eventually, seedTenant, serviceReachable, sleep, startTestPlatform, type TestPlatform } from '../helpers.js';
 
@@ -202,6 +207,69 @@ describe('follow me over OwnTracks MQTT, external broker (Mosquitto)', async () 
     const fresh = await app('ben');
     await sleep(300);
     assert.deepEqual(fresh.got, [], 'nothing retained for Ben once revoked');
+  });
+});
+
+/** A free TCP port on loopback. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('follow me over an external broker with the documented ACL (a private Mosquitto)', async () => {
+  const binary = spawnSync('mosquitto', ['-h']).error === undefined;
+  let dir: string;
+  let broker: ChildProcess | undefined;
+  let port: number;
+  let p: TestPlatform;
+  let tenantId: string;
+  let m: Record<string, Member>;
+  const clients: MqttClient[] = [];
+  const login = (user: string) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: user, password: `${user}-pw`, clientId: `${user}-${randomBytes(3).toString('hex')}`, reconnectPeriod: 0 }).then((c) => (clients.push(c), c));
+
+  before(async () => {
+    if (!binary) return;
+    dir = mkdtempSync(join(tmpdir(), 'followme-mosquitto-'));
+    port = await freePort();
+    const passwd = join(dir, 'passwd');
+    writeFileSync(passwd, '');
+    for (const user of ['followme', 'ann', 'ben', 'cat']) spawnSync('mosquitto_passwd', ['-b', passwd, user, `${user}-pw`]);
+    // The ACL of docs/device-protocols.md, word for word.
+    writeFileSync(join(dir, 'acl'), 'pattern write owntracks/%u/#\npattern read owntracks/%u/+/cmd\npattern read followme/%u/#\nuser followme\ntopic readwrite owntracks/#\ntopic write followme/#\n');
+    writeFileSync(join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${passwd}\nacl_file ${join(dir, 'acl')}\npersistence false\nuser root\n`);
+    for (const f of ['passwd', 'acl', 'mosquitto.conf']) chmodSync(join(dir, f), 0o600);
+    broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await eventually(() => serviceReachable('private Mosquitto', port).then((up) => up || undefined), 5000, 'the private Mosquitto');
+    p = await startTestPlatform({ FOLLOWME_MQTT_PORT: 'off', FOLLOWME_MQTT_URL: `mqtt://followme:followme-pw@127.0.0.1:${port}` });
+    const t = await seedTenant(p);
+    tenantId = t.tenant.id;
+    m = await members(p, tenantId, t.tenant.slug, ['ann', 'ben', 'cat'], { ann: 'ann/phone', ben: 'ben/phone', cat: 'cat/phone' });
+  });
+  after(async () => {
+    for (const c of clients) await c.endAsync(true);
+    await p?.stop();
+    broker?.kill('SIGTERM');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets Ben read Ann in his own tree while Cat, subscribing to everything she may, reads nothing of Ann', { skip: !binary }, async () => {
+    const cat = await login('cat');
+    const catBox = inbox(cat);
+    await cat.subscribeAsync(['followme/#', 'owntracks/#', '#'], { qos: 1 });
+    const ann = await login('ann');
+    await ann.publishAsync('owntracks/ann/phone', JSON.stringify({ _type: 'location', lat: 48.85, lon: 2.29, tst: Math.floor(Date.now() / 1000) - 5, acc: 5 }), { qos: 1 });
+    await eventually(async () => ((await p.api('GET', `/tenants/${tenantId}/devices/${m.ann!.deviceId}/positions`)).body as unknown[]).length > 0 || undefined, 5000, 'Ann stored through the ACL');
+    await p.api('POST', `/tenants/${tenantId}/me/shares`, { userIds: [m.ben!.id] }, m.ann!.token);
+    const ben = await login('ben');
+    const benBox = inbox(ben);
+    await ben.subscribeAsync(['followme/ben/+/+', 'followme/ben/+/+/info'], { qos: 1 });
+    assert.equal((await benBox.next(`followme/ben/${m.ann!.id}/${m.ann!.deviceId}`)).lat, 48.85, 'retained for Ben');
+    await sleep(300);
+    assert.deepEqual(catBox.got, [], 'the broker delivered Cat nothing: not Ann\'s raw location, not Ben\'s tree');
   });
 });
 
