@@ -45,6 +45,7 @@ const SWEEP_MS = 5_000;
 /** Shares and group changes refresh at once through the bus; this only bounds how stale a missed event can leave an app. */
 const REFRESH_MS = 60_000;
 const WATCHERS_TTL_MS = 300_000;
+const TENANT_REFRESH_DELAY_MS = 100;
 const WATCHERS_CACHE_MAX = 100_000;
 
 const live = (follow: { expiresAt: number | null } | undefined, now = Date.now()): boolean => !!follow && (follow.expiresAt === null || follow.expiresAt > now);
@@ -71,6 +72,7 @@ export class EmbeddedFollow {
   /** Owner device id → the apps that may see it. */
   private readonly watching = new Map<string, Set<FollowerApp>>();
   private readonly subscriptions: Subscription[] = [];
+  private readonly pendingTenants = new Map<string, NodeJS.Timeout>();
   /** One refresh at a time per app, so that two never both send a new friend. */
   private readonly refreshing = new WeakMap<FollowerApp, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -91,6 +93,7 @@ export class EmbeddedFollow {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const t of this.pendingTenants.values()) clearTimeout(t);
     for (const s of this.subscriptions) await s.close();
   }
 
@@ -122,8 +125,13 @@ export class EmbeddedFollow {
     }
   }
 
-  private async refreshTenant(tenantId: string): Promise<void> {
-    for (const app of this.apps) if (app.device.tenantId === tenantId) await this.refresh(app);
+  /** Refreshes the tenant's apps shortly, once for a burst of changes (a bulk import changes hundreds of devices). */
+  private refreshTenant(tenantId: string): void {
+    if (this.pendingTenants.has(tenantId)) return;
+    this.pendingTenants.set(tenantId, setTimeout(() => {
+      this.pendingTenants.delete(tenantId);
+      for (const app of this.apps) if (app.device.tenantId === tenantId) void this.refresh(app);
+    }, TENANT_REFRESH_DELAY_MS));
   }
 
   /** Drops expired follows at once, and refreshes what has not been refreshed for a while. */
@@ -136,7 +144,9 @@ export class EmbeddedFollow {
   }
 
   private refresh(app: FollowerApp): Promise<void> {
-    const next = (this.refreshing.get(app) ?? Promise.resolve()).then(() => this.recompute(app));
+    const next = (this.refreshing.get(app) ?? Promise.resolve())
+      .then(() => this.recompute(app))
+      .catch((err: unknown) => this.deps.logger.error({ err, deviceId: app.device.deviceId }, 'follow me: updating an OwnTracks app\'s friends failed'));
     this.refreshing.set(app, next);
     return next;
   }
