@@ -11,17 +11,15 @@ import { NatsBus } from './adapters/bus-nats.js';
 import { SqliteStoreFactory } from './adapters/store-sqlite.js';
 import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus, Subscription } from './ports/bus.js';
-import type { Migration, StoreFactory } from './ports/store.js';
+import type { Migration, Store, StoreFactory } from './ports/store.js';
 import type { GroupsOf, PositionSource } from './services/geofence/index.js';
 import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
-import { reportingInterval, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
+import { reportingInterval, shareChanged, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, sosRaised, type NotificationDB } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { registerHosts } from './http/hosts.js';
-import { toFriend } from './edge/owntracks.js';
-import type { Position } from './core/types.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
 import { registerStatic } from './http/static.js';
@@ -93,7 +91,7 @@ export async function createServices(config: Config, bus: Bus, logger: Logger): 
   const notificationStore = await stores.open<NotificationDB>('notification', notificationMigrations);
   const client = new ClientService(clientStore, bus);
   const tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger });
-  const sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
+  const sharing = newSharing(trackerStore, client, tracker, bus);
   const geofence = new GeofenceService(geofenceStore, bus, logger, { groupsOf: groupsOf(client) });
   const notification = new NotificationService(notificationStore, bus, resolvers(client, geofence, tracker), logger, notificationOptions(config));
   return {
@@ -105,12 +103,30 @@ export async function createServices(config: Config, bus: Bus, logger: Logger): 
   };
 }
 
+/** Follow me, in the tracker's store; share changes go out on the bus so followers' live views change at once. */
+function newSharing(store: Store<TrackerDB>, client: ClientApi, tracker: TrackerApi, bus: Bus): Sharing {
+  return new Sharing(store, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds), (change) => bus.publish(shareChanged, change.ownerUserId, change));
+}
+
 function sharingDeps(client: ClientApi): ConstructorParameters<typeof Sharing>[1] {
   return {
     devicesOfUser: (ctx, userId) => client.devicesOfUser(ctx, userId),
     groupsOfUser: (ctx, userId) => client.groupsOfUser(ctx, userId),
     userName: async (ctx, userId) => (await client.getUser(ctx, userId)).name,
     checkAudience: async (ctx, audience) => void (await client.resolveDevices(ctx, audience)),
+    async usersInGroups(ctx, groupIds) {
+      const groups = await client.listGroups(ctx);
+      const parent = new Map(groups.map((g) => [g.id, g.parentId]));
+      const wanted = new Set(groupIds);
+      const within = (id: string | null | undefined): boolean => {
+        for (const seen = new Set<string>(); id && !seen.has(id); id = parent.get(id)) {
+          if (wanted.has(id)) return true;
+          seen.add(id);
+        }
+        return false;
+      };
+      return [...new Set(groups.filter((g) => within(g.id)).flatMap((g) => g.members.userIds))];
+    },
   };
 }
 
@@ -223,7 +239,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
     local.tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger, ownership: trackerOwnership });
     const tracker = local.tracker;
-    local.sharing = new Sharing(trackerStore, sharingDeps(client), (ctx, deviceIds) => tracker.lastKnownPositions(ctx, deviceIds));
+    local.sharing = newSharing(trackerStore, client, tracker, bus);
   }
   const tracker: TrackerApi =
     local.tracker ??
@@ -338,6 +354,8 @@ function unavailableProvisioning(): Provisioning {
 /** What the edge asks of the services, wired to their surfaces (local or remote). */
 function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerApi, sharing: SharingApi, geofence: GeofenceApi, notification: NotificationApi): EdgeDeps {
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
+  const deviceTopics = (ctx: TenantContext, deviceIds: string[]) =>
+    Promise.all(deviceIds.map(async (deviceId) => ({ deviceId, uniqueId: (await client.getDevice(ctx, deviceId)).uniqueId })));
   return {
     logger,
     async authenticateDevice(token) {
@@ -350,16 +368,37 @@ function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerA
     },
     uniqueIdOf: async (device) => (await client.getDevice(deviceContext(device), device.deviceId)).uniqueId,
     owntracksKey: (device) => client.owntracksKey(deviceContext(device), device.deviceId),
-    // The people who share with the user who carries this device ("follow me"), newest position each.
-    async friendsOf(device) {
+    // "Follow me": the people who share with the user who carries this device, and the other way round.
+    async following(device) {
       const { userId } = await client.getDevice(deviceContext(device), device.deviceId);
       if (!userId) return [];
       const followed = await sharing.following({ tenantId: device.tenantId, principal: { kind: 'user', tenantId: device.tenantId, userId, role: 'member' } });
-      return followed.flatMap((f) => {
-        const newest = f.positions.reduce<Position | undefined>((best, p) => (!best || p.time > best.time ? p : best), undefined);
-        return newest ? [toFriend(f.name, newest)] : [];
-      });
+      const ctx = systemContext(device.tenantId);
+      return Promise.all(followed.map(async (f) => {
+        const byDevice = new Map(f.positions.map((p) => [p.deviceId, p]));
+        const devices = (await client.devicesOfUser(ctx, f.userId)).map((deviceId) => ({ deviceId, position: byDevice.get(deviceId) }));
+        return { userId: f.userId, name: f.name, expiresAt: f.expiresAt, devices };
+      }));
     },
+    async watchersOf(device) {
+      const ctx = systemContext(device.tenantId);
+      const { userId } = await client.getDevice(ctx, device.deviceId);
+      if (!userId) return undefined;
+      const followers = await sharing.followersOf(ctx, userId);
+      return {
+        ownerUserId: userId,
+        name: (await client.getUser(ctx, userId)).name,
+        followers: await Promise.all(followers.map(async (f) => ({ ...f, devices: await deviceTopics(ctx, await client.devicesOfUser(ctx, f.userId)) }))),
+      };
+    },
+    devicesOfUser: (tenantId, userId) => client.devicesOfUser(systemContext(tenantId), userId),
+    async devicesOfAudience(tenantId, audience) {
+      const ctx = systemContext(tenantId);
+      return deviceTopics(ctx, await client.resolveDevices(ctx, audience));
+    },
+    lastKnown: async (device) => (await tracker.lastKnownPositions(systemContext(device.tenantId), [device.deviceId]))[0],
+    saveRegion: async (device, region) => void (await geofence.saveDeviceRegion(systemContext(device.tenantId), device.deviceId, region)),
+    reportEvent: async (device, report) => void (await geofence.recordReportedEvent(systemContext(device.tenantId), device.deviceId, report)),
     ingest: (device, fixes) => tracker.ingest(device, fixes),
     async reportingInterval(device, newest) {
       const [boundary, stopped] = await Promise.all([geofence.nearestBoundary(device.tenantId, newest.lon, newest.lat, 5000), tracker.isStopped(device)]);

@@ -10,15 +10,17 @@ import { Gauge } from 'prom-client';
 import { registry } from '../core/metrics.js';
 import type { Bus, Subscription, Topic } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
-import { deviceStatusChanged, positionAccepted } from '../services/tracker/index.js';
+import { deviceStatusChanged, positionAccepted, shareChanged } from '../services/tracker/index.js';
 import { fenceEvent } from '../services/geofence/index.js';
 import { deliveryUpdated } from '../services/notification/index.js';
 import { contextOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { TenantParams } from './schemas.js';
+import { positionView } from './visibility.js';
 
 const MAX_BUFFERED = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
+const VIEW_REFRESH_MS = 15_000;
 const streams = new Gauge({ name: 'followme_api_live_streams', help: 'Open live (SSE) streams', registers: [registry] });
 
 type Listener = (event: string, data: unknown) => void;
@@ -35,6 +37,8 @@ export class LiveHub {
     await forward(fenceEvent, 'fence');
     await forward(deliveryUpdated, 'delivery');
     await forward(deviceStatusChanged, 'status');
+    // Not sent to streams: tells them that what a viewer may see has changed.
+    await forward(shareChanged, 'share');
   }
 
   listen(tenantId: string, listener: Listener): () => void {
@@ -97,6 +101,20 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
     },
   }, async (request, reply) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
-    openStream(reply, hub, ctx.tenantId, { tenantId: ctx.tenantId }, () => true);
+    // Positions and fence events say where a device is: they pass the tenant's visibility policy, refreshed as shares change.
+    let view = await positionView(deps, ctx);
+    const refresh = () => void positionView(deps, ctx).then((v) => (view = v), (err: unknown) => deps.logger.error({ err }, 'live stream: visibility refresh failed'));
+    const timer = setInterval(refresh, VIEW_REFRESH_MS);
+    const stop = hub.listen(ctx.tenantId, (event) => event === 'share' && refresh());
+    request.raw.on('close', () => {
+      clearInterval(timer);
+      stop();
+    });
+    openStream(reply, hub, ctx.tenantId, { tenantId: ctx.tenantId, operatorVisibility: view.policy.operatorVisibility }, (event, data) => {
+      if (event === 'share') return false;
+      if (event !== 'position' && event !== 'fence') return true;
+      const { deviceId, time } = data as { deviceId: string; time: number };
+      return view.allows(deviceId, time);
+    });
   });
 }

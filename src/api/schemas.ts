@@ -173,7 +173,7 @@ export const FenceEvent = Type.Object({
   deviceId: Type.String(),
   fenceId: Type.String({ description: 'the fence, or for within/apart the proximity rule' }),
   fenceName: Type.String(),
-  type: Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart'] }),
+  type: Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'reported_enter', 'reported_exit'] }),
   time: Type.Number(),
   lon: Type.Number(),
   lat: Type.Number(),
@@ -181,6 +181,7 @@ export const FenceEvent = Type.Object({
   distance: Type.Number({ description: 'signed distance to the boundary in metres, negative inside (proximity: between the devices)' }),
   otherDeviceId: Type.Optional(Type.String()),
   reason: EventReason,
+  source: Type.Optional(Type.String({ enum: ['device'], description: 'only on reported_enter / reported_exit: the device reported it (an OwnTracks transition); Follow Me did not compute it' })),
 });
 
 export const ProximityRule = Type.Object({
@@ -415,4 +416,16 @@ export const TrackingSettings = Type.Object({
   stopMinutes: setting('… to stay within for this many minutes'),
   offlineAfterSeconds: setting('a device without a connection is offline after this long without a report'),
   retentionDays: setting('positions older than this are deleted; 0 keeps them'),
+});
+
+export const WorkingHours = Type.Object({
+  days: Type.Array(Type.Integer({ minimum: 1, maximum: 7 }), { description: 'ISO weekdays: 1 Monday … 7 Sunday' }),
+  from: Type.String({ description: 'HH:MM local time' }),
+  to: Type.String({ description: 'HH:MM local time; before from: the window runs past midnight' }),
+  timeZone: Type.String({ description: 'IANA time zone, e.g. Europe/Berlin' }),
+});
+
+export const VisibilityPolicy = Type.Object({
+  operatorVisibility: Type.String({ enum: ['always', 'working-hours', 'while-sharing'], description: "what operators see of people's positions: always; only fixes within workingHours; only through the person's own share, from its start" }),
+  workingHours: WorkingHours,
 });

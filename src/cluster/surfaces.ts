@@ -21,16 +21,17 @@ export const clientMethods = [
 
 /** `ingest` and `isStopped` read and change a device's state: they go to the owner of the device's partition. */
 export const trackerMethods = [
-  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
+  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'getVisibility', 'updateVisibility', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
 ] as const satisfies readonly (keyof TrackerService)[];
 export const trackerByKey = ['ingest', 'isStopped'] as const satisfies readonly (typeof trackerMethods)[number][];
 
-export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'followedDevices', 'createLink', 'openLink'] as const satisfies readonly (keyof Sharing)[];
+export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'followedDevices', 'followersOf', 'createLink', 'openLink'] as const satisfies readonly (keyof Sharing)[];
 
 export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',
   'createProximityRule', 'listProximityRules', 'getProximityRule', 'deleteProximityRule',
   'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents',
+  'saveDeviceRegion', 'recordReportedEvent',
 ] as const satisfies readonly (keyof GeofenceService)[];
 
 export const notificationMethods = [

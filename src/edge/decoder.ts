@@ -10,6 +10,7 @@
  * out, or the input is refused. Judging values (ranges, time window) is the tracker's job.
  */
 import type { Fix } from '../core/types.js';
+import type { DeviceRegion, ReportedEvent } from '../services/geofence/index.js';
 
 /** How a device names itself in one request or payload. */
 export type DeviceClaim =
@@ -33,6 +34,10 @@ export interface Decoded {
   claim?: DeviceClaim;
   fixes: Fix[];
   events: DeviceEvent[];
+  /** Regions the device defined itself (OwnTracks waypoints). */
+  regions?: DeviceRegion[];
+  /** Enters and exits the device reported for its regions (OwnTracks transitions). */
+  reported?: ReportedEvent[];
 }
 
 export interface Decoder<Input> {

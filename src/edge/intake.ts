@@ -44,12 +44,14 @@ export class Intake {
     return device;
   }
 
-  /** Stores the fixes (resolving once accepted ones are durable) and notes the other messages. */
+  /** Stores the fixes (resolving once accepted ones are durable), the device's own regions and reported events, and notes the other messages. */
   async accept(protocol: string, device: DeviceIdentity, decoded: Decoded): Promise<IngestResult[]> {
     for (const event of decoded.events) {
       messages.inc({ protocol, outcome: 'event' });
       this.deps.logger.debug({ protocol, deviceId: device.deviceId, type: event.type }, 'device event');
     }
+    for (const region of decoded.regions ?? []) await this.deps.saveRegion(device, region);
+    for (const report of decoded.reported ?? []) await this.deps.reportEvent(device, report);
     if (decoded.fixes.length === 0) return [];
     const results = await this.deps.ingest(device, decoded.fixes);
     for (const r of results) messages.inc({ protocol, outcome: r.status });

@@ -13,9 +13,10 @@
  */
 import { AppError } from '../core/errors.js';
 import type { HttpServer } from '../http/server.js';
-import type { DeviceIdentity, EdgeDeps, Friend } from './deps.js';
+import type { Position } from '../core/types.js';
+import type { DeviceIdentity, EdgeDeps, FollowedPerson } from './deps.js';
 import type { Intake } from './intake.js';
-import { looksEncrypted, OwntracksDecoder } from './owntracks.js';
+import { friendCard, friendLocation, looksEncrypted, OwntracksDecoder, toFriend } from './owntracks.js';
 
 export const OWNTRACKS_HTTP_PATH = '/owntracks';
 const REALM = 'Basic realm="Follow Me OwnTracks", charset="UTF-8"';
@@ -48,7 +49,7 @@ export function registerOwntracksHttp(app: HttpServer, deps: EdgeDeps, intake: I
         throw err;
       }
       deps.logger.debug({ deviceId: device.deviceId, user: request.headers['x-limit-u'], device: request.headers['x-limit-d'] }, 'owntracks message');
-      return reply.type('application/json').send(friendMessages(await deps.friendsOf(device)));
+      return reply.type('application/json').send(friendMessages(await deps.following(device)));
     });
   });
 }
@@ -63,12 +64,14 @@ async function authenticate(header: string | undefined, intake: Intake): Promise
   return intake.identify({ kind: 'token', token });
 }
 
-/** The app's view of friends: a `location` per person (tid on the map) and a `card` when there is a name. */
-export function friendMessages(friends: Friend[]): object[] {
+/** The app's view of friends: per person, the newest position of their devices as a `location` (tid on the map) and a `card` with the name. */
+export function friendMessages(people: FollowedPerson[]): object[] {
   const out: object[] = [];
-  for (const f of friends) {
-    out.push({ _type: 'location', tid: f.tid, ...f.location });
-    if (f.name) out.push({ _type: 'card', tid: f.tid, name: f.name });
+  for (const person of people) {
+    const newest = person.devices.reduce<Position | undefined>((best, d) => (d.position && (!best || d.position.time > best.time) ? d.position : best), undefined);
+    if (!newest) continue;
+    const friend = toFriend(person.name, newest);
+    out.push(friendLocation(friend), friendCard(friend));
   }
   return out;
 }

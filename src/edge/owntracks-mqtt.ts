@@ -27,6 +27,7 @@ import { dispatch, type MessageFrame } from '../services/notification/index.js';
 import type { DeviceIdentity, EdgeDeps } from './deps.js';
 import type { Intake } from './intake.js';
 import { looksEncrypted, OwntracksDecoder } from './owntracks.js';
+import { EmbeddedFollow, ExternalFollow, filterMatches, type FollowerApp, type FriendPacket } from './owntracks-follow.js';
 
 const decoder = new OwntracksDecoder();
 const TOPIC = /^owntracks\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
@@ -58,8 +59,8 @@ async function handleMessage(deps: EdgeDeps, intake: Intake, device: DeviceIdent
   if (refused) throw new AppError('validation_failed', `${refused.field}: ${refused.reason}`);
 }
 
-interface Connected {
-  device: DeviceIdentity;
+interface Connected extends FollowerApp {
+  client: Client;
   user: string;
   /** `owntracks/USER/DEVICE`, once the app has published or subscribed there. */
   base?: string;
@@ -72,6 +73,9 @@ export class EmbeddedBroker {
   private readonly byDevice = new Map<string, { client: Client; state: Connected }>();
   /** Payloads Follow Me itself sends to one client: the only packets the broker forwards. */
   private readonly ours = new WeakSet<Buffer>();
+  /** Friends' messages (follow me), forwarded only while the receiving app may see them. */
+  private readonly friends = new WeakMap<Buffer, FriendPacket>();
+  private readonly follow: EmbeddedFollow;
   private subscription: Subscription | undefined;
 
   private constructor(
@@ -90,7 +94,7 @@ export class EmbeddedBroker {
         if (!username || token === '') return refuse(4, 'username (OwnTracks user) and password (device token) are required');
         this.intake.identify({ kind: 'token', token }).then(
           (device) => {
-            this.clients.set(client, { device, user: username });
+            this.clients.set(client, { client, device, user: username, follows: new Map(), refreshedAt: 0 });
             done(null, true);
           },
           (err: unknown) => refuse(err instanceof AppError && err.code !== 'unauthenticated' ? 5 : 4, err instanceof Error ? err.message : 'refused'),
@@ -127,11 +131,31 @@ export class EmbeddedBroker {
         if (state && match && match[1] === state.user) this.learnBase(client, state, `owntracks/${match[1]}/${match[2]}`);
         done(null, subscription);
       },
-      authorizeForward: (_client, packet) => (this.ours.has(packet.payload as Buffer) ? packet : null),
+      // Nothing is relayed between apps: only what Follow Me sends, and friends' messages only while the share lasts.
+      authorizeForward: (client, packet) => {
+        const payload = packet.payload as Buffer;
+        if (this.ours.has(payload)) return packet;
+        const about = this.friends.get(payload);
+        const state = this.clients.get(client);
+        return about && state && this.follow.mayForward(state, about) ? packet : null;
+      },
+    });
+    this.follow = new EmbeddedFollow(deps, (app, topic, payload, about) => {
+      this.friends.set(payload, about);
+      const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false };
+      return new Promise<void>((resolve) => (app as Connected).client.publish(packet, () => resolve()));
+    });
+    // An app that subscribes to friends' topics (by default owntracks/+/+) is shown the people who share with its user.
+    this.aedes.on('subscribe', (subscriptions, client) => {
+      const state = this.clients.get(client);
+      if (state && subscriptions.some((sub) => filterMatches(sub.topic, 'owntracks/user/device'))) {
+        this.follow.listen(state).catch((err: unknown) => log.error({ err, deviceId: state.device.deviceId }, 'follow me: showing friends to an OwnTracks app failed'));
+      }
     });
     this.aedes.on('clientDisconnect', (client) => {
       const state = this.clients.get(client);
       if (state && this.byDevice.get(state.device.deviceId)?.client === client) this.byDevice.delete(state.device.deviceId);
+      if (state) this.follow.forget(state);
     });
     this.aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     this.server = createServer((socket) => this.aedes.handle(socket));
@@ -144,6 +168,7 @@ export class EmbeddedBroker {
       broker.server.once('error', reject);
       broker.server.listen(options.port, options.host, () => resolve());
     });
+    await broker.follow.start(bus);
     broker.subscription = await bus.subscribe(dispatch, async ({ data }) => {
       const held = broker.byDevice.get(data.deviceId);
       if (!held || held.state.device.tenantId !== data.tenantId) return;
@@ -158,6 +183,7 @@ export class EmbeddedBroker {
 
   async close(): Promise<void> {
     await this.subscription?.close();
+    await this.follow.close();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -192,6 +218,7 @@ async function markDelivered(deps: EdgeDeps, device: DeviceIdentity, frames: Mes
 
 export class ExternalBroker {
   private subscription: Subscription | undefined;
+  private follow: ExternalFollow | undefined;
   /** When the messages waiting for a device were last looked up (they are sent when it reports). */
   private readonly pendingChecked = new Map<string, number>();
 
@@ -229,11 +256,18 @@ export class ExternalBroker {
     broker.subscription = await bus.consume(dispatch, 'edge-owntracks-mqtt', async ({ data }) => {
       await broker.sendTo({ tenantId: data.tenantId, deviceId: data.deviceId }, [data.frame]);
     });
+    broker.follow = new ExternalFollow(deps, {
+      publish: async (topic, payload, expirySeconds) => {
+        await client.publishAsync(topic, payload, { qos: 1, retain: true, ...(expirySeconds === undefined ? {} : { properties: { messageExpiryInterval: expirySeconds } }) });
+      },
+    });
+    await broker.follow.start(bus);
     return broker;
   }
 
   async close(): Promise<void> {
     await this.subscription?.close();
+    await this.follow?.close();
     await this.client.endAsync();
   }
 

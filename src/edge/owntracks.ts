@@ -10,6 +10,7 @@
  */
 import type { Friend } from './deps.js';
 import type { Position } from '../core/types.js';
+import type { DeviceRegion, ReportedEvent } from '../services/geofence/index.js';
 import sodium from 'libsodium-wrappers';
 import { AppError, invalid } from '../core/errors.js';
 import { numberFrom, withOptional, type Decoded, type Decoder, type DeviceEvent } from './decoder.js';
@@ -93,7 +94,17 @@ function decodeMessage(m: Record<string, unknown> & { _type: string }): Decoded 
   if (m._type !== 'location') {
     const event: DeviceEvent = { type: m._type, data: m };
     if (time !== undefined) event.time = time;
-    return { fixes: [], events: [event] };
+    const decoded: Decoded = { fixes: [], events: [event] };
+    if (m._type === 'waypoint') decoded.regions = [region(m, '')];
+    if (m._type === 'waypoints') {
+      if (!Array.isArray(m.waypoints)) throw invalid('waypoints', `must be an array of waypoint objects, got ${JSON.stringify(m.waypoints) ?? 'nothing'}`);
+      decoded.regions = m.waypoints.map((w: unknown, i) => {
+        if (typeof w !== 'object' || w === null) throw invalid(`waypoints[${i}]`, 'must be a waypoint object');
+        return region(w as Record<string, unknown>, `waypoints[${i}].`);
+      });
+    }
+    if (m._type === 'transition') decoded.reported = [transition(m, time)];
+    return decoded;
   }
   const lat = numberFrom(m.lat);
   const lon = numberFrom(m.lon);
@@ -115,6 +126,44 @@ function decodeMessage(m: Record<string, unknown> & { _type: string }): Decoded 
   return { fixes: [fix], events: [] };
 }
 
+/** A region from an OwnTracks waypoint: `desc`, `lat`, `lon`, `rad` (m); keyed by `rid`, or by `tst` (its creation time) from apps that send no rid. */
+function region(w: Record<string, unknown>, at: string): DeviceRegion {
+  const lat = degrees(w.lat, `${at}lat`, 90);
+  const lon = degrees(w.lon, `${at}lon`, 180);
+  const rad = numberFrom(w.rad);
+  if (rad === undefined || rad <= 0) throw invalid(`${at}rad`, `must be the region's radius in metres, above 0 (beacon regions are not kept), got ${JSON.stringify(w.rad) ?? 'nothing'}`);
+  const key = regionKey(w);
+  if (key === undefined) throw invalid(`${at}rid`, 'a waypoint needs rid (or tst) to be told apart from the others');
+  const desc = typeof w.desc === 'string' && w.desc.trim() !== '' ? w.desc.trim() : `Region ${key}`;
+  return { key, name: desc.slice(0, 200), lon, lat, radius: rad };
+}
+
+/** The event of an OwnTracks transition: `event` enter/leave for the region `rid` (or `wtst`, the waypoint's creation time). */
+function transition(t: Record<string, unknown>, time: number | undefined): ReportedEvent {
+  if (t.event !== 'enter' && t.event !== 'leave') throw invalid('event', `must be "enter" or "leave", got ${JSON.stringify(t.event) ?? 'nothing'}`);
+  const lat = degrees(t.lat, 'lat', 90);
+  const lon = degrees(t.lon, 'lon', 180);
+  if (time === undefined) throw invalid('tst', `must be the time of the transition in epoch seconds, got ${JSON.stringify(t.tst) ?? 'nothing'}`);
+  const key = typeof t.rid === 'string' && t.rid !== '' ? t.rid : numberFrom(t.wtst)?.toString();
+  if (key === undefined) throw invalid('rid', 'a transition needs rid (or wtst) to name its region');
+  const report: ReportedEvent = { key, type: t.event === 'enter' ? 'enter' : 'exit', time, lon, lat };
+  const acc = numberFrom(t.acc);
+  if (acc !== undefined && acc >= 0) report.accuracy = acc;
+  if (typeof t.desc === 'string' && t.desc.trim() !== '') report.name = t.desc.trim().slice(0, 200);
+  return report;
+}
+
+function degrees(value: unknown, field: string, limit: 90 | 180): number {
+  const n = numberFrom(value);
+  if (n === undefined || n < -limit || n > limit) throw invalid(field, `must be a number of degrees from -${limit} to ${limit}, got ${JSON.stringify(value) ?? 'nothing'}`);
+  return n;
+}
+
+function regionKey(w: Record<string, unknown>): string | undefined {
+  if (typeof w.rid === 'string' && w.rid !== '') return w.rid;
+  return numberFrom(w.tst)?.toString();
+}
+
 /** How OwnTracks shows a followed person: two letters on the map and their newest position (vel in km/h, as the app sends it). */
 export function toFriend(name: string, p: Position): Friend {
   const words = name.split(/\s+/).filter(Boolean);
@@ -126,4 +175,14 @@ export function toFriend(name: string, p: Position): Friend {
   if (p.heading !== undefined) location.cog = Math.round(p.heading);
   if (p.battery !== undefined) location.batt = Math.round(p.battery);
   return { tid: initials, name, location };
+}
+
+/** The `location` message the app shows a friend by. */
+export function friendLocation(friend: Friend): object {
+  return { _type: 'location', tid: friend.tid, ...friend.location };
+}
+
+/** The `card` message that names a friend (OwnTracks reads it from `…/info` in MQTT mode). */
+export function friendCard(friend: Friend): object {
+  return { _type: 'card', tid: friend.tid, name: friend.name };
 }

@@ -7,9 +7,11 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
+import { positionView } from '../visibility.js';
 import { FeatureCollection, Fence, FenceBody, FenceEvent, Problem, ProximityBody, ProximityRule, TenantItemParams, TenantParams } from '../schemas.js';
 
-export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): void {
+export function fenceRoutes(app: HttpServer, deps: ApiDeps): void {
+  const { client, geofence } = deps;
   const auth = (token: string) => client.authenticate(token);
   const security = [{ bearer: [] }];
   const operator = (request: FastifyRequest, tenantId: string) => contextOf(request, auth, tenantId, 'operator');
@@ -59,7 +61,10 @@ export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): voi
       response: { 200: Type.Object({ deviceIds: Type.Array(Type.String()), presence: Type.Array(Type.Object({ deviceId: Type.String(), since: Type.Number(), dwelled: Type.Boolean() })) }) },
     },
   }, async (request) => {
-    const presence = await geofence.presenceIn(await operator(request, request.params.tenantId), request.params.id);
+    const ctx = await operator(request, request.params.tenantId);
+    const view = await positionView(deps, ctx);
+    const now = Date.now();
+    const presence = (await geofence.presenceIn(ctx, request.params.id)).filter((p) => view.allows(p.deviceId, now));
     return { deviceIds: presence.map((p) => p.deviceId), presence };
   });
 
@@ -69,7 +74,11 @@ export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): voi
       querystring: Type.Object({ from: Type.Number({ description: 'epoch ms' }), to: Type.Number({ description: 'epoch ms' }) }),
       response: { 200: Type.Array(Type.Object({ deviceId: Type.String(), enteredAt: Type.Number(), exitedAt: Type.Union([Type.Number(), Type.Null()]) })), 400: Problem },
     },
-  }, async (request) => geofence.staysIn(await operator(request, request.params.tenantId), request.params.id, request.query.from, request.query.to));
+  }, async (request) => {
+    const ctx = await operator(request, request.params.tenantId);
+    const view = await positionView(deps, ctx);
+    return (await geofence.staysIn(ctx, request.params.id, request.query.from, request.query.to)).filter((s) => view.allows(s.deviceId, s.enteredAt));
+  });
 
   app.get('/tenants/:tenantId/devices/nearby', {
     schema: {
@@ -80,7 +89,10 @@ export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): voi
         400: Problem,
       },
     },
-  }, async (request) => geofence.devicesNear(await operator(request, request.params.tenantId), request.query.lon, request.query.lat, request.query.radius, request.query.limit));
+  }, async (request) => {
+    const ctx = await operator(request, request.params.tenantId);
+    return (await positionView(deps, ctx)).filter(await geofence.devicesNear(ctx, request.query.lon, request.query.lat, request.query.radius, request.query.limit));
+  });
 
   app.post('/tenants/:tenantId/proximity-rules', {
     schema: { tags: ['fences'], summary: 'Watch a device coming within a distance of another device or of a group', security, params: TenantParams, body: ProximityBody, response: { 201: ProximityRule, 400: Problem } },
@@ -98,12 +110,15 @@ export function fenceRoutes(app: HttpServer, { client, geofence }: ApiDeps): voi
       querystring: Type.Object({
         fenceId: Type.Optional(Type.String({ description: 'a fence or proximity rule' })),
         deviceId: Type.Optional(Type.String()),
-        type: Type.Optional(Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart'] })),
+        type: Type.Optional(Type.String({ enum: ['enter', 'exit', 'dwell', 'within', 'apart', 'reported_enter', 'reported_exit'] })),
         from: Type.Optional(Type.Number()),
         to: Type.Optional(Type.Number()),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100 })),
       }),
       response: { 200: Type.Array(FenceEvent) },
     },
-  }, async (request) => geofence.listEvents(await operator(request, request.params.tenantId), request.query as Parameters<typeof geofence.listEvents>[1]));
+  }, async (request) => {
+    const ctx = await operator(request, request.params.tenantId);
+    return (await positionView(deps, ctx)).filter(await geofence.listEvents(ctx, request.query as Parameters<typeof geofence.listEvents>[1]));
+  });
 }

@@ -49,7 +49,7 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
     return reply.status(201).send({ ...link, url: `/s/${link.token}` });
   });
 
-  const Followed = Type.Object({ shareId: Type.String(), userId: Type.String(), name: Type.String(), expiresAt: Type.Union([Type.Number(), Type.Null()]), positions: Type.Array(Position) });
+  const Followed = Type.Object({ shareId: Type.String(), userId: Type.String(), name: Type.String(), expiresAt: Type.Union([Type.Number(), Type.Null()]), since: Type.Number({ description: 'when the earliest of their shares with me began' }), positions: Type.Array(Position) });
   app.get('/tenants/:tenantId/me/following', {
     schema: { tags, summary: 'The people who share their location with me, where they are', security, params: TenantParams, response: { 200: Type.Array(Followed) } },
   }, async (request) => sharing.following(await contextOf(request, auth, request.params.tenantId, 'member')));

@@ -2,17 +2,23 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
-import { EXPORT_FORMATS, exportTrack, simplify, type ExportFormat } from '../../services/tracker/index.js';
+import { EXPORT_FORMATS, exportTrack, simplify, tripsAndStops, type ExportFormat } from '../../services/tracker/index.js';
 import type { ApiDeps } from '../deps.js';
-import { DeviceStatus, Position, Problem, TenantItemParams, TenantParams, TrackingSettings } from '../schemas.js';
+import { positionView, visibleHistory } from '../visibility.js';
+import { DeviceStatus, Position, Problem, TenantItemParams, TenantParams, TrackingSettings, VisibilityPolicy, WorkingHours } from '../schemas.js';
+import { describeVisibility } from '../../services/tracker/index.js';
 
-export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): void {
+export function trackingRoutes(app: HttpServer, deps: ApiDeps): void {
+  const { client, tracker } = deps;
   const auth = (token: string) => client.authenticate(token);
   const security = [{ bearer: [] }];
 
   app.get('/tenants/:tenantId/positions', {
     schema: { tags: ['positions'], summary: 'Last known position of every device', security, params: TenantParams, response: { 200: Type.Array(Position) } },
-  }, async (request) => tracker.lastKnownPositions(await contextOf(request, auth, request.params.tenantId, 'operator')));
+  }, async (request) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
+    return (await positionView(deps, ctx)).filter(await tracker.lastKnownPositions(ctx));
+  });
 
   app.get('/tenants/:tenantId/devices/:id/positions', {
     schema: {
@@ -29,7 +35,7 @@ export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): v
   }, async (request) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
     await client.getDevice(ctx, request.params.id);
-    const page = await tracker.history(ctx, request.params.id, request.query);
+    const page = await visibleHistory(tracker, ctx, request.params.id, request.query, await positionView(deps, ctx));
     return request.query.simplify ? simplify(page, request.query.simplify) : page;
   });
 
@@ -48,7 +54,10 @@ export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): v
   }, async (request) => {
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
     await client.getDevice(ctx, request.params.id);
-    return tracker.trips(ctx, request.params.id, request.query.from, request.query.to);
+    const view = await positionView(deps, ctx);
+    if (view.policy.operatorVisibility === 'always') return tracker.trips(ctx, request.params.id, request.query.from, request.query.to);
+    const settings = await tracker.getSettings(ctx);
+    return tripsAndStops(view.filter(await tracker.track(ctx, request.params.id, request.query.from, request.query.to)), settings.stopRadius, settings.stopMinutes);
   });
 
   app.get('/tenants/:tenantId/devices/:id/export', {
@@ -60,7 +69,8 @@ export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): v
     const ctx = await contextOf(request, auth, request.params.tenantId, 'operator');
     const device = await client.getDevice(ctx, request.params.id);
     const format = request.query.format as ExportFormat;
-    const body = exportTrack(await tracker.track(ctx, device.id, request.query.from, request.query.to), format, device.name);
+    const track = (await positionView(deps, ctx)).filter(await tracker.track(ctx, device.id, request.query.from, request.query.to));
+    const body = exportTrack(track, format, device.name);
     return reply
       .type(EXPORT_FORMATS[format])
       .header('content-disposition', `attachment; filename="${device.id}.${format}"`)
@@ -74,6 +84,26 @@ export function trackingRoutes(app: HttpServer, { client, tracker }: ApiDeps): v
   app.get('/tenants/:tenantId/settings/tracking', {
     schema: { tags: ['settings'], summary: "The tenant's tracking settings: filters, stop detection, offline threshold, retention", security, params: TenantParams, response: { 200: TrackingSettings } },
   }, async (request) => tracker.getSettings(await contextOf(request, auth, request.params.tenantId, 'operator')));
+  app.get('/tenants/:tenantId/settings/visibility', {
+    schema: { tags: ['settings'], summary: "What the tenant's operators may see of people's positions (docs/follow-me.md)", security, params: TenantParams, response: { 200: VisibilityPolicy } },
+  }, async (request) => tracker.getVisibility(await contextOf(request, auth, request.params.tenantId, 'operator')));
+  app.patch('/tenants/:tenantId/settings/visibility', {
+    schema: {
+      tags: ['settings'], summary: 'Change the operator visibility policy (tenant admins)', security, params: TenantParams,
+      body: Type.Object({ operatorVisibility: Type.Optional(Type.String()), workingHours: Type.Optional(Type.Partial(WorkingHours)) }, { additionalProperties: false }),
+      response: { 200: VisibilityPolicy, 400: Problem },
+    },
+  }, async (request) => tracker.updateVisibility(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body));
+  app.get('/tenants/:tenantId/me/visibility', {
+    schema: {
+      tags: ['settings'], summary: "What my organisation's operators can see of my positions (every member may read it)", security, params: TenantParams,
+      response: { 200: Type.Object({ ...VisibilityPolicy.properties, description: Type.String() }) },
+    },
+  }, async (request) => {
+    const policy = await tracker.getVisibility(await contextOf(request, auth, request.params.tenantId, 'member'));
+    return { ...policy, description: describeVisibility(policy) };
+  });
+
   app.patch('/tenants/:tenantId/settings/tracking', {
     schema: { tags: ['settings'], summary: 'Change some tracking settings', security, params: TenantParams, body: Type.Partial(TrackingSettings, { additionalProperties: false }), response: { 200: TrackingSettings, 400: Problem } },
   }, async (request) => tracker.updateSettings(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body));

@@ -15,7 +15,7 @@ import type { Position } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
 import { TenantScope } from '../../ports/store.js';
 import { FenceIndex } from './engine.js';
-import { fenceEvent, type FenceEvent } from './events.js';
+import { fenceEvent, type FenceEvent, type ReportedEventType } from './events.js';
 import { shapeOf, toFence, type AppliesTo } from './fences.js';
 import type { LastPositions } from './positions.js';
 import { pairKey, proximityChanges, toProximityRule, type ProximityRule } from './proximity.js';
@@ -286,7 +286,7 @@ export class Evaluator {
   }
 
   private async republish(p: Position): Promise<void> {
-    const rows = await new TenantScope(this.db, p.tenantId).selectFrom('fence_events').selectAll().where('device_id', '=', p.deviceId).where('time', '=', p.time).execute();
+    const rows = await new TenantScope(this.db, p.tenantId).selectFrom('fence_events').selectAll().where('device_id', '=', p.deviceId).where('time', '=', p.time).where('type', 'not in', REPORTED).execute();
     for (const row of rows) await this.bus.publish(fenceEvent, row.device_id, toEvent(row));
   }
 
@@ -327,7 +327,7 @@ function applies(a: AppliesTo | null, deviceId: string, groups: ReadonlySet<stri
   return false;
 }
 
-async function insertEvents(trx: Kysely<GeofenceDB>, events: FenceEvent[]): Promise<void> {
+export async function insertEvents(trx: Kysely<GeofenceDB>, events: FenceEvent[]): Promise<void> {
   await trx
     .insertInto('fence_events')
     .values(events.map((e) => ({
@@ -346,6 +346,9 @@ async function setWatermark(trx: Kysely<GeofenceDB>, tenantId: string, deviceId:
     .execute();
 }
 
+/** Event types a device reported rather than Follow Me computed. */
+export const REPORTED: ReportedEventType[] = ['reported_enter', 'reported_exit'];
+
 export function toEvent(row: GeofenceDB['fence_events']): FenceEvent {
   const distance = row.distance;
   const event: FenceEvent = {
@@ -353,6 +356,7 @@ export function toEvent(row: GeofenceDB['fence_events']): FenceEvent {
     time: Number(row.time), lon: row.lon, lat: row.lat, distance,
     reason: row.reason ? (JSON.parse(row.reason) as FenceEvent['reason']) : { distance, accuracy: row.accuracy ?? 0, previous: row.type === 'enter' ? 'outside' : 'inside' },
   };
+  if ((REPORTED as string[]).includes(row.type)) event.source = 'device';
   if (row.accuracy !== null) event.accuracy = row.accuracy;
   if (row.other_device_id !== null) event.otherDeviceId = row.other_device_id;
   return event;

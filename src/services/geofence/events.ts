@@ -4,7 +4,13 @@ import { topic } from '../../ports/bus.js';
  * enter / exit / dwell concern a fence; within / apart concern a proximity rule (the event's
  * `fenceId` is then the rule's id and `otherDeviceId` the device it is near to or apart from).
  */
-export type FenceEventType = 'enter' | 'exit' | 'dwell' | 'within' | 'apart';
+export type FenceEventType = 'enter' | 'exit' | 'dwell' | 'within' | 'apart' | ReportedEventType;
+
+/**
+ * An enter or exit that a device reported itself (an OwnTracks `transition` for a region of its own),
+ * recorded for the history and never published: Follow Me's rules act on its own evaluation.
+ */
+export type ReportedEventType = 'reported_enter' | 'reported_exit';
 
 /** Why an event fired: the numbers the decision was made on. */
 export interface EventReason {
@@ -46,6 +52,8 @@ export interface FenceEvent {
   distance: number;
   otherDeviceId?: string | undefined;
   reason: EventReason;
+  /** Only on reported_enter / reported_exit: `device`, the device's word, not computed (distance is 0 then). */
+  source?: 'device' | undefined;
 }
 
 export const fenceEvent = topic<FenceEvent>('geofence.event');

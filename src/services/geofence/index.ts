@@ -1,6 +1,6 @@
 /** The geofence service's public surface. */
-export { GeofenceService } from './service.js';
-export type { EventQuery, GeofenceOptions } from './service.js';
+export { GeofenceService, DEVICE_REGION_TAG } from './service.js';
+export type { EventQuery, GeofenceOptions, DeviceRegion, ReportedEvent } from './service.js';
 export type { Fence, FenceInput, AppliesTo } from './fences.js';
 export type { Schedule, ScheduleWindow, Weekday } from './schedule.js';
 export type { Hysteresis } from './engine.js';
@@ -11,4 +11,4 @@ export type { GroupsOf } from './support.js';
 export type { PositionSource } from './catch-up.js';
 export { geofenceMigrations } from './schema.js';
 export type { GeofenceDB } from './schema.js';
-export { fenceEvent, type FenceEvent, type FenceEventType, type EventReason } from './events.js';
+export { fenceEvent, type FenceEvent, type FenceEventType, type ReportedEventType, type EventReason } from './events.js';

@@ -12,7 +12,7 @@ import { topic, type Bus, type Ownership, type Subscription } from '../../ports/
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { clientChanged } from '../client/index.js';
 import { positionAccepted } from '../tracker/index.js';
-import { Evaluator, toEvent } from './evaluation.js';
+import { Evaluator, insertEvents, toEvent } from './evaluation.js';
 import type { FenceEvent, FenceEventType } from './events.js';
 import { fenceColumns, importColumns, toFeature, toFence, type Fence, type FenceInput } from './fences.js';
 import { catchUp, type PositionSource } from './catch-up.js';
@@ -52,6 +52,29 @@ export interface GeofenceOptions {
 
 /** A fence or proximity rule was created, changed or deleted (fenceId '*': many, e.g. an import): every geofence worker refreshes it. */
 const fenceChanged = topic<{ tenantId: string; fenceId: string; kind?: 'fence' | 'proximity' }>('geofence.fence-changed');
+
+/** The tag of the fences devices define themselves (OwnTracks waypoints). */
+export const DEVICE_REGION_TAG = 'owntracks';
+
+/** A circular region as a device defines it; `key` is the device's own id for it (OwnTracks `rid`). */
+export interface DeviceRegion {
+  key: string;
+  name: string;
+  lon: number;
+  lat: number;
+  radius: number;
+}
+
+/** An enter or exit a device reported for one of its regions. */
+export interface ReportedEvent {
+  key: string;
+  name?: string | undefined;
+  type: 'enter' | 'exit';
+  time: number;
+  lon: number;
+  lat: number;
+  accuracy?: number | undefined;
+}
 
 export class GeofenceService {
   private readonly positions: LastPositions;
@@ -157,6 +180,48 @@ export class GeofenceService {
       await scope.deleteFrom('fences').where('id', '=', id).execute();
     });
     await this.changed(ctx.tenantId, id);
+  }
+
+  /**
+   * A region a device defined itself (an OwnTracks waypoint): a circle fence that applies to that
+   * device only, tagged `owntracks`, found again by the device and the app's region id (`key`), so
+   * that sending it again updates it instead of adding another.
+   */
+  async saveDeviceRegion(ctx: TenantContext, deviceId: string, region: DeviceRegion): Promise<Fence> {
+    const input: FenceInput = {
+      name: region.name,
+      geometry: { type: 'Point', coordinates: [region.lon, region.lat] },
+      radius: region.radius,
+      tags: [DEVICE_REGION_TAG],
+      metadata: { source: 'device', deviceId, key: region.key },
+      appliesTo: { deviceIds: [deviceId], groupIds: [] },
+    };
+    const existing = await this.deviceRegion(ctx, deviceId, region.key);
+    return existing ? this.updateFence(ctx, existing.id, input) : this.createFence(ctx, input);
+  }
+
+  /**
+   * An enter or exit the device reported itself (an OwnTracks transition): kept in the event log as
+   * `reported_enter` / `reported_exit` with `source: "device"`, never published, so rules and presence
+   * rest on Follow Me's own evaluation. `fenceId` is the region's fence when the device sent it as a
+   * waypoint. Recording the same report again changes nothing.
+   */
+  async recordReportedEvent(ctx: TenantContext, deviceId: string, report: ReportedEvent): Promise<FenceEvent> {
+    const fence = await this.deviceRegion(ctx, deviceId, report.key);
+    const event: FenceEvent = {
+      id: `fev_${deviceId}_${report.time}_${report.type}`,
+      tenantId: ctx.tenantId, deviceId, fenceId: fence?.id ?? `${DEVICE_REGION_TAG}:${report.key}`, fenceName: report.name ?? fence?.name ?? report.key,
+      type: report.type === 'enter' ? 'reported_enter' : 'reported_exit', time: report.time, lon: report.lon, lat: report.lat, distance: 0,
+      reason: { distance: 0, accuracy: report.accuracy ?? 0, previous: report.type === 'enter' ? 'outside' : 'inside' },
+      source: 'device',
+    };
+    if (report.accuracy !== undefined) event.accuracy = report.accuracy;
+    await insertEvents(this.db, [event]);
+    return event;
+  }
+
+  private async deviceRegion(ctx: TenantContext, deviceId: string, key: string): Promise<Fence | undefined> {
+    return (await this.listFences(ctx, { tag: DEVICE_REGION_TAG })).find((f) => f.metadata.deviceId === deviceId && f.metadata.key === key);
   }
 
   async getFence(ctx: TenantContext, id: string): Promise<Fence> {

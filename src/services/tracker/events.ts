@@ -17,3 +17,15 @@ export const deviceConnection = topic<DeviceConnection>('edge.connection');
 
 /** A device's connection or motion changed. */
 export const deviceStatusChanged = topic<DeviceStatus & { tenantId: string }>('tracker.status');
+
+/** A member started or stopped sharing with an audience ("follow me"), so that live views of followers change at once. */
+export interface ShareChanged {
+  tenantId: string;
+  ownerUserId: string;
+  /** Whom the share named (users, groups); after a revocation they may still follow through another share. */
+  followers: { userIds: string[]; groupIds: string[] };
+  /** true: the share starts; false: it was revoked. Expiry publishes nothing: readers compare `expiresAt` with the clock. */
+  active: boolean;
+}
+
+export const shareChanged = topic<ShareChanged>('tracker.share');

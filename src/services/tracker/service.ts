@@ -14,6 +14,7 @@ import { positionLog, type AppendStatus, type PositionLog } from './position-log
 import { check, type IngestResult, type Previous } from './pipeline.js';
 import { trackerTenantTables, type PositionRow, type StatusRow, type TrackerDB } from './schema.js';
 import { defaultSettings, mergeSettings, type TrackingSettings } from './settings.js';
+import { defaultVisibility, mergeVisibility, type VisibilityPolicy } from './visibility.js';
 import { tripsAndStops, type Stop, type Trip } from './history.js';
 import { applyFix, emptyStatus, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
 
@@ -183,16 +184,38 @@ export class TrackerService {
   // ---- settings ----
 
   async getSettings(ctx: TenantContext): Promise<TrackingSettings> {
-    return { ...(await this.settingsOf(ctx.tenantId)) };
+    const { visibility: _visibility, ...settings } = (await this.settingsOf(ctx.tenantId)) as TrackingSettings & { visibility?: unknown };
+    return settings;
   }
 
   /** Changes some of a tenant's tracking settings; unknown keys and out-of-range values are refused, nothing half-changed. */
   async updateSettings(ctx: TenantContext, change: unknown): Promise<TrackingSettings> {
     const next = mergeSettings(await this.settingsOf(ctx.tenantId), change);
-    const settings = JSON.stringify(next);
-    await this.db.insertInto('tenant_settings').values({ tenant_id: ctx.tenantId, settings }).onConflict((oc) => oc.column('tenant_id').doUpdateSet({ settings })).execute();
-    this.settings.set(ctx.tenantId, Promise.resolve(next));
+    await this.saveSettings(ctx.tenantId, next);
     return { ...next };
+  }
+
+  private async saveSettings(tenantId: string, next: TrackingSettings): Promise<void> {
+    const settings = JSON.stringify(next);
+    await this.db.insertInto('tenant_settings').values({ tenant_id: tenantId, settings }).onConflict((oc) => oc.column('tenant_id').doUpdateSet({ settings })).execute();
+    this.settings.set(tenantId, Promise.resolve(next));
+  }
+
+  /** What the tenant's operators may see of positions (src/services/tracker/visibility.ts). */
+  async getVisibility(ctx: TenantContext): Promise<VisibilityPolicy> {
+    return this.visibilityOf(ctx.tenantId);
+  }
+
+  /** Changes the visibility policy; bad values are refused with the field named, nothing half-changed. */
+  async updateVisibility(ctx: TenantContext, change: unknown): Promise<VisibilityPolicy> {
+    const visibility = mergeVisibility(await this.visibilityOf(ctx.tenantId), change);
+    await this.saveSettings(ctx.tenantId, { ...(await this.settingsOf(ctx.tenantId)), visibility } as TrackingSettings);
+    return visibility;
+  }
+
+  private async visibilityOf(tenantId: string): Promise<VisibilityPolicy> {
+    const stored = (await this.settingsOf(tenantId)) as TrackingSettings & { visibility?: VisibilityPolicy };
+    return stored.visibility ?? { ...defaultVisibility, workingHours: { ...defaultVisibility.workingHours } };
   }
 
   private settingsOf(tenantId: string): Promise<TrackingSettings> {

@@ -11,6 +11,7 @@ import { hashToken, newToken } from '../../core/secrets.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Position } from '../../core/types.js';
 import { TenantScope, type Store } from '../../ports/store.js';
+import type { ShareChanged } from './events.js';
 import type { TrackerDB } from './schema.js';
 
 export interface Share {
@@ -34,7 +35,15 @@ export interface Followed {
   userId: string;
   name: string;
   expiresAt: number | null;
+  /** When the earliest of their shares with me in force began. */
+  since: number;
   positions: Position[];
+}
+
+/** Someone who may follow a person now, and until when (null: until revoked). */
+export interface Follower {
+  userId: string;
+  expiresAt: number | null;
 }
 
 /** What sharing asks of the client service. */
@@ -42,6 +51,8 @@ export interface People {
   devicesOfUser(ctx: TenantContext, userId: string): Promise<string[]>;
   groupsOfUser(ctx: TenantContext, userId: string): Promise<string[]>;
   userName(ctx: TenantContext, userId: string): Promise<string>;
+  /** The users of these groups and of their sub-groups. */
+  usersInGroups(ctx: TenantContext, groupIds: string[]): Promise<string[]>;
   /** Refuses ids that are not users/groups of the tenant (AppError naming the field). */
   checkAudience(ctx: TenantContext, audience: { userIds: string[]; groupIds: string[] }): Promise<void>;
 }
@@ -53,6 +64,8 @@ export class Sharing {
     private readonly store: Store<TrackerDB>,
     private readonly people: People,
     private readonly lastKnown: (ctx: TenantContext, deviceIds: string[]) => Promise<Position[]>,
+    /** Told of every share that starts or is revoked (the composition root publishes it on the bus). */
+    private readonly changed: (change: ShareChanged) => Promise<void> = async () => {},
   ) {}
 
   private get db(): Kysely<TrackerDB> {
@@ -78,6 +91,7 @@ export class Sharing {
     const now = Date.now();
     const share: Share = { id: newId('shr'), ownerUserId: owner, followers, createdAt: now, expiresAt: input.minutes ? now + input.minutes * 60_000 : null };
     await this.scope(ctx).insert('shares', { id: share.id, owner_user_id: owner, followers: JSON.stringify(followers), created_at: now, expires_at: share.expiresAt, revoked_at: null });
+    await this.changed({ tenantId: ctx.tenantId, ownerUserId: owner, followers, active: true });
     return share;
   }
 
@@ -102,6 +116,29 @@ export class Sharing {
     const share = await scope.updateTable('shares').set({ revoked_at: now }).where('id', '=', id).where('owner_user_id', '=', owner).where('revoked_at', 'is', null).executeTakeFirst();
     const link = await scope.updateTable('share_links').set({ revoked_at: now }).where('id', '=', id).where('owner_user_id', '=', owner).where('revoked_at', 'is', null).executeTakeFirst();
     if (Number(share.numUpdatedRows) + Number(link.numUpdatedRows) === 0) throw notFound('share', id);
+    if (Number(share.numUpdatedRows) > 0) {
+      const row = await scope.selectFrom('shares').select('followers').where('id', '=', id).executeTakeFirstOrThrow();
+      await this.changed({ tenantId: ctx.tenantId, ownerUserId: owner, followers: JSON.parse(row.followers) as Share['followers'], active: false });
+    }
+  }
+
+  /**
+   * Who may follow a person now: the users their shares in force name, directly or through a group
+   * (and its sub-groups), each with the latest expiry of the shares that reach them. For the edge,
+   * which sends a person's positions to their followers' OwnTracks apps.
+   */
+  async followersOf(ctx: TenantContext, ownerUserId: string): Promise<Follower[]> {
+    const until = new Map<string, number | null>();
+    for (const share of await this.activeShares(ctx, Date.now(), ownerUserId)) {
+      const users = new Set(share.followers.userIds);
+      if (share.followers.groupIds.length > 0) for (const u of await this.people.usersInGroups(ctx, share.followers.groupIds)) users.add(u);
+      users.delete(ownerUserId);
+      for (const userId of users) {
+        const known = until.get(userId);
+        if (known === undefined || (known !== null && (share.expiresAt === null || share.expiresAt > known))) until.set(userId, share.expiresAt);
+      }
+    }
+    return [...until].map(([userId, expiresAt]) => ({ userId, expiresAt })).sort((a, b) => a.userId.localeCompare(b.userId));
   }
 
   /** The people who share with me now, with the last known positions of their devices. */
@@ -109,10 +146,12 @@ export class Sharing {
     const me = this.me(ctx);
     const myGroups = new Set(await this.people.groupsOfUser(ctx, me));
     const byOwner = new Map<string, Share>();
+    const since = new Map<string, number>();
     for (const share of await this.activeShares(ctx, Date.now())) {
       if (share.ownerUserId === me) continue;
       const mine = share.followers.userIds.includes(me) || share.followers.groupIds.some((g) => myGroups.has(g));
       if (!mine) continue;
+      since.set(share.ownerUserId, Math.min(since.get(share.ownerUserId) ?? Infinity, share.createdAt));
       const known = byOwner.get(share.ownerUserId);
       // of two shares by one person, the one that lasts longer counts
       if (!known || (known.expiresAt !== null && (share.expiresAt === null || share.expiresAt > known.expiresAt))) byOwner.set(share.ownerUserId, share);
@@ -120,7 +159,7 @@ export class Sharing {
     const result: Followed[] = [];
     for (const [userId, share] of byOwner) {
       const devices = await this.people.devicesOfUser(ctx, userId);
-      result.push({ shareId: share.id, userId, name: await this.people.userName(ctx, userId), expiresAt: share.expiresAt, positions: await this.lastKnown(ctx, devices) });
+      result.push({ shareId: share.id, userId, name: await this.people.userName(ctx, userId), expiresAt: share.expiresAt, since: since.get(userId)!, positions: await this.lastKnown(ctx, devices) });
     }
     return result.sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -155,14 +194,14 @@ export class Sharing {
     return { tenantId: row.tenant_id, userId: row.owner_user_id, name: await this.people.userName(ctx, row.owner_user_id), expiresAt: row.expires_at, position: newest, deviceIds };
   }
 
-  private async activeShares(ctx: TenantContext, now: number): Promise<Share[]> {
-    const rows = await this.scope(ctx)
+  private async activeShares(ctx: TenantContext, now: number, ownerUserId?: string): Promise<Share[]> {
+    let query = this.scope(ctx)
       .selectFrom('shares')
       .selectAll()
       .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .orderBy('created_at')
-      .execute();
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
+    if (ownerUserId !== undefined) query = query.where('owner_user_id', '=', ownerUserId);
+    const rows = await query.orderBy('created_at').execute();
     return rows.map((r) => ({ id: r.id, ownerUserId: r.owner_user_id, followers: JSON.parse(r.followers) as Share['followers'], createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 }

@@ -2,7 +2,7 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import QRCode from 'qrcode';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
-import type { Device, Rule, TrackingSettings, User } from '../lib/types';
+import type { Device, Rule, TrackingSettings, User, VisibilityPolicy } from '../lib/types';
 import type { LiveStore } from './live';
 
 function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
@@ -196,6 +196,28 @@ function Settings({ api }: { api: TenantApi }) {
         <button type="submit" style={{ marginTop: '.5rem' }}>Save settings</button>
       </form>
       <Feedback error={error} note={note} />
+      <Visibility api={api} />
     </Section>
+  );
+}
+
+/** The operator visibility policy (docs/follow-me.md); working hours are changed through the API. */
+function Visibility({ api }: { api: TenantApi }) {
+  const [policy, setPolicy] = useState<VisibilityPolicy>();
+  const [error, note, run] = useAction();
+  useEffect(() => { void api.get<VisibilityPolicy>('/settings/visibility').then(setPolicy); }, [api]);
+  if (!policy) return null;
+  const save = (operatorVisibility: string) => void run(async () => setPolicy(await api.patch<VisibilityPolicy>('/settings/visibility', { operatorVisibility })), 'Saved.');
+  const h = policy.workingHours;
+  return (
+    <div style={{ marginTop: '1rem' }}>
+      <label htmlFor="setting-operatorVisibility">Operators see people's positions</label>
+      <select id="setting-operatorVisibility" value={policy.operatorVisibility} onChange={(e) => save(e.target.value)}>
+        <option value="always">always</option>
+        <option value="working-hours">{`only in working hours (${h.from}–${h.to} ${h.timeZone})`}</option>
+        <option value="while-sharing">only while the person shares with them</option>
+      </select>
+      <Feedback error={error} note={note} />
+    </div>
   );
 }

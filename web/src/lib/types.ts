@@ -18,3 +18,4 @@ export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId:
 export interface Trip { start: number; end: number; from: { lon: number; lat: number }; to: { lon: number; lat: number }; distanceMetres: number; durationSeconds: number; averageSpeed: number; maxSpeed: number; positions: number }
 export interface Stop { start: number; end: number; lon: number; lat: number; durationSeconds: number; positions: number }
 export type TrackingSettings = Record<string, number>;
+export interface VisibilityPolicy { operatorVisibility: 'always' | 'working-hours' | 'while-sharing'; workingHours: { days: number[]; from: string; to: string; timeZone: string } }
