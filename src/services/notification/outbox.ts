@@ -25,6 +25,8 @@ export interface OutboxSettings {
   pollMs: number;
   retryBaseMs: number;
   maxAttempts: number;
+  /** How long a claimed row is reserved for the attempt (default 60 s). */
+  leaseMs?: number | undefined;
 }
 
 const APP_BATCH = 1000;
@@ -150,7 +152,7 @@ export class OutboxWorker {
     // claim: only one worker (and only one attempt) gets the row until the lease runs out
     const claimed = await this.db
       .updateTable('outbox')
-      .set({ attempts: row.attempts + 1, next_attempt_at: now + LEASE_MS })
+      .set({ attempts: row.attempts + 1, next_attempt_at: now + (this.settings.leaseMs ?? LEASE_MS) })
       .where('id', '=', row.id)
       .where('state', '=', 'queued')
       .where('next_attempt_at', '=', row.next_attempt_at)
