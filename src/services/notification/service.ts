@@ -21,7 +21,7 @@ import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
 import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
 import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
-import { NoiseControl, toSuppression, type Suppression } from './noise.js';
+import { NoiseControl, RuleLimitReached, toSuppression, type Suppression } from './noise.js';
 import { parseWindow, type TimeWindow } from './windows.js';
 import { readCap, writeCap } from './cap.js';
 import { deviceStatusChanged, positionAccepted } from '../tracker/index.js';
@@ -205,7 +205,7 @@ export class NotificationService {
     private readonly options: NotificationOptions,
   ) {
     this.channels = createChannels(bus, options.channels);
-    this.noise = new NoiseControl(store.db);
+    this.noise = new NoiseControl(store.db, store.dialect);
     this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId), (tenantId) => resolvers.emailFrom(tenantId));
   }
 
@@ -737,12 +737,17 @@ export class NotificationService {
       const deviceIds = await this.resolve(ctx, rule.target);
       const quiet = await this.quietHoursOf(ctx, deviceIds);
       const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
-      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId);
+      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId, null, (trx) => this.noise.holdRuleLimit(trx, rule, now));
       await this.noise.record(ctx.tenantId, left.map((l) => ({ ruleId: rule.id, messageId, subject: occurrence.deviceId, recipient: l.recipient, reason: l.reason, detail: l.detail, at: now })));
       rulesFired.inc();
       this.logger.info({ tenantId: ctx.tenantId, ruleId: rule.id, key: occurrence.key, recipients: kept.length, suppressed: left.length }, 'rule fired');
       return message;
     } catch (err) {
+      if (err instanceof RuleLimitReached) {
+        await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...err.blocked, at: now }]);
+        this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: err.blocked.reason }, 'rule alert suppressed');
+        return undefined;
+      }
       if (err instanceof AppError && err.code === 'validation_failed') {
         this.logger.warn({ err, ruleId: rule.id }, 'rule target no longer resolves; alert not sent');
         return undefined;
@@ -980,7 +985,7 @@ export class NotificationService {
     return rows;
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null): Promise<Message> {
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null, inTransaction?: (trx: Kysely<NotificationDB>) => Promise<void>): Promise<Message> {
     const now = Date.now();
     const channels = input.channels ?? ['app'];
     let liveFenceId: string | null = null;
@@ -1025,6 +1030,7 @@ export class NotificationService {
     // One transaction: the message, every delivery and every outbox row, or nothing. Between
     // chunks the event loop gets a turn, so a 100,000-recipient message does not stall the process.
     await this.db.transaction().execute(async (trx) => {
+      await inTransaction?.(trx);
       const scope = this.scope(ctx).with(trx);
       const { tenant_id: _tenant, ...message } = row;
       await scope.insert('messages', message);
