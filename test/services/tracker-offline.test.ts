@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { SqliteStoreFactory } from '../../src/adapters/store-sqlite.js';
 import { createLogger } from '../../src/core/log.js';
+import { systemContext } from '../../src/core/tenancy.js';
 import { partitionOf, type Ownership, type PartitionUser } from '../../src/ports/bus.js';
 import type { Store } from '../../src/ports/store.js';
 import { PostgresStoreFactory } from '../../src/adapters/store-postgres.js';
@@ -104,6 +105,20 @@ describe('the offline sweep', () => {
   });
 
   it('takes each silent device offline once, in the process that owns its partition', () => sweepOncePerOwner(stores, bus, published, 'ten_sweep'));
+
+  it("moves the deadlines of a tenant's online devices when its offline threshold changes", async () => {
+    const tracker = new TrackerService(stores[0]!, bus, { groupCommitMs: 0, groupCommitMax: 1000, logger });
+    const ctx = systemContext('ten_threshold');
+    const now = Date.now();
+    await tracker.ingest({ tenantId: ctx.tenantId, deviceId: 'dev_threshold' }, [{ time: now - 1000, lon: 13.4, lat: 52.5 }]);
+    await tracker.flush();
+    assert.equal(await tracker.sweepSilent(now + 120_000), 0, 'online for 600 s');
+    await tracker.updateSettings(ctx, { offlineAfterSeconds: 60 });
+    // a process that never cached the device: only the stored deadline can bring it to the sweep
+    const other = new TrackerService(stores[1]!, bus, { groupCommitMs: 0, groupCommitMax: 1000, logger });
+    assert.equal(await other.sweepSilent(now + 120_000), 1, 'offline after 60 s now');
+    assert.equal(await tracker.sweepSilent(now + 180_000), 0, 'and once');
+  });
 
   it('finds the due devices among 100,000 through the due_at index, not by reading them all', async (t) => {
     const store = stores[0]!;

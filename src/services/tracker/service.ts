@@ -1,5 +1,5 @@
 /** The tracker: judges, stores and publishes positions; keeps the last known one per device. */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { Counter, Histogram } from 'prom-client';
 import { registry } from '../../core/metrics.js';
 import { invalid, notFound } from '../../core/errors.js';
@@ -230,13 +230,14 @@ export class TrackerService {
   /** A new offline threshold moves the sweep's deadline of every online device of the tenant. */
   private async rescheduleOffline(tenantId: string, settings: TrackingSettings): Promise<void> {
     await this.saveStatuses();
-    const rows = await new TenantScope(this.db, tenantId).selectFrom('device_status').selectAll().where('due_at', 'is not', null).execute();
     const threshold = settings.offlineAfterSeconds * 1000;
-    for (const row of rows) {
-      const sign = lastSign(fromStatusRow(row));
-      // a deadline already past is the next sweep's to publish
-      if (sign !== null) await this.db.updateTable('device_status').set({ due_at: sign + threshold }).where('device_id', '=', row.device_id).where('tenant_id', '=', tenantId).execute();
-    }
+    // one statement for the whole tenant: the last sign of life (lastSign in SQL) + the new threshold;
+    // a deadline already past is the next sweep's to publish
+    await new TenantScope(this.db, tenantId)
+      .updateTable('device_status')
+      .set({ due_at: sql<number>`(case when connected = 1 and connection_at is not null and (last_received_at is null or connection_at > last_received_at) then connection_at else last_received_at end) + ${threshold}` })
+      .where('due_at', 'is not', null)
+      .execute();
     for (const [deviceId, loading] of this.devices) {
       const { status } = await loading;
       if (status.tenantId === tenantId && status.offlineSince === null) {
