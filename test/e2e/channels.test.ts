@@ -249,14 +249,23 @@ describe('the outbox across a restart', () => {
     const env = { ...FAST, ...twilioEnv(twilio), FOLLOWME_OUTBOX_LEASE_MS: '500' };
     // the first process is a real one, killed with SIGKILL: nothing of it runs after Twilio takes the text
     const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port), FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: 'off', FOLLOWME_MQTT_PORT: 'off', FOLLOWME_LOG_LEVEL: 'silent' },
-      stdio: 'ignore',
+      env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port), FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: 'off', FOLLOWME_MQTT_PORT: 'off', FOLLOWME_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    let output = ''; // its errors, to say why if it never gets ready
+    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let gone = false;
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => {
+      gone = true;
+      resolve(signal);
+    }));
     let second: TestPlatform | undefined;
     try {
       const url = `http://127.0.0.1:${port}`;
-      await eventually(async () => (await fetch(`${url}/readyz`)).ok, 15_000, 'first process ready');
+      await eventually(async () => {
+        if (gone) throw new Error(`the first process exited before it was ready: ${output}`);
+        return (await fetch(`${url}/readyz`)).ok;
+      }, 60_000, 'first process ready');
       const call = async (method: string, path: string, body?: unknown) => {
         const res = await fetch(`${url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
         return { status: res.status, body: (await res.json()) as any };
