@@ -146,6 +146,8 @@ export const settings = {
   outboxRetryMs: integer('FOLLOWME_OUTBOX_RETRY_MS', 2000, 10, 3_600_000, 'First retry delay of a failed channel send; it doubles with every attempt, up to an hour.'),
   outboxMaxAttempts: integer('FOLLOWME_OUTBOX_MAX_ATTEMPTS', 8, 1, 100, 'Attempts of a channel send before it is marked failed.'),
   notificationSweepMs: integer('FOLLOWME_NOTIFICATION_SWEEP_MS', 1000, 10, 60_000, 'How often expiry, escalation deadlines and live-zone windows are checked.'),
+  outboxLeaseMs: integer('FOLLOWME_OUTBOX_LEASE_MS', 60_000, 100, 3_600_000, 'How long a claimed channel send is reserved for the process that claimed it: after a crash, the longest it waits to be taken up (an SMS with an unknown outcome is then reconciled with the provider first).'),
+  offlineSweepMs: integer('FOLLOWME_OFFLINE_SWEEP_MS', 5000, 10, 600_000, 'How often the tracker looks for devices whose reports stopped (offline after the tenant\'s offlineAfterSeconds, then the offline rules fire).'),
 } as const;
 
 type Settings = typeof settings;

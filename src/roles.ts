@@ -197,7 +197,7 @@ function notificationOptions(config: Config) {
       sms: config.smsProvider === 'twilio' ? { provider: 'twilio' as const, baseUrl: config.twilioBaseUrl, accountSid: config.twilioAccountSid, authToken: config.twilioAuthToken, from: config.twilioFrom } : { provider: 'off' as const },
       vapidSubject: config.vapidSubject,
     },
-    outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts },
+    outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts, leaseMs: config.outboxLeaseMs },
     sweepMs: config.notificationSweepMs,
     publicUrl: config.publicUrl || undefined,
   };
@@ -237,7 +237,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
-    local.tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger, ownership: trackerOwnership });
+    local.tracker = new TrackerService(trackerStore, bus, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, logger, ownership: trackerOwnership, offlineSweepMs: config.offlineSweepMs });
     const tracker = local.tracker;
     local.sharing = newSharing(trackerStore, client, tracker, bus);
   }

@@ -402,6 +402,7 @@ export const DeviceStatus = Type.Object({
   lastFixAt: Nullable(Type.Number()),
   battery: Nullable(Type.Number()),
   charging: Nullable(Type.Boolean()),
+  offlineSince: Nullable(Type.Number({ description: 'when the device went offline (no sign of life for offlineAfterSeconds, or disconnected); null while online' })),
 });
 
 const setting = (description: string) => Type.Number({ description });
@@ -414,7 +415,7 @@ export const TrackingSettings = Type.Object({
   maxFutureSeconds: setting('furthest a fix may be in the future, seconds'),
   stopRadius: setting('stop detection: radius in metres …'),
   stopMinutes: setting('… to stay within for this many minutes'),
-  offlineAfterSeconds: setting('a device without a connection is offline after this long without a report'),
+  offlineAfterSeconds: setting('a device is offline after this long without a report (a connection that carries no reports does not keep it online)'),
   retentionDays: setting('positions older than this are deleted; 0 keeps them'),
 });
 

@@ -7,9 +7,17 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createECDH, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
-import { eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADMIN_KEY, eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { freePort } from '../support/cluster.js';
 import { startReceiver, startSmtp } from '../support/receivers.js';
+import { startFakeTwilio, TWILIO, type FakeTwilio } from '../support/twilio.js';
+import { smsReference } from '../../src/services/notification/channels/sms.js';
 
+const twilioEnv = (twilio: { url: string }) => ({ FOLLOWME_SMS_PROVIDER: 'twilio', FOLLOWME_TWILIO_BASE_URL: twilio.url, FOLLOWME_TWILIO_ACCOUNT_SID: TWILIO.accountSid, FOLLOWME_TWILIO_AUTH_TOKEN: TWILIO.authToken, FOLLOWME_TWILIO_FROM: TWILIO.from });
 const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_OUTBOX_RETRY_MS: '40', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' };
 
 /** RFC 8291 (aes128gcm) decryption, as a browser does it, written independently of web-push. */
@@ -36,36 +44,18 @@ describe('notification channels', () => {
   let p: TestPlatform;
   let t: Awaited<ReturnType<typeof seedTenant>>;
   let smtp: Awaited<ReturnType<typeof startSmtp>>;
-  let twilio: Awaited<ReturnType<typeof startReceiver>>;
+  let twilio: FakeTwilio;
   let as: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
   let person: { id: string; email: string; deviceId: string; token: string };
 
   before(async () => {
     smtp = await startSmtp();
-    twilio = await startReceiver((req, res) => {
-      const form = new URLSearchParams(req.body.toString());
-      const ok = req.method === 'POST'
-        && req.url === '/2010-04-01/Accounts/ACtest0001/Messages.json'
-        && req.headers.authorization === `Basic ${Buffer.from('ACtest0001:secret-token').toString('base64')}`
-        && req.headers['content-type'] === 'application/x-www-form-urlencoded'
-        && form.get('From') === '+15005550006' && form.get('Body') !== null;
-      if (!ok) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20003, message: 'Authenticate', status: 401 }));
-      } else if (form.get('To') === '+15005550001') {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 21211, message: "The 'To' number +15005550001 is not a valid phone number.", status: 400 }));
-      } else {
-        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued', to: form.get('To'), from: form.get('From'), body: form.get('Body') }));
-      }
-    });
+    twilio = await startFakeTwilio();
     p = await startTestPlatform({
       ...FAST,
+      ...twilioEnv(twilio),
       FOLLOWME_SMTP_URL: smtp.url,
       FOLLOWME_SMTP_FROM: 'Alerts <alerts@acme.test>',
-      FOLLOWME_SMS_PROVIDER: 'twilio',
-      FOLLOWME_TWILIO_BASE_URL: twilio.url,
-      FOLLOWME_TWILIO_ACCOUNT_SID: 'ACtest0001',
-      FOLLOWME_TWILIO_AUTH_TOKEN: 'secret-token',
-      FOLLOWME_TWILIO_FROM: '+15005550006',
       FOLLOWME_VAPID_SUBJECT: 'mailto:ops@acme.test',
     });
     t = await seedTenant(p);
@@ -160,7 +150,37 @@ describe('notification channels', () => {
     assert.match(refused.lastError, /Twilio answered 400 \(error 21211\)/);
     const texts = twilio.requests.map((r) => new URLSearchParams(r.body.toString()));
     const text = texts.find((f) => f.get('To') === '+4915112345678')!;
-    assert.equal(text.get('Body'), 'Shift starts at 6');
+    assert.equal(text.get('Body'), `Shift starts at 6\n${smsReference(good.id)}`, 'the text ends with its reference, so a lost answer can be looked up');
+    assert.match(smsReference(good.id), /^Ref [2-9A-HJ-NP-Z]{6}$/);
+  });
+
+  it('looks a text up at Twilio before sending it again when the answer to the first attempt was lost, and sends it again when the request was', async () => {
+    const answerLost = '+4915100000001';
+    const requestLost = '+4915100000002';
+    const users = [];
+    for (const [i, phone] of [answerLost, requestLost].entries()) {
+      const user = (await p.api('POST', `/tenants/${t.tenant.id}/users`, { email: `lost${i}@acme.test`, name: `Lost ${i}`, role: 'member' })).body;
+      assert.equal((await p.api('PUT', `/tenants/${t.tenant.id}/users/${user.id}/phone`, { phone })).status, 200);
+      users.push(user);
+    }
+    twilio.loseAnswer(answerLost); // Twilio stores the text, the connection breaks before its answer
+    twilio.loseRequest(requestLost); // the connection breaks before Twilio gets the text
+    const before = twilio.requests.length;
+    const sent = await as('POST', '/messages', { target: { userIds: users.map((u) => u.id) }, title: 'Gate 4 is closed', channels: ['sms'] });
+    const deliveries = await eventually(async () => {
+      const list = ((await as('GET', `/messages/${sent.body.id}/deliveries`)).body as any[]).filter((d) => d.channel === 'sms');
+      return list.length === 2 && list.every((d) => d.state === 'sent') ? list : undefined;
+    }, 5000, 'both texts sent');
+    for (const d of deliveries) assert.equal(d.attempts, 2, 'one attempt with the answer or request lost, one more');
+    const texts = (to: string) => twilio.messages.filter((m) => m.to === to && m.body.startsWith('Gate 4 is closed'));
+    assert.equal(texts(answerLost).length, 1, 'the text that reached Twilio was found in its message list, not sent again');
+    assert.equal(texts(requestLost).length, 1, 'the text that never reached Twilio was sent on the second attempt');
+    const calls = twilio.requests.slice(before).map((r) => `${r.method} ${new URLSearchParams(r.url.split('?')[1] ?? '').get('To') ?? new URLSearchParams(r.body.toString()).get('To')}`);
+    assert.deepEqual(calls.filter((c) => c.endsWith(answerLost)), [`POST ${answerLost}`, `GET ${answerLost}`]);
+    assert.deepEqual(calls.filter((c) => c.endsWith(requestLost)), [`POST ${requestLost}`, `GET ${requestLost}`, `POST ${requestLost}`]);
+    const list = twilio.requests.slice(before).find((r) => r.method === 'GET')!;
+    assert.match(list.url, /^\/2010-04-01\/Accounts\/ACtest0001\/Messages\.json\?/);
+    assert.equal(new URLSearchParams(list.url.split('?')[1]).get('From'), TWILIO.from);
   });
 
   it("pushes an encrypted, VAPID-signed notification to a member's browser subscription", async () => {
@@ -222,6 +242,61 @@ describe('notification channels', () => {
 });
 
 describe('the outbox across a restart', () => {
+  it('after a crash between Twilio taking a text and the outbox recording it, the next process finds the text at Twilio and does not send it again', async () => {
+    const twilio = await startFakeTwilio();
+    const dataDir = mkdtempSync(join(tmpdir(), 'followme-sms-crash-'));
+    const port = await freePort();
+    const env = { ...FAST, ...twilioEnv(twilio), FOLLOWME_OUTBOX_LEASE_MS: '500' };
+    // the first process is a real one, killed with SIGKILL: nothing of it runs after Twilio takes the text
+    const child = spawn(process.execPath, ['dist/src/main.js'], {
+      env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port), FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: 'off', FOLLOWME_MQTT_PORT: 'off', FOLLOWME_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = ''; // its errors, to say why if it never gets ready
+    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let gone = false;
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => {
+      gone = true;
+      resolve(signal);
+    }));
+    let second: TestPlatform | undefined;
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await eventually(async () => {
+        if (gone) throw new Error(`the first process exited before it was ready: ${output}`);
+        return (await fetch(`${url}/readyz`)).ok;
+      }, 60_000, 'first process ready');
+      const call = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      const tenant = (await call('POST', '/tenants', { name: 'Crash Co' })).body;
+      const user = (await call('POST', `/tenants/${tenant.id}/users`, { email: 'kim@crash.test', name: 'Kim', role: 'member' })).body;
+      assert.equal((await call('PUT', `/tenants/${tenant.id}/users/${user.id}/phone`, { phone: '+4915100000009' })).status, 200);
+      twilio.loseAnswer('+4915100000009', () => child.kill('SIGKILL'));
+      const sent = await call('POST', `/tenants/${tenant.id}/messages`, { target: { userIds: [user.id] }, title: 'Evacuate building C', channels: ['sms'] });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+      assert.equal(await exited, 'SIGKILL');
+      assert.equal(twilio.messages.length, 1, 'Twilio took the text before the process died');
+
+      second = await startTestPlatform(env, dataDir);
+      const [delivery] = await eventually(async () => {
+        const list = (await second!.api('GET', `/tenants/${tenant.id}/messages/${sent.body.id}/deliveries`)).body as any[];
+        return list[0]?.state === 'sent' ? list : undefined;
+      }, 10_000, 'sent after the restart');
+      assert.equal(delivery.attempts, 2, 'the claim of the dead process, and the reconciling one');
+      assert.equal(twilio.messages.length, 1, 'the person got one text');
+      assert.deepEqual(twilio.requests.map((r) => r.method), ['POST', 'GET'], 'the new process asked Twilio and did not send');
+      const metrics = await (await fetch(`${second.url}/metrics`)).text();
+      assert.match(metrics, /followme_notification_channel_sends_total\{channel="sms",outcome="reconciled"\} [1-9]/, 'counted (the registry is shared by every platform in this test process)');
+    } finally {
+      child.kill('SIGKILL');
+      await second?.stop();
+      await twilio.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('picks up unfinished sends after a restart and delivers each at most once', async () => {
     let up = false;
     const accepted = new Map<string, number>();

@@ -164,7 +164,7 @@ describe('CAP 1.2 through the API', () => {
       await report(p, t.devices[0]!.token, [fix(-119.9, 38.5, now - 60_000)]); // inside the storm polygon
       await report(p, t.devices[1]!.token, [fix(-121.5, 38.5, now - 60_000)]); // outside
       const expires = new Date(now + 3600_000).toISOString().replace(/\.\d+Z$/, '+00:00');
-      const xml = readFileSync(new URL('../../../test/fixtures/cap/thunderstorm.xml', import.meta.url), 'utf8').replace('2003-06-17T16:00:00-07:00', expires);
+      const xml = readFileSync(new URL('../../../test/fixtures/cap/cap-1.2-appendix-a2-thunderstorm.xml', import.meta.url), 'utf8').replace('2003-06-17T16:00:00-07:00', expires);
       const res = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap?maxAgeMinutes=30`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: xml });
       const message = (await res.json()) as any;
       assert.equal(res.status, 201, JSON.stringify(message));
@@ -182,7 +182,16 @@ describe('CAP 1.2 through the API', () => {
       assert.match(text, /<references>KSTO@NWS\.NOAA\.GOV,KSTO1055887203,2003-06-17T14:57:00-07:00<\/references>/);
       assert.match(text, /<polygon>38\.47,-120\.14 38\.34,-119\.95 38\.52,-119\.74 38\.62,-119\.89 38\.47,-120\.14<\/polygon>/);
       assert.match(text, /<areaDesc>EXTREME NORTH CENTRAL TUOLUMNE COUNTY/);
-      const old = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: readFileSync(new URL('../../../test/fixtures/cap/thunderstorm.xml', import.meta.url), 'utf8') });
+      // the export is an alert this platform (or another) imports again: same title, priority, area, reach
+      const again = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap?maxAgeMinutes=30`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: text });
+      const reimported = (await again.json()) as any;
+      assert.equal(again.status, 201, JSON.stringify(reimported));
+      assert.equal(reimported.title, message.title);
+      assert.equal(reimported.priority, message.priority);
+      assert.deepEqual(reimported.target.area, message.target.area);
+      assert.equal(reimported.recipients, 1);
+      assert.ok(Math.abs(reimported.expiresAt - message.expiresAt) < 1000, 'the same expiry, to the second');
+      const old = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/messages/cap`, { method: 'POST', headers: { authorization: `Bearer ${t.operatorToken}`, 'content-type': 'application/cap+xml' }, body: readFileSync(new URL('../../../test/fixtures/cap/cap-1.2-appendix-a2-thunderstorm.xml', import.meta.url), 'utf8') });
       assert.equal(old.status, 400);
       assert.match(((await old.json()) as any).detail, /the alert expired at 2003-06-17T23:00:00\.000Z/);
     } finally {

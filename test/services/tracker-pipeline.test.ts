@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { check, type Previous } from '../../src/services/tracker/pipeline.js';
 import { defaultSettings, mergeSettings } from '../../src/services/tracker/settings.js';
-import { applyFix, emptyStatus, viewStatus } from '../../src/services/tracker/status.js';
+import { applyFix, emptyStatus, settleConnection, viewStatus } from '../../src/services/tracker/status.js';
 import { AppError } from '../../src/core/errors.js';
 
 const now = 1_764_584_100_000;
@@ -69,7 +69,7 @@ describe('device status', () => {
     assert.equal(s.motion, 'moving');
   });
 
-  it('is online while connected or reporting, offline after the threshold, unknown before any sign', () => {
+  it('is online while its last sign of life (a report, or a connection opened) is fresh, offline after the threshold even when connected, unknown before any sign', () => {
     const s = emptyStatus('t', 'd');
     assert.equal(viewStatus(s, now, defaultSettings).connection, 'unknown');
     applyFix(s, at(13.4, 52.5, now, { battery: 42, charging: true }), now, defaultSettings);
@@ -79,6 +79,30 @@ describe('device status', () => {
     assert.equal(fresh.charging, true);
     assert.equal(viewStatus(s, now + 601_000, defaultSettings).connection, 'offline');
     s.connected = true;
-    assert.equal(viewStatus(s, now + 601_000, defaultSettings).connection, 'online');
+    s.connectionAt = now + 300_000;
+    assert.equal(viewStatus(s, now + 601_000, defaultSettings).connection, 'online', 'a connection opened 5 minutes ago is a sign of life');
+    assert.equal(viewStatus(s, now + 901_000, defaultSettings).connection, 'offline', 'a connection that carries no reports does not keep it online');
+  });
+
+  it('goes offline once when the reports stop and back online with the next one, keeping the deadline', () => {
+    const s = emptyStatus('t', 'd');
+    assert.equal(settleConnection(s, now, defaultSettings), undefined, 'never seen: nothing to settle');
+    assert.equal(s.dueAt, null);
+    s.lastReceivedAt = now;
+    assert.equal(settleConnection(s, now, defaultSettings), undefined, 'first report: online, nothing to announce');
+    assert.equal(s.dueAt, now + 600_000);
+    assert.equal(settleConnection(s, now + 599_999, defaultSettings), undefined);
+    assert.equal(settleConnection(s, now + 700_000, defaultSettings, now + 600_000), 'offline');
+    assert.equal(s.offlineSince, now + 600_000);
+    assert.equal(s.dueAt, null, 'offline: no longer due');
+    assert.equal(settleConnection(s, now + 800_000, defaultSettings), undefined, 'offline once');
+    assert.equal(viewStatus(s, now + 800_000, defaultSettings).offlineSince, now + 600_000);
+    s.lastReceivedAt = now + 900_000;
+    assert.equal(settleConnection(s, now + 900_000, defaultSettings), 'online');
+    assert.equal(s.offlineSince, null);
+    assert.equal(s.dueAt, now + 1_500_000);
+    s.connected = false;
+    s.connectionAt = now + 950_000;
+    assert.equal(settleConnection(s, now + 950_000, defaultSettings, now + 950_000), undefined, 'a disconnect with a fresh report stays online until the deadline');
   });
 });

@@ -43,6 +43,9 @@ export function readCap(xml: string): CapImport {
   const identifier = text(root, 'identifier', 'alert.identifier');
   const sender = text(root, 'sender', 'alert.sender');
   const sent = text(root, 'sent', 'alert.sent');
+  const status = text(root, 'status', 'alert.status');
+  // CAP 1.2 §3.2.1: Test (disregard), Draft (not actionable) and System (network-internal) messages are not alerts to people
+  if (status === 'Test' || status === 'Draft' || status === 'System') throw invalid('alert.status', `a ${status} message is not actionable by its recipients (CAP 1.2 status); import Actual or Exercise`);
   const msgType = text(root, 'msgType', 'alert.msgType');
   if (msgType === 'Cancel' || msgType === 'Ack' || msgType === 'Error') throw invalid('alert.msgType', `${msgType} messages carry no alert to send; import Alert or Update`);
   const info = child(root, 'info');
@@ -60,7 +63,9 @@ export function readCap(xml: string): CapImport {
   const polygons: [number, number][][][] = [];
   const circles: { center: [number, number]; radius: number }[] = [];
   const descs: string[] = [];
+  const geocodes: string[] = [];
   for (const [a, area] of children(info, 'area').entries()) {
+    for (const g of children(area, 'geocode')) geocodes.push(`${child(g, 'valueName')?.text.trim() ?? ''} ${child(g, 'value')?.text.trim() ?? ''}`);
     descs.push(text(area, 'areaDesc', `alert.info.area[${a}].areaDesc`));
     for (const [p, polygon] of children(area, 'polygon').entries()) polygons.push([readPairs(polygon.text, `alert.info.area[${a}].polygon[${p}]`)]);
     for (const [c, circle] of children(area, 'circle').entries()) {
@@ -68,7 +73,8 @@ export function readCap(xml: string): CapImport {
       const m = /^\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s+([\d.]+)\s*$/.exec(circle.text);
       if (!m) throw invalid(field, `expected "lat,lon radius-km", got ${JSON.stringify(circle.text.trim())}`);
       const radius = Number(m[3]) * 1000;
-      if (!(radius > 0)) throw invalid(field, 'a circle of radius 0 km encloses nobody; give a radius greater than 0');
+      // valid CAP (a point, such as an epicentre), but as a message area it reaches nobody
+      if (!(radius > 0)) throw invalid(field, 'a circle of radius 0 km marks a point and encloses nobody; give a radius greater than 0');
       circles.push({ center: [Number(m[2]), Number(m[1])], radius });
     }
   }
@@ -81,13 +87,14 @@ export function readCap(xml: string): CapImport {
   } else if (circles.length > 1) {
     throw invalid('alert.info.area', 'has several circles; one message area is one circle');
   } else {
-    throw invalid('alert.info.area', 'needs a <polygon> or <circle>: the area is whom the alert reaches');
+    const coded = geocodes.length > 0 ? ` (this one names its area only by geocode: ${geocodes.slice(0, 3).join(', ')}${geocodes.length > 3 ? ', …' : ''}, which is not resolved to a shape here)` : '';
+    throw invalid('alert.info.area', `needs a <polygon> or <circle>: the area is whom the alert reaches${coded}`);
   }
   return {
     identifier,
     sender,
     sent,
-    title: (headline || event).slice(0, 200),
+    title: `${status === 'Exercise' ? '[Exercise] ' : ''}${headline || event}`.slice(0, 200),
     body: [description, instruction].filter(Boolean).join('\n\n').slice(0, 10_000),
     priority: priorityOf(urgency, severity),
     expires,
@@ -104,6 +111,8 @@ function readPairs(value: string, field: string): [number, number][] {
     return [Number(m[2]), Number(m[1])] as [number, number];
   });
   if (pairs.length < 4) throw invalid(field, `a CAP polygon needs at least 4 points (the first repeated last), got ${pairs.length}`);
+  const [first, last] = [pairs[0]!, pairs[pairs.length - 1]!];
+  if (first[0] !== last[0] || first[1] !== last[1]) throw invalid(field, `the first and last points of a CAP polygon must be the same, got ${first[1]},${first[0]} and ${last[1]},${last[0]}`);
   return pairs;
 }
 
@@ -164,7 +173,7 @@ export function writeCap(m: CapExportInput): string {
   );
 }
 
-/** CAP times: seconds precision with a numeric offset ("Z" is not allowed). */
+/** CAP times: seconds precision with a numeric offset; UTC is written "-00:00" ("Z" is not allowed, CAP 1.2 §3.3.2). */
 function capTime(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', '+00:00');
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', '-00:00');
 }

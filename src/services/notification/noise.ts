@@ -14,6 +14,7 @@ import { Counter } from 'prom-client';
 import { newId } from '../../core/ids.js';
 import { registry } from '../../core/metrics.js';
 import type { Priority } from '../../core/types.js';
+import type { Dialect } from '../../ports/store.js';
 import type { NotificationDB } from './schema.js';
 import { inWindow, type TimeWindow } from './windows.js';
 
@@ -32,8 +33,19 @@ export interface Suppression {
 const suppressed = new Counter({ name: 'followme_notification_suppressed_total', help: 'Alerts and recipients left out by noise control, by reason', labelNames: ['reason'], registers: [registry] });
 const HOUR = 3600_000;
 
+/** A rule alert held back inside its transaction: another alert of the rule took the last slot of the hour meanwhile. */
+export class RuleLimitReached extends Error {
+  override readonly name = 'RuleLimitReached';
+  constructor(readonly blocked: { reason: SuppressionReason; detail: string }) {
+    super(blocked.detail);
+  }
+}
+
 export class NoiseControl {
-  constructor(private readonly db: Kysely<NotificationDB>) {}
+  constructor(
+    private readonly db: Kysely<NotificationDB>,
+    private readonly dialect: Dialect = 'sqlite',
+  ) {}
 
   /** Why a rule should not fire now for this device, or undefined when it may. */
   async ruleBlocked(rule: { id: string; schedule: TimeWindow | null; cooldownSeconds: number; maxPerHour: number | null }, subject: string, now: number): Promise<{ reason: SuppressionReason; detail: string } | undefined> {
@@ -46,11 +58,28 @@ export class NoiseControl {
         return { reason: 'duplicate', detail: `the rule alerted about ${subject} ${Math.round((now - last.created_at) / 1000)} s ago; its cooldown is ${rule.cooldownSeconds} s` };
       }
     }
-    if (rule.maxPerHour !== null) {
-      const { n } = await this.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('rule_id', '=', rule.id).where('created_at', '>', now - HOUR).executeTakeFirstOrThrow();
-      if (Number(n) >= rule.maxPerHour) return { reason: 'rule_rate_limit', detail: `the rule sent ${Number(n)} alerts in the last hour; its limit is ${rule.maxPerHour}` };
-    }
+    return this.rateBlocked(this.db, rule, now);
+  }
+
+  private async rateBlocked(db: Kysely<NotificationDB>, rule: { id: string; maxPerHour: number | null }, now: number): Promise<{ reason: SuppressionReason; detail: string } | undefined> {
+    if (rule.maxPerHour === null) return undefined;
+    const { n } = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('rule_id', '=', rule.id).where('created_at', '>', now - HOUR).executeTakeFirstOrThrow();
+    if (Number(n) >= rule.maxPerHour) return { reason: 'rule_rate_limit', detail: `the rule sent ${Number(n)} alerts in the last hour; its limit is ${rule.maxPerHour}` };
     return undefined;
+  }
+
+  /**
+   * The hourly limit again, inside the transaction that stores the alert, so alerts of one rule
+   * handled at the same moment (other devices, other processes) cannot all pass the count before
+   * any is stored: PostgreSQL locks the rule's row until the transaction ends; SQLite has one
+   * connection per store, so its transactions run one at a time anyway. Throws RuleLimitReached
+   * (rolling the alert back) when the limit is reached.
+   */
+  async holdRuleLimit(trx: Kysely<NotificationDB>, rule: { id: string; maxPerHour: number | null }, now: number): Promise<void> {
+    if (rule.maxPerHour === null) return;
+    if (this.dialect === 'postgres') await trx.selectFrom('rules').select('id').where('id', '=', rule.id).forUpdate().execute();
+    const blocked = await this.rateBlocked(trx, rule, now);
+    if (blocked) throw new RuleLimitReached(blocked);
   }
 
   /**

@@ -25,6 +25,8 @@ export interface OutboxSettings {
   pollMs: number;
   retryBaseMs: number;
   maxAttempts: number;
+  /** How long a claimed row is reserved for the attempt (default 60 s). */
+  leaseMs?: number | undefined;
 }
 
 const APP_BATCH = 1000;
@@ -150,7 +152,7 @@ export class OutboxWorker {
     // claim: only one worker (and only one attempt) gets the row until the lease runs out
     const claimed = await this.db
       .updateTable('outbox')
-      .set({ attempts: row.attempts + 1, next_attempt_at: now + LEASE_MS })
+      .set({ attempts: row.attempts + 1, next_attempt_at: now + (this.settings.leaseMs ?? LEASE_MS) })
       .where('id', '=', row.id)
       .where('state', '=', 'queued')
       .where('next_attempt_at', '=', row.next_attempt_at)
@@ -169,11 +171,21 @@ export class OutboxWorker {
       secret = (await this.db.selectFrom('tenant_settings').select('webhook_secret').where('tenant_id', '=', row.tenant_id).executeTakeFirst())?.webhook_secret ?? undefined;
     }
     const from = row.channel === 'email' ? ((await this.emailFromFor(row.tenant_id)) ?? undefined) : undefined;
+    const job = { id: row.id, channel: row.channel as ChannelName, recipient: row.recipient, address: row.address, message: outgoing(message), secret, from, link: this.linkFor(row.tenant_id) };
     try {
-      const outcome = await channel.send({ id: row.id, channel: row.channel as ChannelName, recipient: row.recipient, address: row.address, message: outgoing(message), secret, from, link: this.linkFor(row.tenant_id) });
-      channelSends.inc({ channel: row.channel, outcome: 'ok' });
+      // No idempotency key at the provider: an attempt whose answer was never recorded is looked up
+      // there before anything is sent again, and every attempt is marked before it starts.
+      let outcome = channel.reconcile && row.sending_at != null ? await channel.reconcile(job, row.sending_at) : undefined;
+      if (outcome) {
+        channelSends.inc({ channel: row.channel, outcome: 'reconciled' });
+        this.logger.info({ outboxId: row.id, channel: row.channel, since: row.sending_at }, 'an earlier attempt had reached the provider; recorded, not sent again');
+      } else {
+        if (channel.reconcile) await this.db.updateTable('outbox').set({ sending_at: row.sending_at ?? Date.now() }).where('id', '=', row.id).execute();
+        outcome = await channel.send(job);
+        channelSends.inc({ channel: row.channel, outcome: 'ok' });
+      }
       const at = Date.now();
-      await this.finish(row, outcome === 'delivered' ? { state: 'delivered', sent_at: at, delivered_at: at, next_attempt_at: null, last_error: null } : { state: 'sent', sent_at: at, next_attempt_at: null, last_error: null });
+      await this.finish(row, outcome === 'delivered' ? { state: 'delivered', sent_at: at, delivered_at: at, next_attempt_at: null, last_error: null, sending_at: null } : { state: 'sent', sent_at: at, next_attempt_at: null, last_error: null, sending_at: null });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const permanent = err instanceof PermanentChannelError;
@@ -181,8 +193,9 @@ export class OutboxWorker {
       if (permanent || attempts >= this.settings.maxAttempts) {
         channelSends.inc({ channel: row.channel, outcome: 'failed' });
         this.logger.warn({ outboxId: row.id, channel: row.channel, attempts, reason }, 'channel send failed for good');
-        await this.finish(row, { state: 'failed', failed_at: at, next_attempt_at: null, last_error: reason });
+        await this.finish(row, { state: 'failed', failed_at: at, next_attempt_at: null, last_error: reason, sending_at: null });
       } else {
+        // the mark stays: a failure is not proof the provider got nothing (a timeout, a cut connection)
         channelSends.inc({ channel: row.channel, outcome: 'retry' });
         this.logger.info({ outboxId: row.id, channel: row.channel, attempts, reason }, 'channel send failed; will retry');
         await this.db.updateTable('outbox').set({ next_attempt_at: at + backoff(this.settings.retryBaseMs, attempts), last_error: reason }).where('id', '=', row.id).execute();

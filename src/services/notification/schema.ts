@@ -50,6 +50,16 @@ export interface NotificationDB {
     delivered_at: number | null;
     failed_at: number | null;
     expired_at: number | null;
+    /** Set just before the provider is called, cleared when its answer is recorded: still set at the next claim means that attempt's outcome is unknown. */
+    sending_at?: number | null;
+  };
+  /** Low-battery hysteresis per rule and device: `low` = alerted; re-armed only above the threshold plus a margin. */
+  battery_state: {
+    tenant_id: string;
+    rule_id: string;
+    device_id: string;
+    low: number;
+    at: number;
   };
   push_subscriptions: {
     id: string;
@@ -310,7 +320,23 @@ export const notificationMigrations: Migration[] = [
       await db.schema.alterTable('messages').addColumn('source', 'text').execute();
     },
   },
+  {
+    name: '005-sms-reconcile-battery-state',
+    async up(db) {
+      await db.schema.alterTable('outbox').addColumn('sending_at', 'bigint').execute();
+      await db.schema
+        .createTable('battery_state')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text', (c) => c.notNull())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('low', 'integer', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('battery_state_pk', ['rule_id', 'device_id'])
+        .execute();
+      await db.schema.createIndex('battery_state_tenant').on('battery_state').column('tenant_id').execute();
+    },
+  },
 ];
 
 /** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
-export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions'] as const;
+export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions'] as const;

@@ -21,7 +21,7 @@ import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
 import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
 import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
-import { NoiseControl, toSuppression, type Suppression } from './noise.js';
+import { NoiseControl, RuleLimitReached, toSuppression, type Suppression } from './noise.js';
 import { parseWindow, type TimeWindow } from './windows.js';
 import { readCap, writeCap } from './cap.js';
 import { deviceStatusChanged, positionAccepted } from '../tracker/index.js';
@@ -175,6 +175,10 @@ const transitions = new Counter({ name: 'followme_notification_deliveries_total'
 const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
 const escalations = new Counter({ name: 'followme_notification_escalations_total', help: 'Messages escalated for too few confirmations', registers: [registry] });
 
+const BATTERY_RULES_TTL_MS = 10_000;
+/** A low-battery rule re-arms only once the battery is this many points above its threshold (hysteresis). */
+export const BATTERY_REARM_MARGIN = 5;
+
 const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 export class NotificationService {
@@ -185,8 +189,12 @@ export class NotificationService {
   private sweeping: Promise<void> | undefined;
   private pendingSent: { tenantId: string; id: string }[] = [];
   private readonly noise: NoiseControl;
-  /** low_battery rules per tenant, so a position costs a map lookup (invalidated when this process changes rules). */
-  private readonly batteryRules = new Map<string, Rule[]>();
+  /**
+   * low_battery rules per tenant, so a position costs a map lookup: dropped when this process
+   * changes rules, and reloaded after BATTERY_RULES_TTL_MS, so a change made by another process is
+   * seen within that. The alert state per rule and device is in the store (battery_state).
+   */
+  private readonly batteryRules = new Map<string, { rules: Rule[]; until: number }>();
   private sentFlush: Promise<void> | undefined;
 
   constructor(
@@ -197,7 +205,7 @@ export class NotificationService {
     private readonly options: NotificationOptions,
   ) {
     this.channels = createChannels(bus, options.channels);
-    this.noise = new NoiseControl(store.db);
+    this.noise = new NoiseControl(store.db, store.dialect);
     this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId), (tenantId) => resolvers.emailFrom(tenantId));
   }
 
@@ -636,6 +644,7 @@ export class NotificationService {
   async deleteRule(ctx: TenantContext, id: string): Promise<void> {
     const result = await this.scope(ctx).deleteFrom('rules').where('id', '=', id).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) throw notFound('rule', id);
+    await this.scope(ctx).deleteFrom('battery_state').where('rule_id', '=', id).execute();
     this.batteryRules.delete(ctx.tenantId);
   }
 
@@ -652,23 +661,50 @@ export class NotificationService {
   }
 
   /** A device went offline: rules on offline fire. */
-  private async onStatus(status: { tenantId: string; deviceId: string; connection: string; connectionAt: number | null; battery: number | null }): Promise<void> {
+  private async onStatus(status: { tenantId: string; deviceId: string; connection: string; connectionAt: number | null; offlineSince?: number | null; battery: number | null }): Promise<void> {
     if (status.connection !== 'offline') return;
     const ctx = systemContext(status.tenantId);
-    const at = status.connectionAt ?? Date.now();
+    // offlineSince names this outage: every status event about it (a later disconnect, a redelivery) gives the same alert id
+    const at = status.offlineSince ?? status.connectionAt ?? Date.now();
     for (const rule of await this.enabledRules(ctx, 'offline')) await this.fireRule(ctx, rule, { deviceId: status.deviceId, key: `off_${status.deviceId}_${at}`, at, vars: { event: 'went offline' } });
   }
 
-  /** A position with a battery level: rules on low_battery fire at or below their threshold. */
+  /**
+   * A position with a battery level: a rule on low_battery fires once when the battery is at or
+   * below its threshold, and re-arms only when it climbs above threshold + BATTERY_REARM_MARGIN,
+   * so a level wobbling around the threshold alerts once. The state is in the store: another
+   * process, or this one after a restart, knows it alerted. The alert is made before the state is
+   * written, so a crash in between alerts again rather than never (the alert id, from the position,
+   * and the rule's cooldown keep that from doubling).
+   */
   private async onPosition(position: Position): Promise<void> {
     if (position.battery === undefined || position.late) return;
     const ctx = systemContext(position.tenantId);
-    let rules = this.batteryRules.get(position.tenantId);
-    if (!rules) this.batteryRules.set(position.tenantId, (rules = await this.enabledRules(ctx, 'low_battery')));
-    for (const rule of rules) {
-      if (position.battery > (rule.batteryBelow ?? 20)) continue;
-      await this.fireRule(ctx, rule, { deviceId: position.deviceId, key: `bat_${position.deviceId}_${position.time}`, at: position.time, vars: { event: 'is low on battery', battery: `${position.battery}%` } });
+    const now = Date.now();
+    let cached = this.batteryRules.get(position.tenantId);
+    if (!cached || cached.until <= now) this.batteryRules.set(position.tenantId, (cached = { rules: await this.enabledRules(ctx, 'low_battery'), until: now + BATTERY_RULES_TTL_MS }));
+    if (cached.rules.length === 0) return;
+    const states = new Map(
+      (await this.scope(ctx).selectFrom('battery_state').select(['rule_id', 'low']).where('device_id', '=', position.deviceId).execute()).map((r) => [r.rule_id, r.low === 1]),
+    );
+    for (const rule of cached.rules) {
+      const threshold = rule.batteryBelow ?? 20;
+      const low = states.get(rule.id) ?? false;
+      if (position.battery <= threshold && !low) {
+        await this.fireRule(ctx, rule, { deviceId: position.deviceId, key: `bat_${position.deviceId}_${position.time}`, at: position.time, vars: { event: 'is low on battery', battery: `${position.battery}%` } });
+        await this.setBatteryState(ctx, rule.id, position.deviceId, true, now);
+      } else if (position.battery > threshold + BATTERY_REARM_MARGIN && low) {
+        await this.setBatteryState(ctx, rule.id, position.deviceId, false, now);
+      }
     }
+  }
+
+  private async setBatteryState(ctx: TenantContext, ruleId: string, deviceId: string, low: boolean, at: number): Promise<void> {
+    await this.db
+      .insertInto('battery_state')
+      .values({ tenant_id: ctx.tenantId, rule_id: ruleId, device_id: deviceId, low: low ? 1 : 0, at })
+      .onConflict((oc) => oc.columns(['rule_id', 'device_id']).doUpdateSet({ low: low ? 1 : 0, at }))
+      .execute();
   }
 
   private async enabledRules(ctx: TenantContext, on: string, fenceId?: string): Promise<Rule[]> {
@@ -701,12 +737,17 @@ export class NotificationService {
       const deviceIds = await this.resolve(ctx, rule.target);
       const quiet = await this.quietHoursOf(ctx, deviceIds);
       const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
-      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId);
+      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId, null, (trx) => this.noise.holdRuleLimit(trx, rule, now));
       await this.noise.record(ctx.tenantId, left.map((l) => ({ ruleId: rule.id, messageId, subject: occurrence.deviceId, recipient: l.recipient, reason: l.reason, detail: l.detail, at: now })));
       rulesFired.inc();
       this.logger.info({ tenantId: ctx.tenantId, ruleId: rule.id, key: occurrence.key, recipients: kept.length, suppressed: left.length }, 'rule fired');
       return message;
     } catch (err) {
+      if (err instanceof RuleLimitReached) {
+        await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...err.blocked, at: now }]);
+        this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: err.blocked.reason }, 'rule alert suppressed');
+        return undefined;
+      }
       if (err instanceof AppError && err.code === 'validation_failed') {
         this.logger.warn({ err, ruleId: rule.id }, 'rule target no longer resolves; alert not sent');
         return undefined;
@@ -944,7 +985,7 @@ export class NotificationService {
     return rows;
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null): Promise<Message> {
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null, inTransaction?: (trx: Kysely<NotificationDB>) => Promise<void>): Promise<Message> {
     const now = Date.now();
     const channels = input.channels ?? ['app'];
     let liveFenceId: string | null = null;
@@ -989,6 +1030,7 @@ export class NotificationService {
     // One transaction: the message, every delivery and every outbox row, or nothing. Between
     // chunks the event loop gets a turn, so a 100,000-recipient message does not stall the process.
     await this.db.transaction().execute(async (trx) => {
+      await inTransaction?.(trx);
       const scope = this.scope(ctx).with(trx);
       const { tenant_id: _tenant, ...message } = row;
       await scope.insert('messages', message);

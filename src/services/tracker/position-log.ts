@@ -18,7 +18,7 @@ export interface PositionLog {
   saveStatuses(rows: StatusRow[]): Promise<void>;
 }
 
-const STATUS_COLUMNS = ['tenant_id', 'device_id', 'connected', 'connection_at', 'motion', 'motion_since', 'anchor_lon', 'anchor_lat', 'anchor_time', 'last_fix_at', 'last_received_at', 'battery', 'charging'] as const;
+const STATUS_COLUMNS = ['tenant_id', 'device_id', 'connected', 'connection_at', 'motion', 'motion_since', 'anchor_lon', 'anchor_lat', 'anchor_time', 'last_fix_at', 'last_received_at', 'battery', 'charging', 'offline_since', 'due_at', 'part'] as const;
 const STATUS_UPDATES = STATUS_COLUMNS.filter((c) => c !== 'device_id').map((c) => `${c} = excluded.${c}`).join(', ');
 
 const COLUMNS = ['tenant_id', 'device_id', 'time', 'lon', 'lat', 'accuracy', 'altitude', 'speed', 'heading', 'battery', 'charging', 'received_at'] as const;

@@ -1,5 +1,10 @@
 /** The tracker's tables: every accepted position, and the last known one per device. */
+import { partitionOf } from '../../ports/bus.js';
 import type { Migration } from '../../ports/store.js';
+import { defaultSettings } from './settings.js';
+
+/** Partitions of devices when no ownership says otherwise: the bus's (NATS) partition count. */
+export const DEVICE_PARTITIONS = 16;
 
 interface PositionRow {
   tenant_id: string;
@@ -30,6 +35,12 @@ export interface StatusRow {
   last_received_at: number | null;
   battery: number | null;
   charging: number | null;
+  /** When the device's offline was published; null while online. */
+  offline_since: number | null;
+  /** When silence makes it offline (indexed: the offline sweep's queue); null while offline. */
+  due_at: number | null;
+  /** The device's partition (FNV-1a of its id), so each process sweeps the partitions it owns. */
+  part: number;
 }
 
 export interface TrackerDB {
@@ -117,6 +128,28 @@ export const trackerMigrations: Migration[] = [
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .addColumn('revoked_at', 'bigint')
         .execute();
+    },
+  },
+  {
+    name: '004-offline-sweep',
+    async up(db) {
+      await db.schema.alterTable('device_status').addColumn('offline_since', 'bigint').execute();
+      await db.schema.alterTable('device_status').addColumn('due_at', 'bigint').execute();
+      await db.schema.alterTable('device_status').addColumn('part', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.createIndex('device_status_due').on('device_status').columns(['due_at']).execute();
+      // Devices already silent longer than the default threshold count as offline since then (no
+      // alert for an outage that is over); the others are due at their default deadline. The sweep
+      // recomputes both with each tenant's own threshold when it gets to them.
+      const rows = await db.selectFrom('device_status').select(['device_id', 'connected', 'connection_at', 'last_received_at']).execute();
+      const now = Date.now();
+      for (const r of rows) {
+        const connectedAt = r.connected === 1 ? r.connection_at : null;
+        const sign = r.last_received_at === null ? connectedAt : Math.max(r.last_received_at, connectedAt ?? -Infinity);
+        const part = partitionOf(r.device_id, DEVICE_PARTITIONS);
+        const due = sign === null ? null : sign + defaultSettings.offlineAfterSeconds * 1000;
+        const change = due !== null && due > now ? { due_at: due, part } : { offline_since: due ?? now, part };
+        await db.updateTable('device_status').set(change).where('device_id', '=', r.device_id).execute();
+      }
     },
   },
 ];

@@ -1,22 +1,22 @@
 /** The tracker: judges, stores and publishes positions; keeps the last known one per device. */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { Counter, Histogram } from 'prom-client';
 import { registry } from '../../core/metrics.js';
 import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
-import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
+import { partitionOf, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from './group-commit.js';
 import { positionLog, type AppendStatus, type PositionLog } from './position-log.js';
 import { check, type IngestResult, type Previous } from './pipeline.js';
-import { trackerTenantTables, type PositionRow, type StatusRow, type TrackerDB } from './schema.js';
+import { DEVICE_PARTITIONS, trackerTenantTables, type PositionRow, type StatusRow, type TrackerDB } from './schema.js';
 import { defaultSettings, mergeSettings, type TrackingSettings } from './settings.js';
 import { defaultVisibility, mergeVisibility, type VisibilityPolicy } from './visibility.js';
 import { tripsAndStops, type Stop, type Trip } from './history.js';
-import { applyFix, emptyStatus, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
+import { applyFix, emptyStatus, lastSign, settleConnection, viewStatus, type DeviceStatus, type Motion, type StatusRecord } from './status.js';
 
 export interface DeviceRef {
   tenantId: string;
@@ -33,6 +33,8 @@ export interface TrackerOptions {
    * per owned partition; a partition's cached state is dropped when it is acquired or released.
    */
   ownership?: Ownership | undefined;
+  /** How often devices that fell silent are looked for (the offline sweep); default 5 s. */
+  offlineSweepMs?: number | undefined;
 }
 
 export interface HistoryQuery {
@@ -53,6 +55,10 @@ interface Pending {
 const STATUS_FLUSH_MS = 1000;
 const MAX_TRACK = 200_000;
 const RETENTION_EVERY_MS = 3600_000;
+const OFFLINE_SWEEP_MS = 5000;
+/** Devices per sweep query, and queries per sweep (the rest waits for the next tick). */
+const SWEEP_BATCH = 500;
+const SWEEP_ROUNDS = 40;
 
 const positions = new Counter({ name: 'followme_tracker_positions_total', help: 'Fixes judged by the tracker, by outcome', labelNames: ['status'], registers: [registry] });
 const latePositions = new Counter({ name: 'followme_tracker_late_positions_total', help: 'Accepted fixes older than the device\'s last known one (offline uploads)', registers: [registry] });
@@ -60,6 +66,7 @@ const rejections = new Counter({ name: 'followme_tracker_rejections_total', help
 const commitSeconds = new Histogram({ name: 'followme_tracker_commit_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] });
 const filteredCount = new Counter({ name: 'followme_tracker_filtered_total', help: 'Valid fixes dropped by a tenant filter, by filter', labelNames: ['filter'], registers: [registry] });
 const retained = new Counter({ name: 'followme_tracker_retention_deleted_total', help: 'Positions deleted by retention', registers: [registry] });
+const wentOffline = new Counter({ name: 'followme_tracker_offline_total', help: 'Devices that went offline, by why (silent: no report for offlineAfterSeconds; disconnected)', labelNames: ['why'], registers: [registry] });
 const commitSize = new Histogram({ name: 'followme_tracker_commit_positions', help: 'Positions per group commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000], registers: [registry] });
 
 interface DeviceState {
@@ -80,6 +87,7 @@ export class TrackerService {
   private subscription: Subscription | undefined;
   private detach: (() => Promise<void>) | undefined;
   private retention: Promise<void> | undefined;
+  private sweeping: Promise<unknown> | undefined;
 
   constructor(
     private readonly store: Store<TrackerDB>,
@@ -104,9 +112,18 @@ export class TrackerService {
     this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data), { owner });
     const flush = setInterval(() => void this.saveStatuses().catch((err: unknown) => this.options.logger.error({ err }, 'saving device statuses failed')), STATUS_FLUSH_MS);
     const retain = setInterval(() => void this.enforceRetention(), RETENTION_EVERY_MS);
+    // one sweep at a time: a tick that finds the previous one running skips
+    const sweep = setInterval(() => {
+      this.sweeping ??= this.sweepSilent()
+        .catch((err: unknown) => this.options.logger.error({ err }, 'offline sweep failed; trying again at the next tick'))
+        .finally(() => {
+          this.sweeping = undefined;
+        });
+    }, this.options.offlineSweepMs ?? OFFLINE_SWEEP_MS);
     flush.unref();
     retain.unref();
-    this.timers.push(flush, retain);
+    sweep.unref();
+    this.timers.push(flush, retain, sweep);
   }
 
   async stop(): Promise<void> {
@@ -114,6 +131,7 @@ export class TrackerService {
     await this.subscription?.close();
     await this.detach?.();
     await this.retention;
+    await this.sweeping;
     await this.flush();
   }
 
@@ -131,10 +149,13 @@ export class TrackerService {
     const order = fixes.map((_, i) => i).sort((a, b) => timeOf(a) - timeOf(b) || a - b);
     // Judging is synchronous: two frames of one device in flight see each other's fixes.
     let motionChanged = false;
+    let alive = false;
     for (const i of order) {
       const fix = fixes[i]!;
       const inOrder = state.previous === undefined || fix.time > state.previous.time;
       const verdict = check({ fix, receivedAt, previous: inOrder ? state.previous : undefined }, settings);
+      // a valid fix the filters drop (jitter of a device standing still) still says the device is there
+      if (verdict?.status !== 'rejected') alive = true;
       if (verdict) {
         results[i] = verdict;
         positions.inc({ status: verdict.status });
@@ -149,7 +170,16 @@ export class TrackerService {
         this.dirty.set(device.deviceId, state.status);
       }
     }
-    if (toStore.length === 0) return results;
+    let backOnline = false;
+    if (alive) {
+      state.status.lastReceivedAt = receivedAt;
+      backOnline = settleConnection(state.status, receivedAt, settings) === 'online';
+      this.dirty.set(device.deviceId, state.status);
+    }
+    if (toStore.length === 0) {
+      if (backOnline) await this.publishStatus(state.status, settings);
+      return results;
+    }
     const stored = await this.commit.submit(toStore);
     const published: Position[] = [];
     stored.forEach((status, j) => {
@@ -165,7 +195,7 @@ export class TrackerService {
     for (const position of published) {
       await this.bus.publish(positionAccepted, device.deviceId, position);
     }
-    if (motionChanged) await this.publishStatus(state.status, settings);
+    if (motionChanged || backOnline) await this.publishStatus(state.status, settings);
     return results;
   }
 
@@ -190,8 +220,10 @@ export class TrackerService {
 
   /** Changes some of a tenant's tracking settings; unknown keys and out-of-range values are refused, nothing half-changed. */
   async updateSettings(ctx: TenantContext, change: unknown): Promise<TrackingSettings> {
-    const next = mergeSettings(await this.settingsOf(ctx.tenantId), change);
+    const previous = await this.settingsOf(ctx.tenantId);
+    const next = mergeSettings(previous, change);
     await this.saveSettings(ctx.tenantId, next);
+    if (next.offlineAfterSeconds !== previous.offlineAfterSeconds) await this.rescheduleOffline(ctx.tenantId, next);
     return { ...next };
   }
 
@@ -216,6 +248,27 @@ export class TrackerService {
   private async visibilityOf(tenantId: string): Promise<VisibilityPolicy> {
     const stored = (await this.settingsOf(tenantId)) as TrackingSettings & { visibility?: VisibilityPolicy };
     return stored.visibility ?? { ...defaultVisibility, workingHours: { ...defaultVisibility.workingHours } };
+  }
+
+  /** A new offline threshold moves the sweep's deadline of every online device of the tenant. */
+  private async rescheduleOffline(tenantId: string, settings: TrackingSettings): Promise<void> {
+    await this.saveStatuses();
+    const threshold = settings.offlineAfterSeconds * 1000;
+    // one statement for the whole tenant: the last sign of life (lastSign in SQL) + the new threshold;
+    // a deadline already past is the next sweep's to publish
+    await new TenantScope(this.db, tenantId)
+      .updateTable('device_status')
+      .set({ due_at: sql<number>`(case when connected = 1 and connection_at is not null and (last_received_at is null or connection_at > last_received_at) then connection_at else last_received_at end) + ${threshold}` })
+      .where('due_at', 'is not', null)
+      .execute();
+    for (const [deviceId, loading] of this.devices) {
+      const { status } = await loading;
+      if (status.tenantId === tenantId && status.offlineSince === null) {
+        const sign = lastSign(status);
+        status.dueAt = sign === null ? null : sign + threshold;
+        this.dirty.set(deviceId, status);
+      }
+    }
   }
 
   private settingsOf(tenantId: string): Promise<TrackingSettings> {
@@ -250,17 +303,57 @@ export class TrackerService {
     if (state.status.connectionAt !== null && event.at < state.status.connectionAt) return; // an older event, redelivered
     state.status.connected = event.connected;
     state.status.connectionAt = event.at;
+    const settings = await this.settingsOf(event.tenantId);
+    if (settleConnection(state.status, Date.now(), settings, event.at) === 'offline') wentOffline.inc({ why: 'disconnected' });
     this.dirty.set(event.deviceId, state.status);
-    await this.publishStatus(state.status, await this.settingsOf(event.tenantId));
+    await this.publishStatus(state.status, settings);
   }
 
-  private async publishStatus(status: StatusRecord, settings: TrackingSettings): Promise<void> {
-    await this.bus.publish(deviceStatusChanged, status.deviceId, { tenantId: status.tenantId, ...viewStatus(status, Date.now(), settings) });
+  /**
+   * The offline sweep: devices whose last sign of life is older than their tenant's
+   * offlineAfterSeconds go offline, once (published on `tracker.status`, where the offline rules
+   * hear it). The queue is the `due_at` index, so a tick reads only the devices due now, not every
+   * device; in a cluster each process takes the partitions it owns, so each device is swept by one
+   * process, from the state that process keeps for it.
+   */
+  async sweepSilent(now = Date.now()): Promise<number> {
+    const owner = this.options.ownership;
+    const held = owner ? [...Array(owner.partitions).keys()].filter((p) => owner.owns(p)) : undefined;
+    if (held?.length === 0) return 0;
+    await this.saveStatuses();
+    let offline = 0;
+    for (let round = 0; round < SWEEP_ROUNDS; round++) {
+      let query = this.db.selectFrom('device_status').select(['tenant_id', 'device_id']).where('due_at', '<=', now);
+      if (held) query = query.where('part', 'in', held);
+      const rows = await query.orderBy('due_at').limit(SWEEP_BATCH).execute();
+      for (const row of rows) {
+        if (this.purged.has(row.tenant_id) || (owner && !owner.owns(owner.partitionOf(row.device_id)))) continue;
+        const [state, settings] = await Promise.all([this.stateOf({ tenantId: row.tenant_id, deviceId: row.device_id }), this.settingsOf(row.tenant_id)]);
+        // the cached state may be newer than the row (a report in the last second): it decides
+        const due = state.status.dueAt ?? now;
+        if (settleConnection(state.status, now, settings, Math.min(due, now)) === 'offline') {
+          offline++;
+          wentOffline.inc({ why: 'silent' });
+          await this.publishStatus(state.status, settings, now);
+        }
+        this.dirty.set(row.device_id, state.status); // settled: offline (not due) or due later
+      }
+      await this.saveStatuses();
+      if (rows.length < SWEEP_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (offline > 0) this.options.logger.info({ offline }, 'offline sweep: devices fell silent');
+    return offline;
+  }
+
+  private async publishStatus(status: StatusRecord, settings: TrackingSettings, now = Date.now()): Promise<void> {
+    await this.bus.publish(deviceStatusChanged, status.deviceId, { tenantId: status.tenantId, ...viewStatus(status, now, settings) });
   }
 
   private async saveStatuses(): Promise<void> {
     if (this.dirty.size === 0) return;
-    const rows = [...this.dirty.values()].map(toStatusRow);
+    const partitions = this.options.ownership?.partitions ?? DEVICE_PARTITIONS;
+    const rows = [...this.dirty.values()].map((s) => toStatusRow(s, partitions));
     this.dirty.clear();
     await this.log.saveStatuses(rows);
   }
@@ -425,7 +518,7 @@ function toPosition(row: PositionRow, late: boolean): Position {
   return position;
 }
 
-function toStatusRow(s: StatusRecord): StatusRow {
+function toStatusRow(s: StatusRecord, partitions: number): StatusRow {
   return {
     tenant_id: s.tenantId,
     device_id: s.deviceId,
@@ -440,6 +533,9 @@ function toStatusRow(s: StatusRecord): StatusRow {
     last_received_at: s.lastReceivedAt,
     battery: s.battery,
     charging: s.charging === null ? null : s.charging ? 1 : 0,
+    offline_since: s.offlineSince,
+    due_at: s.dueAt,
+    part: partitionOf(s.deviceId, partitions),
   };
 }
 
@@ -458,5 +554,7 @@ function fromStatusRow(r: StatusRow): StatusRecord {
     lastReceivedAt: r.last_received_at,
     battery: r.battery,
     charging: r.charging === null ? null : r.charging === 1,
+    offlineSince: r.offline_since,
+    dueAt: r.due_at,
   };
 }

@@ -22,7 +22,7 @@ export interface TrackingSettings {
   stopRadius: number;
   /** … for at least this many minutes is stopped. */
   stopMinutes: number;
-  /** A device without a connection that has not reported for this long is offline. */
+  /** A device that has not reported (nor connected) for this long is offline, connected or not. */
   offlineAfterSeconds: number;
   /** Positions older than this many days are deleted in the background. 0 keeps them forever. */
   retentionDays: number;

@@ -1,6 +1,6 @@
 /**
- * Device status: connection (online / offline / unknown) from the edge's connection events and
- * the age of the last report; motion (moving / stopped / unknown) by stop detection (stayed within
+ * Device status: connection (online / offline / unknown) from the age of the device's last sign
+ * of life (a report, or while connected the start of its connection); motion (moving / stopped / unknown) by stop detection (stayed within
  * a radius for a minimum time); battery and charging from the newest fix.
  */
 import { distanceMetres } from '../../core/geo.js';
@@ -24,6 +24,10 @@ export interface StatusRecord {
   lastReceivedAt: number | null;
   battery: number | null;
   charging: boolean | null;
+  /** When the device went offline (its offline was published); null while online or never seen. */
+  offlineSince: number | null;
+  /** When silence makes the device offline if nothing arrives before; null while offline or never seen. Indexed: the sweep's queue. */
+  dueAt: number | null;
 }
 
 /** The status as the API shows it. */
@@ -36,10 +40,12 @@ export interface DeviceStatus {
   lastFixAt: number | null;
   battery: number | null;
   charging: boolean | null;
+  /** When it went offline (null while online or never seen); one offline, one alert. */
+  offlineSince: number | null;
 }
 
 export function emptyStatus(tenantId: string, deviceId: string): StatusRecord {
-  return { tenantId, deviceId, connected: false, connectionAt: null, motion: 'unknown', motionSince: null, anchorLon: null, anchorLat: null, anchorTime: null, lastFixAt: null, lastReceivedAt: null, battery: null, charging: null };
+  return { tenantId, deviceId, connected: false, connectionAt: null, motion: 'unknown', motionSince: null, anchorLon: null, anchorLat: null, anchorTime: null, lastFixAt: null, lastReceivedAt: null, battery: null, charging: null, offlineSince: null, dueAt: null };
 }
 
 /**
@@ -74,18 +80,49 @@ export function applyFix(status: StatusRecord, fix: Fix, receivedAt: number, s: 
   return status.motion !== before;
 }
 
-/** The status as shown: online while connected or while reports are fresher than offlineAfterSeconds. */
+/** The newest sign of life: the last report, or while connected the start of the connection. */
+export function lastSign(status: StatusRecord): number | null {
+  const connectedAt = status.connected ? status.connectionAt : null;
+  if (status.lastReceivedAt === null) return connectedAt;
+  return connectedAt === null ? status.lastReceivedAt : Math.max(connectedAt, status.lastReceivedAt);
+}
+
+/**
+ * Brings the offline bookkeeping up to `now`: a device is online while its last sign of life is
+ * younger than offlineAfterSeconds (connected or not: a connection that carries no reports does
+ * not keep it online). Answers 'offline' when it just went offline (since `at`), 'online' when it
+ * just came back, undefined when nothing changed; either way `dueAt` says when silence makes it
+ * offline next. Publishing on the transitions only is what makes one alert per offline.
+ */
+export function settleConnection(status: StatusRecord, now: number, s: TrackingSettings, at = now): 'offline' | 'online' | undefined {
+  const sign = lastSign(status);
+  const threshold = s.offlineAfterSeconds * 1000;
+  if (sign !== null && now - sign < threshold) {
+    status.dueAt = sign + threshold;
+    if (status.offlineSince === null) return undefined;
+    status.offlineSince = null;
+    return 'online';
+  }
+  status.dueAt = null;
+  if (status.offlineSince !== null || (sign === null && status.connectionAt === null)) return undefined;
+  status.offlineSince = at;
+  return 'offline';
+}
+
+/** The status as shown: online while the last sign of life is fresher than offlineAfterSeconds. */
 export function viewStatus(status: StatusRecord, now: number, s: TrackingSettings): DeviceStatus {
-  const fresh = status.lastReceivedAt !== null && now - status.lastReceivedAt < s.offlineAfterSeconds * 1000;
+  const sign = lastSign(status);
+  const fresh = sign !== null && now - sign < s.offlineAfterSeconds * 1000;
   const seen = status.connectionAt !== null || status.lastReceivedAt !== null;
   return {
     deviceId: status.deviceId,
-    connection: status.connected || fresh ? 'online' : seen ? 'offline' : 'unknown',
+    connection: fresh ? 'online' : seen ? 'offline' : 'unknown',
     connectionAt: status.connectionAt,
     motion: status.motion,
     motionSince: status.motionSince,
     lastFixAt: status.lastFixAt,
     battery: status.battery,
     charging: status.charging,
+    offlineSince: fresh ? null : status.offlineSince,
   };
 }

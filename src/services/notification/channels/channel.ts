@@ -52,6 +52,13 @@ export interface Channel {
   /** Whether this deployment has what the channel needs (SMTP settings, SMS credentials …). */
   readonly configured: boolean;
   send(job: ChannelJob): Promise<ChannelOutcome>;
+  /**
+   * For providers without an idempotency key: asks the provider whether an earlier attempt of this
+   * job (begun at `since`, its answer never recorded) reached it. Answers the outcome if it did,
+   * undefined if it provably did not; throws when it cannot tell (retry later). A channel with this
+   * method gets an "attempting" mark in the outbox before every send.
+   */
+  reconcile?(job: ChannelJob, since: number): Promise<ChannelOutcome | undefined>;
 }
 
 /** The plain-text rendering e-mail and SMS share: title, body, the answer options, the link. */

@@ -1,13 +1,30 @@
 /**
  * Twilio's Programmable Messaging REST API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json,
  * form-encoded To, From, Body, HTTP Basic auth with the account SID and auth token. The base URL is
- * a setting so tests (and regional endpoints) can point it elsewhere. Twilio offers no idempotency
- * key on this call, so the outbox's claim-before-send is what keeps a retry from texting twice.
+ * a setting so tests (and regional endpoints) can point it elsewhere.
+ *
+ * Twilio offers no idempotency key on this call. So the outbox marks a row before sending, and a
+ * row found marked (the process died, or the connection broke, before Twilio's answer was
+ * recorded) is first looked up in the account's message list (GET the same URL with To and From,
+ * newest first, paged by next_page_uri) for a body carrying the row's reference, back to when the
+ * first such attempt began. We bound the search by `date_created` rather than Twilio's `DateSent`
+ * filter: a message still queued at Twilio has no `date_sent` yet and that filter would miss it.
  */
 import { PermanentChannelError, retryable } from './channel.js';
 import type { SmsProvider } from './sms.js';
 
 const TIMEOUT_MS = 10_000;
+/** Twilio's page size limit is 1000; a number gets few texts from us, so small pages end the search soonest. */
+const PAGE_SIZE = 50;
+const MAX_PAGES = 20;
+/** Clock difference between us and Twilio that a search tolerates. */
+const SKEW_MS = 5 * 60_000;
+
+interface TwilioMessage {
+  sid: string;
+  body: string | null;
+  date_created: string | null;
+}
 
 export interface TwilioSettings {
   baseUrl: string;
@@ -21,13 +38,21 @@ export class TwilioSms implements SmsProvider {
 
   constructor(private readonly settings: TwilioSettings) {}
 
+  private get base(): string {
+    return this.settings.baseUrl.replace(/\/$/, '');
+  }
+
+  private get authorization(): string {
+    return `Basic ${Buffer.from(`${this.settings.accountSid}:${this.settings.authToken}`).toString('base64')}`;
+  }
+
   async sendSms(to: string, text: string): Promise<{ providerId: string }> {
-    const { baseUrl, accountSid, authToken, from } = this.settings;
-    const url = `${baseUrl.replace(/\/$/, '')}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages.json`;
+    const { accountSid, from } = this.settings;
+    const url = `${this.base}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages.json`;
     const response = await fetch(url, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`,
+        authorization: this.authorization,
         'content-type': 'application/x-www-form-urlencoded',
         accept: 'application/json',
       },
@@ -39,5 +64,24 @@ export class TwilioSms implements SmsProvider {
     const reason = `Twilio answered ${response.status}${answer.code ? ` (error ${answer.code})` : ''}: ${answer.message ?? 'no message'}`;
     if (retryable(response.status)) throw new Error(reason);
     throw new PermanentChannelError(reason);
+  }
+
+  async findSent(to: string, marker: string, since: number): Promise<{ providerId: string } | undefined> {
+    const query = new URLSearchParams({ To: to, From: this.settings.from, PageSize: String(PAGE_SIZE) });
+    let next: string | null = `/2010-04-01/Accounts/${encodeURIComponent(this.settings.accountSid)}/Messages.json?${query.toString()}`;
+    for (let page = 0; next && page < MAX_PAGES; page++) {
+      const response: Response = await fetch(`${this.base}${next}`, { headers: { authorization: this.authorization, accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      const answer = (await response.json().catch(() => ({}))) as { messages?: TwilioMessage[]; next_page_uri?: string | null; code?: number; message?: string };
+      // cannot tell: the outbox tries again later, still without sending
+      if (!response.ok || !Array.isArray(answer.messages)) throw new Error(`Twilio answered ${response.status} to the message list${answer.code ? ` (error ${answer.code})` : ''}: ${answer.message ?? 'no message list'}`);
+      const found = answer.messages.find((m) => m.body?.includes(marker));
+      if (found) return { providerId: found.sid };
+      // newest first: a page that reaches back before the first attempt ends the search
+      const oldest = Math.min(...answer.messages.map((m) => (m.date_created ? Date.parse(m.date_created) : Infinity)));
+      if (oldest < since - SKEW_MS) return undefined;
+      next = answer.next_page_uri ?? null;
+    }
+    if (next) throw new Error(`Twilio's message list to ${to} has more than ${MAX_PAGES * PAGE_SIZE} texts since the attempt; cannot tell whether it arrived`);
+    return undefined;
   }
 }
