@@ -145,6 +145,11 @@ export const settings = {
   outboxPollMs: integer('FOLLOWME_OUTBOX_POLL_MS', 1000, 10, 60_000, 'How often the notification outbox looks for due sends (new messages wake it at once).'),
   outboxRetryMs: integer('FOLLOWME_OUTBOX_RETRY_MS', 2000, 10, 3_600_000, 'First retry delay of a failed channel send; it doubles with every attempt, up to an hour.'),
   outboxMaxAttempts: integer('FOLLOWME_OUTBOX_MAX_ATTEMPTS', 8, 1, 100, 'Attempts of a channel send before it is marked failed.'),
+  webhookRetryMs: integer('FOLLOWME_WEBHOOK_RETRY_MS', 10_000, 10, 3_600_000, 'First retry delay of a failed geofence webhook delivery; it doubles with every attempt, up to an hour, with jitter (half of it random).'),
+  webhookMaxAttempts: integer('FOLLOWME_WEBHOOK_MAX_ATTEMPTS', 12, 1, 100, 'Attempts of a geofence webhook delivery before it goes to the dead-letter list.'),
+  webhookMaxAgeMs: integer('FOLLOWME_WEBHOOK_MAX_AGE_MS', 86_400_000, 1000, 30 * 86_400_000, 'A geofence webhook delivery not delivered this long after it was queued (or replayed) goes to the dead-letter list.'),
+  webhookTimeoutMs: integer('FOLLOWME_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'How long a geofence webhook receiver may take to answer before the attempt counts as failed.'),
+  webhookConcurrency: integer('FOLLOWME_WEBHOOK_CONCURRENCY', 4, 1, 100, 'Geofence webhook requests in flight per subscription at most: a slow receiver holds only its own.'),
   notificationSweepMs: integer('FOLLOWME_NOTIFICATION_SWEEP_MS', 1000, 10, 60_000, 'How often expiry, escalation deadlines and live-zone windows are checked.'),
 } as const;
 
