@@ -7,24 +7,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { eventually, fix, seedTenant, sleep, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
-import { startReceiver, type Recorded } from '../support/receivers.js';
+import { signatureValid, startReceiver } from '../support/receivers.js';
 
 const HQ = { lon: 13.3777, lat: 52.5163 };
 const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_WEBHOOK_RETRY_MS: '100', FOLLOWME_WEBHOOK_TIMEOUT_MS: '2000' };
-
-/** What a receiver does with the signature header: recompute HMAC-SHA256 over "<t>.<raw body>" and compare in constant time. */
-export function signatureValid(req: Recorded, secret: string, toleranceSeconds = 300): boolean {
-  const header = String(req.headers['x-followme-signature'] ?? '');
-  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
-  if (!match) return false;
-  const t = Number(match[1]);
-  if (Math.abs(Date.now() / 1000 - t) > toleranceSeconds) return false;
-  const expected = createHmac('sha256', secret).update(`${t}.${req.body.toString('utf8')}`).digest();
-  return timingSafeEqual(expected, Buffer.from(match[2]!, 'hex'));
-}
 
 /** A tenant with a fence at HQ, one walking device connected, and helpers to make it enter and leave. */
 async function world(p: TestPlatform) {
