@@ -149,7 +149,7 @@ export const settings = {
   webhookMaxAttempts: integer('FOLLOWME_WEBHOOK_MAX_ATTEMPTS', 12, 1, 100, 'Attempts of a geofence webhook delivery before it goes to the dead-letter list.'),
   webhookMaxAgeMs: integer('FOLLOWME_WEBHOOK_MAX_AGE_MS', 86_400_000, 1000, 30 * 86_400_000, 'A geofence webhook delivery not delivered this long after it was queued (or replayed) goes to the dead-letter list.'),
   webhookTimeoutMs: integer('FOLLOWME_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'How long a geofence webhook receiver may take to answer before the attempt counts as failed.'),
-  webhookConcurrency: integer('FOLLOWME_WEBHOOK_CONCURRENCY', 4, 1, 100, 'Geofence webhook requests in flight per subscription at most: a slow receiver holds only its own.'),
+  webhookConcurrency: integer('FOLLOWME_WEBHOOK_CONCURRENCY', 4, 1, 100, 'Geofence webhook requests in flight per subscription at most, per notification process: a slow receiver holds only its own.'),
   notificationSweepMs: integer('FOLLOWME_NOTIFICATION_SWEEP_MS', 1000, 10, 60_000, 'How often expiry, escalation deadlines and live-zone windows are checked.'),
 } as const;
 

@@ -92,13 +92,22 @@ describe('geofence webhooks', () => {
       const all = (await w.api('POST', '/webhooks', { url: `${receiver.url}/all`, events: ['enter', 'exit'], fenceIds: [w.fence.id] })).body;
       const exits = (await w.api('POST', '/webhooks', { url: `${receiver.url}/exits`, events: ['exit'] })).body;
       const other = (await w.api('POST', '/webhooks', { url: `${receiver.url}/other`, events: ['enter', 'exit'], deviceIds: [w.t.devices[1]!.device.id] })).body;
+      const crew = (await w.api('POST', '/groups', { name: 'Crew', deviceIds: [w.deviceId] })).body;
+      const others = (await w.api('POST', '/groups', { name: 'Others', deviceIds: [w.t.devices[1]!.device.id] })).body;
+      const sub = (await w.api('POST', '/groups', { name: 'Crew night shift', parentId: crew.id, deviceIds: [] })).body;
+      const byGroup = (await w.api('POST', '/webhooks', { url: `${receiver.url}/group`, events: ['enter'], groupIds: [others.id, crew.id] })).body;
+      const byOtherGroup = (await w.api('POST', '/webhooks', { url: `${receiver.url}/other-group`, events: ['enter'], groupIds: [others.id, sub.id] })).body;
+      const disabled = (await w.api('POST', '/webhooks', { url: `${receiver.url}/disabled`, events: ['enter', 'exit'], enabled: false })).body;
       await w.move(true);
       await w.move(false);
       await p.notification.settled();
-      await eventually(() => receiver.requests.length === 3, 5000, 'three deliveries');
+      await eventually(() => receiver.requests.length === 4, 5000, 'four deliveries');
       const events = (await w.api('GET', `/events?fenceId=${w.fence.id}&limit=2`)).body as { id: string; type: string }[];
       const byPath = (path: string) => receiver.requests.filter((r) => r.url === path);
       assert.equal(byPath('/other').length, 0, "another device's subscription gets nothing");
+      assert.deepEqual(byPath('/group').map((r) => JSON.parse(r.body.toString()).type), ['geofence.enter'], 'a group the device is in');
+      assert.equal(byPath('/other-group').length, 0, 'groups the device is not in');
+      assert.equal(byPath('/disabled').length, 0, 'a disabled subscription takes nothing');
       assert.deepEqual(byPath('/all').map((r) => JSON.parse(r.body.toString()).type), ['geofence.enter', 'geofence.exit']);
       assert.deepEqual(byPath('/exits').map((r) => JSON.parse(r.body.toString()).type), ['geofence.exit']);
       for (const r of byPath('/all')) {
@@ -116,7 +125,7 @@ describe('geofence webhooks', () => {
       assert.ok(signatureValid(byPath('/exits')[0]!, exits.secret));
       const delivered = (await w.api('GET', `/webhooks/${all.id}/deliveries?state=delivered`)).body as { state: string; attempts: number; lastStatus: number }[];
       assert.deepEqual(delivered.map((d) => [d.state, d.attempts, d.lastStatus]), [['delivered', 1, 204], ['delivered', 1, 204]]);
-      for (const h of [all, exits, other]) await w.api('DELETE', `/webhooks/${h.id}`);
+      for (const h of [all, exits, other, byGroup, byOtherGroup, disabled]) await w.api('DELETE', `/webhooks/${h.id}`);
     } finally {
       await receiver.close();
     }

@@ -37,7 +37,7 @@ export interface WebhookSettings {
   maxAgeMs: number;
   /** How long one request may take. */
   timeoutMs: number;
-  /** Requests in flight per subscription at most. */
+  /** Requests in flight per subscription at most, in each process running the notification service. */
   concurrency: number;
 }
 
@@ -200,11 +200,12 @@ export class WebhookWorker {
     }
   }
 
-  /** The attempt's record and the delivery's new state, together. */
+  /** The attempt's record and the delivery's new state, together; nothing if the delivery went meanwhile (its subscription was deleted). */
   private async settle(row: Due, record: NotificationDB['webhook_attempts'], changes: Partial<NotificationDB['webhook_deliveries']>): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('webhook_attempts').values(record).execute();
-      await trx.updateTable('webhook_deliveries').set(changes).where('id', '=', row.id).where('state', '=', 'queued').execute();
+      const updated = await trx.updateTable('webhook_deliveries').set(changes).where('id', '=', row.id).where('state', '=', 'queued').executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 1) await trx.insertInto('webhook_attempts').values(record).execute();
+      else this.logger.info({ deliveryId: row.id }, 'webhook delivery gone while it was being sent (subscription deleted); attempt not recorded');
     });
   }
 
