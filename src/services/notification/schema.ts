@@ -364,7 +364,7 @@ export const notificationMigrations: Migration[] = [
     },
   },
   {
-    name: '005-webhooks',
+    name: '006-webhooks',
     async up(db) {
       await db.schema
         .createTable('webhooks')
