@@ -17,7 +17,7 @@ import type { Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, shareChanged, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
-import { NotificationService, notificationMigrations, sosRaised, type NotificationDB } from './services/notification/index.js';
+import { NotificationService, notificationMigrations, sosRaised, type NotificationDB, type Webhooks } from './services/notification/index.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { registerHosts } from './http/hosts.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
@@ -28,8 +28,8 @@ import { AppError } from './core/errors.js';
 import { LeasedOwnership } from './cluster/leases.js';
 import { remote, serve } from './cluster/rpc.js';
 import {
-  clientMethods, geofenceMethods, notificationMethods, sharingMethods, trackerByKey, trackerMethods,
-  type ClientApi, type GeofenceApi, type NotificationApi, type SharingApi, type TrackerApi,
+  clientMethods, geofenceMethods, notificationMethods, sharingMethods, trackerByKey, trackerMethods, webhookMethods,
+  type ClientApi, type GeofenceApi, type NotificationApi, type SharingApi, type TrackerApi, type WebhooksApi,
 } from './cluster/surfaces.js';
 
 export interface Platform {
@@ -45,6 +45,8 @@ export interface Platform {
   readonly sharing: SharingApi;
   readonly geofence: GeofenceApi;
   readonly notification: NotificationApi;
+  /** The notification service's geofence event subscriptions (webhooks). */
+  readonly webhooks: WebhooksApi;
   /** The services whose roles run in this process (all of them in the embedded deployment). */
   readonly local: { client?: ClientService; tracker?: TrackerService; sharing?: Sharing; geofence?: GeofenceService; notification?: NotificationService };
   /** Whole-customer operations; they span every service's store, so only where all four run (embedded). */
@@ -198,6 +200,7 @@ function notificationOptions(config: Config) {
       vapidSubject: config.vapidSubject,
     },
     outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts, leaseMs: config.outboxLeaseMs },
+    webhooks: { pollMs: config.outboxPollMs, retryBaseMs: config.webhookRetryMs, maxAttempts: config.webhookMaxAttempts, maxAgeMs: config.webhookMaxAgeMs, timeoutMs: config.webhookTimeoutMs, concurrency: config.webhookConcurrency },
     sweepMs: config.notificationSweepMs,
     publicUrl: config.publicUrl || undefined,
   };
@@ -264,6 +267,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     );
   }
   const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
+  const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods);
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
   const http = createHttpServer({
@@ -293,7 +297,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     });
   }
   if (has('api')) {
-    api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
+    api = await registerApi(http, { client, tracker, sharing, geofence, notification, webhooks, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
     registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
   }
 
@@ -308,6 +312,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods));
     if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods));
     if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods));
+    if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods));
   }
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
@@ -318,7 +323,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
 
   let closing: Promise<void> | undefined;
   return {
-    config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, local, provisioning, edge, url, generatedAdminKey,
+    config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, webhooks, local, provisioning, edge, url, generatedAdminKey,
     close() {
       closing ??= (async () => {
         ready = false;

@@ -6,7 +6,7 @@
  */
 import type { ClientService } from '../services/client/index.js';
 import type { GeofenceService } from '../services/geofence/index.js';
-import type { NotificationService } from '../services/notification/index.js';
+import type { NotificationService, Webhooks } from '../services/notification/index.js';
 import type { Sharing, TrackerService } from '../services/tracker/index.js';
 import type { Surface } from './rpc.js';
 
@@ -40,8 +40,15 @@ export const notificationMethods = [
   'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
 ] as const satisfies readonly (keyof NotificationService)[];
 
+/** Geofence event subscriptions (webhooks), part of the notification service, served as `webhooks`. */
+export const webhookMethods = [
+  'create', 'list', 'get', 'update', 'remove', 'secret', 'rotateSecret', 'test',
+  'deliveries', 'delivery', 'replay', 'replayDead', 'removeDelivery', 'settled',
+] as const satisfies readonly (keyof Webhooks)[];
+
 export type ClientApi = Surface<ClientService, (typeof clientMethods)[number]>;
 export type TrackerApi = Surface<TrackerService, (typeof trackerMethods)[number]>;
 export type SharingApi = Surface<Sharing, (typeof sharingMethods)[number]>;
 export type GeofenceApi = Surface<GeofenceService, (typeof geofenceMethods)[number]>;
 export type NotificationApi = Surface<NotificationService, (typeof notificationMethods)[number]>;
+export type WebhooksApi = Surface<Webhooks, (typeof webhookMethods)[number]>;

@@ -1,4 +1,5 @@
 /** Real local endpoints for the notification channels: an SMTP server, and an HTTP server that records requests. */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -59,4 +60,15 @@ export async function startReceiver(respond: (req: Recorded, res: ServerResponse
       server.close(() => resolve());
     }),
   };
+}
+
+/** What a receiver does with the signature header: recompute HMAC-SHA256 over "<t>.<raw body>" and compare in constant time. */
+export function signatureValid(req: Recorded, secret: string, toleranceSeconds = 300): boolean {
+  const header = String(req.headers['x-followme-signature'] ?? '');
+  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
+  if (!match) return false;
+  const t = Number(match[1]);
+  if (Math.abs(Date.now() / 1000 - t) > toleranceSeconds) return false;
+  const expected = createHmac('sha256', secret).update(`${t}.${req.body.toString('utf8')}`).digest();
+  return timingSafeEqual(expected, Buffer.from(match[2]!, 'hex'));
 }

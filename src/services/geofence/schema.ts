@@ -162,6 +162,13 @@ export const geofenceMigrations: Migration[] = [
         .execute();
     },
   },
+  {
+    // "who was inside F between t1 and t2" seeks per device instead of reading the fence's history
+    name: '003-fence-events-device-index',
+    async up(db) {
+      await db.schema.createIndex('fence_events_fence_device_time').on('fence_events').columns(['tenant_id', 'fence_id', 'device_id', 'time']).execute();
+    },
+  },
 ];
 
 /** The geofence service's tenant-owned tables, parents first (import order; purge goes in reverse). */

@@ -18,6 +18,7 @@ import type { Logger } from '../../core/log.js';
 import type { Priority } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
 import { PermanentChannelError, type ChannelName, type ChannelSet, type OutgoingMessage } from './channels/index.js';
+import { DrainLoop } from './drain-loop.js';
 import { deliveryUpdated } from './events.js';
 import type { NotificationDB } from './schema.js';
 
@@ -59,10 +60,7 @@ export function backoff(baseMs: number, attempts: number): number {
 }
 
 export class OutboxWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly loop: DrainLoop;
 
   constructor(
     private readonly db: Kysely<NotificationDB>,
@@ -73,49 +71,30 @@ export class OutboxWorker {
     private readonly linkFor: (tenantId: string) => string | undefined,
     /** The tenant's own e-mail sender (white-label), if it has one. */
     private readonly emailFromFor: (tenantId: string) => Promise<string | null> = async () => null,
-  ) {}
+  ) {
+    this.loop = new DrainLoop(() => this.drain(), settings.pollMs, (err) => logger.error({ err }, 'outbox drain failed; retrying at the next poll'));
+  }
 
   start(): void {
-    this.stopped = false;
-    this.kick();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Drains now (or right after the drain in progress). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.running = this.drain()
-      .catch((err: unknown) => this.logger.error({ err }, 'outbox drain failed; retrying at the next poll'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        } else {
-          this.timer = setTimeout(() => this.kick(), this.settings.pollMs);
-          this.timer.unref();
-        }
-      });
+    this.loop.kick();
   }
 
   /** Resolves once nothing is due (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    await this.loop.idle();
   }
 
   private async drain(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.loop.stopped) {
       const app = await this.drainApp();
       const other = await this.drainChannels();
       if (app === 0 && other === 0) return;

@@ -121,6 +121,59 @@ export interface NotificationDB {
     body: string;
     created_at: number;
   };
+  /** Tenant-level subscriptions to geofence events: where to POST them and which ones (docs/geofencing.md, "Webhooks"). */
+  webhooks: {
+    id: string;
+    tenant_id: string;
+    url: string;
+    /** The HMAC-SHA256 signing secret (whsec_…); kept readable because signing needs it. */
+    secret: string;
+    description: string;
+    /** JSON array of event types. */
+    events: string;
+    /** JSON arrays of ids, or null for "any". */
+    fence_ids: string | null;
+    device_ids: string | null;
+    group_ids: string | null;
+    enabled: number;
+    created_at: number;
+    updated_at: number;
+  };
+  /** One event for one subscription: the durable webhook outbox and, in state `dead`, the dead-letter list. */
+  webhook_deliveries: {
+    id: string;
+    tenant_id: string;
+    webhook_id: string;
+    /** The geofence event's id (or a test event's): the receiver's dedup key, kept across retries and replays. */
+    event_id: string;
+    event_type: string;
+    /** The JSON body, fixed when the event was taken in, so every retry and replay sends the same bytes. */
+    body: string;
+    /** queued → delivered, or dead after the last attempt; a replay puts a dead one back to queued. */
+    state: string;
+    attempts: number;
+    /** When the next attempt is due (a claimed attempt: when its lease runs out); null unless queued. */
+    next_attempt_at: number | null;
+    created_at: number;
+    /** When it was queued last (taken in, or replayed): the maximum age counts from here. */
+    queued_at: number;
+    last_attempt_at: number | null;
+    last_status: number | null;
+    last_error: string | null;
+    delivered_at: number | null;
+    dead_at: number | null;
+    replays: number;
+  };
+  /** Every attempt of a webhook delivery: when, how long, what the receiver answered. */
+  webhook_attempts: {
+    id: string;
+    tenant_id: string;
+    delivery_id: string;
+    at: number;
+    duration_ms: number;
+    status: number | null;
+    error: string | null;
+  };
   /** Every alert or recipient left out by noise control, with the reason. */
   suppressions: {
     id: string;
@@ -336,7 +389,63 @@ export const notificationMigrations: Migration[] = [
       await db.schema.createIndex('battery_state_tenant').on('battery_state').column('tenant_id').execute();
     },
   },
+  {
+    name: '006-webhooks',
+    async up(db) {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('fence_ids', 'text')
+        .addColumn('device_ids', 'text')
+        .addColumn('group_ids', 'text')
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhooks_tenant').on('webhooks').columns(['tenant_id', 'enabled']).execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('queued_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_attempt_at', 'bigint')
+        .addColumn('last_status', 'integer')
+        .addColumn('last_error', 'text')
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('dead_at', 'bigint')
+        .addColumn('replays', 'integer', (c) => c.notNull().defaultTo(0))
+        .addUniqueConstraint('webhook_deliveries_webhook_event', ['webhook_id', 'event_id'])
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').column('next_attempt_at').execute();
+      await db.schema.createIndex('webhook_deliveries_list').on('webhook_deliveries').columns(['webhook_id', 'state', 'id']).execute();
+      await db.schema.createIndex('webhook_deliveries_delivered').on('webhook_deliveries').column('delivered_at').execute();
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('delivery_id', 'text', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('status', 'integer')
+        .addColumn('error', 'text')
+        .execute();
+      await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'at']).execute();
+    },
+  },
 ];
 
 /** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
-export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions'] as const;
+export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions', 'webhooks', 'webhook_deliveries', 'webhook_attempts'] as const;

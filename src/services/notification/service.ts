@@ -18,6 +18,7 @@ import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
 import { deliveryUpdated, sosRaised, type MessageFrame, type SosRaised } from './events.js';
 import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
+import { Webhooks, type WebhookSettings } from './webhooks.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
 import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
 import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
@@ -161,6 +162,8 @@ export interface Resolvers {
 export interface NotificationOptions {
   channels: ChannelSettings;
   outbox: OutboxSettings;
+  /** Delivery of geofence events to the tenants' webhook subscriptions. */
+  webhooks: WebhookSettings;
   /** How often expiry, escalation and live-zone windows are checked. */
   sweepMs: number;
   /** Base URL of the Control Center, for {link} and channel links. */
@@ -196,6 +199,8 @@ export class NotificationService {
    */
   private readonly batteryRules = new Map<string, { rules: Rule[]; until: number }>();
   private sentFlush: Promise<void> | undefined;
+  /** Geofence event subscriptions and their deliveries; served to other processes as `webhooks`. */
+  readonly webhooks: Webhooks;
 
   constructor(
     private readonly store: Store<NotificationDB>,
@@ -207,6 +212,7 @@ export class NotificationService {
     this.channels = createChannels(bus, options.channels);
     this.noise = new NoiseControl(store.db, store.dialect);
     this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId), (tenantId) => resolvers.emailFrom(tenantId));
+    this.webhooks = new Webhooks(store, bus, resolvers, logger, options.webhooks);
   }
 
   private get db(): Kysely<NotificationDB> {
@@ -225,6 +231,7 @@ export class NotificationService {
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
     this.outbox.start();
+    await this.webhooks.start();
     // one sweep at a time: a tick that finds the previous one still running skips
     this.sweeper = setInterval(() => {
       this.sweeping ??= this.sweep()
@@ -242,14 +249,16 @@ export class NotificationService {
     for (const s of this.subscriptions) await s.close();
     this.subscriptions = [];
     await this.outbox.stop();
+    await this.webhooks.stop();
     await this.sweeping;
     this.channels.close();
   }
 
-  /** Resolves when the outbox has nothing due right now (tests, benchmarks). */
+  /** Resolves when the outbox and the webhook worker have nothing due right now (tests, benchmarks). */
   async settled(): Promise<void> {
     this.outbox.kick();
     await this.outbox.idle();
+    await this.webhooks.settled();
   }
 
   // ---- sending ----

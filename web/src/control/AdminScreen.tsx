@@ -5,7 +5,7 @@ import { ApiError, type Session, type TenantApi } from '../lib/api';
 import type { Device, Rule, TrackingSettings, User, VisibilityPolicy } from '../lib/types';
 import type { LiveStore } from './live';
 
-function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
+export function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
   const [error, setError] = useState('');
   const [note, setNote] = useState('');
   const run = async (what: () => Promise<unknown>, done = '') => {
@@ -15,12 +15,12 @@ function useAction(): [string, string, (what: () => Promise<unknown>, done?: str
   return [error, note, run];
 }
 
-function Section({ title, children }: { title: string; children: ReactNode }) {
+export function Section({ title, children }: { title: string; children: ReactNode }) {
   const id = `admin-${title.toLowerCase().replace(/\W+/g, '-')}`;
   return <section className="card" aria-labelledby={id}><h2 id={id}>{title}</h2>{children}</section>;
 }
 
-function Feedback({ error, note }: { error: string; note: string }) {
+export function Feedback({ error, note }: { error: string; note: string }) {
   return <>{error && <p role="alert" className="error">{error}</p>}<p role="status" className="muted">{note}</p></>;
 }
 

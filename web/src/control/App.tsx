@@ -4,18 +4,19 @@ import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
 import { AdminScreen } from './AdminScreen';
+import { WebhooksScreen } from './WebhooksScreen';
 
 // The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
 const LiveScreen = lazy(() => import('./LiveScreen'));
 const HistoryScreen = lazy(() => import('./HistoryScreen'));
 
-type Route = { screen: 'live' | 'messages' | 'history' | 'admin'; id?: string; params: URLSearchParams };
+type Route = { screen: 'live' | 'messages' | 'history' | 'admin' | 'webhooks'; id?: string; params: URLSearchParams };
 
 function parseRoute(): Route {
   const [path = '', query = ''] = location.hash.replace(/^#\/?/, '').split('?');
   const [screen, id] = path.split('/');
   const params = new URLSearchParams(query);
-  if (screen === 'messages' || screen === 'history' || screen === 'admin') return { screen, id, params };
+  if (screen === 'messages' || screen === 'history' || screen === 'admin' || screen === 'webhooks') return { screen, id, params };
   return { screen: 'live', id, params };
 }
 
@@ -70,6 +71,7 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           {link('messages', 'Messages')}
           {link('history', 'History')}
           {isAdmin && link('admin', 'Administration')}
+          {isAdmin && link('webhooks', 'Webhooks')}
         </nav>
         <span className="spacer" />
         <span role="status" aria-live="polite"><span className={`live-dot ${store.connected ? '' : 'off'}`} aria-hidden="true" />{store.connected ? 'Live' : 'Connecting…'}</span>
@@ -83,6 +85,7 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           {route.screen === 'messages' && <MessagesScreen store={store} api={api} messageId={route.id} />}
           {mapStyleUrl !== undefined && route.screen === 'history' && <HistoryScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}
           {route.screen === 'admin' && <AdminScreen store={store} api={api} session={session} />}
+          {route.screen === 'webhooks' && <WebhooksScreen store={store} api={api} />}
         </Suspense>
       </div>
     </>

@@ -10,7 +10,7 @@ import { WebhookChannel } from './webhook.js';
 
 export * from './channel.js';
 export { appFrame } from './app.js';
-export { webhookSignature } from './webhook.js';
+export { postSigned, webhookSignature, type SignedPost } from './webhook.js';
 export { generateVapidKeys, PushChannel, type VapidKeys, type PushSubscriptionJSON } from './push.js';
 export type { SmsProvider } from './sms.js';
 
