@@ -12,7 +12,7 @@ import type { Bus, Subscription, Topic } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
 import { deviceStatusChanged, positionAccepted } from '../services/tracker/index.js';
 import { fenceEvent } from '../services/geofence/index.js';
-import { deliveryUpdated } from '../services/notification/index.js';
+import { deliveryUpdated, sosRaised } from '../services/notification/index.js';
 import { contextOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { TenantParams } from './schemas.js';
@@ -35,6 +35,7 @@ export class LiveHub {
     await forward(fenceEvent, 'fence');
     await forward(deliveryUpdated, 'delivery');
     await forward(deviceStatusChanged, 'status');
+    await forward(sosRaised, 'sos');
   }
 
   listen(tenantId: string, listener: Listener): () => void {
@@ -90,7 +91,7 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
   app.get('/tenants/:tenantId/live', {
     schema: {
       tags: ['live'],
-      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery` and `status` events. Pass the token as Authorization header or ?access_token=',
+      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery`, `status` and `sos` events. Pass the token as Authorization header or ?access_token=',
       security: [{ bearer: [] }],
       params: TenantParams,
       querystring: Type.Object({ access_token: Type.Optional(Type.String()) }),
