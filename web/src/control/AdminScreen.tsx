@@ -1,11 +1,12 @@
-/** Administration: users and roles, devices (token as text and QR code), groups, rules, tracking settings. */
+/** Administration: users and roles, devices (token as text and QR code), groups, rules, tracking settings, notifications. */
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import QRCode from 'qrcode';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
 import type { Device, Rule, TrackingSettings, User } from '../lib/types';
 import type { LiveStore } from './live';
+import { NotificationAdmin } from './NotificationAdmin';
 
-function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
+export function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
   const [error, setError] = useState('');
   const [note, setNote] = useState('');
   const run = async (what: () => Promise<unknown>, done = '') => {
@@ -15,12 +16,12 @@ function useAction(): [string, string, (what: () => Promise<unknown>, done?: str
   return [error, note, run];
 }
 
-function Section({ title, children }: { title: string; children: ReactNode }) {
+export function Section({ title, children }: { title: string; children: ReactNode }) {
   const id = `admin-${title.toLowerCase().replace(/\W+/g, '-')}`;
   return <section className="card" aria-labelledby={id}><h2 id={id}>{title}</h2>{children}</section>;
 }
 
-function Feedback({ error, note }: { error: string; note: string }) {
+export function Feedback({ error, note }: { error: string; note: string }) {
   return <>{error && <p role="alert" className="error">{error}</p>}<p role="status" className="muted">{note}</p></>;
 }
 
@@ -29,7 +30,7 @@ export function AdminScreen({ store, api }: { store: LiveStore; api: TenantApi; 
     <div className="screen single">
       <div className="grid2" style={{ gridTemplateColumns: '1fr 1fr' }}>
         <div><Devices store={store} api={api} /><Groups store={store} api={api} /></div>
-        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} /></div>
+        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} /><NotificationAdmin store={store} api={api} /></div>
       </div>
     </div>
   );

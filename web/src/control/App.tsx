@@ -3,11 +3,12 @@ import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, t
 import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
-import { AdminScreen } from './AdminScreen';
 
 // The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
 const LiveScreen = lazy(() => import('./LiveScreen'));
 const HistoryScreen = lazy(() => import('./HistoryScreen'));
+// Administration (with the QR code maker) is for admins only: it loads when opened.
+const AdminScreen = lazy(() => import('./AdminScreen').then((m) => ({ default: m.AdminScreen })));
 
 type Route = { screen: 'live' | 'messages' | 'history' | 'admin'; id?: string; params: URLSearchParams };
 

@@ -4,9 +4,9 @@
  * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
  */
 import type { TenantApi } from '../lib/api';
-import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position } from '../lib/types';
+import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos } from '../lib/types';
 
-export interface FeedItem { id: string; kind: 'fence' | 'status'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
+export interface FeedItem { id: string; kind: 'fence' | 'status' | 'sos'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
 
 type Listener = () => void;
 
@@ -73,6 +73,14 @@ export class LiveStore {
       if (!this.feed.some((f) => f.id === event.id)) this.feed.unshift(this.fenceItem(event));
       this.feed.length = Math.min(this.feed.length, 500);
       this.changed();
+    });
+    source.addEventListener('sos', (e) => {
+      const sos = JSON.parse((e as MessageEvent<string>).data) as Sos;
+      // A device resends an unacknowledged SOS with the same id after a reconnect: show it once.
+      const id = `sos-${sos.deviceId}-${sos.id}`;
+      if (!this.feed.some((f) => f.id === id)) this.feed.unshift({ id, kind: 'sos', type: 'sos', deviceId: sos.deviceId, time: sos.at, lon: sos.lon, lat: sos.lat, text: `SOS from ${this.name(sos.deviceId)}${sos.text ? `: ${sos.text}` : ''}` });
+      this.feed.length = Math.min(this.feed.length, 500);
+      this.changed(true);
     });
     source.addEventListener('delivery', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as Delivery;
