@@ -14,7 +14,7 @@ export const clientMethods = [
   'createTenant', 'listTenants', 'getTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
   'createDevice', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
-  'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup',
+  'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
   'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
   'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',
 ] as const satisfies readonly (keyof ClientService)[];
@@ -36,8 +36,8 @@ export const geofenceMethods = [
 
 export const notificationMethods = [
   'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
-  'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'deleteTemplate',
-  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
+  'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'updateTemplate', 'deleteTemplate',
+  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
 ] as const satisfies readonly (keyof NotificationService)[];
 
 /** Geofence event subscriptions (webhooks), part of the notification service, served as `webhooks`. */

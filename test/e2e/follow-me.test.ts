@@ -40,6 +40,22 @@ describe('follow me', () => {
     assert.equal((await as('ben', 'DELETE', `/me/shares/${share.body.id}`)).status, 404, 'only the owner can revoke');
   });
 
+  it('shows members a directory of names of their tenant: people and groups, nothing else, and nobody from another tenant', async () => {
+    const team = (await p.api('POST', `/tenants/${t.tenant.id}/groups`, { name: 'Night shift', userIds: [member.ben!.id] })).body;
+    const other = await seedTenant(p, 'Other Co');
+    await p.api('POST', `/tenants/${other.tenant.id}/users`, { email: 'zed@other.test', name: 'zed', role: 'member' });
+    const directory = await as('cat', 'GET', '/me/directory');
+    assert.equal(directory.status, 200);
+    const people = directory.body.people;
+    assert.deepEqual(people.map((x: any) => x.name), ['ann', 'ben', 'cat', 'Olga Operator'].sort((a, b) => (a < b ? -1 : 1)));
+    for (const x of [...people, ...directory.body.groups]) assert.deepEqual(Object.keys(x).sort(), ['id', 'name'], 'no e-mail, role, members or positions');
+    assert.ok(directory.body.groups.some((g: any) => g.id === team.id && g.name === 'Night shift'));
+    assert.ok(!people.some((x: any) => x.name === 'zed'), 'another tenant stays out');
+    assert.equal((await p.api('GET', `/tenants/${other.tenant.id}/me/directory`, undefined, member.cat!.token)).status, 404, "another tenant's directory is not there");
+    assert.equal((await p.api('GET', `/tenants/${t.tenant.id}/me/directory`, undefined, member.ann!.deviceToken)).status, 403, 'a device token may not list people');
+    await p.api('DELETE', `/tenants/${t.tenant.id}/groups/${team.id}`);
+  });
+
   it('reaches the members of a group and its sub-groups', async () => {
     const parent = (await p.api('POST', `/tenants/${t.tenant.id}/groups`, { name: 'Family' })).body;
     await p.api('POST', `/tenants/${t.tenant.id}/groups`, { name: 'Kids', parentId: parent.id, userIds: [member.cat!.id] });

@@ -83,6 +83,36 @@ describe('rules and noise control', () => {
     assert.equal((await api('DELETE', `/templates/${template.body.id}`)).status, 409, 'a template in use stays');
   });
 
+  it('changes a template: name, title and body, refusing a name another template has', async () => {
+    const a = (await api('POST', '/templates', { name: 'shift start', title: '{person} started', body: 'at {time}' })).body;
+    await api('POST', '/templates', { name: 'shift end', title: '{person} ended' });
+    const changed = await api('PATCH', `/templates/${a.id}`, { title: '{person} started at {fence}', body: '' });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual({ name: changed.body.name, title: changed.body.title, body: changed.body.body }, { name: 'shift start', title: '{person} started at {fence}', body: '' });
+    assert.equal((await api('GET', '/templates')).body.find((x: any) => x.id === a.id).title, '{person} started at {fence}', 'stored');
+    const taken = await api('PATCH', `/templates/${a.id}`, { name: 'shift end' });
+    assert.equal(taken.status, 409);
+    assert.equal(taken.body.errors[0].field, 'name');
+    assert.equal((await api('PATCH', `/templates/${a.id}`, { title: '  ' })).status, 400);
+    assert.equal((await api('PATCH', '/templates/tpl_nothing', { title: 'x' })).status, 404);
+    const member = await p.api('PATCH', `/tenants/${t.tenant.id}/templates/${a.id}`, { title: 'x' }, (person as any).userToken);
+    assert.equal(member.status, 403, 'only an admin changes templates');
+  });
+
+  it("shows a person's phone and quiet hours to them and to an admin, and to no other member", async () => {
+    const profile = `/tenants/${t.tenant.id}/users/${person.id}/notification-profile`;
+    assert.deepEqual((await p.api('GET', profile, undefined, (person as any).userToken)).body, { userId: person.id, phone: null, quietHours: null });
+    await api('PUT', `/users/${person.id}/phone`, { phone: '+4915112345678' });
+    await api('PUT', `/users/${person.id}/quiet-hours`, { quietHours: { from: '22:00', to: '06:30', days: ['mon'], timeZone: 'Europe/Berlin' } });
+    assert.deepEqual((await p.api('GET', profile)).body, { userId: person.id, phone: '+4915112345678', quietHours: { from: '22:00', to: '06:30', days: ['mon'], timeZone: 'Europe/Berlin' } });
+    const other = (await api('POST', '/users', { email: 'other@x.test', name: 'Other', role: 'member', password: 'password-1' })).body;
+    const otherLogin = (await p.api('POST', '/auth/login', { tenant: t.tenant.slug, email: other.email, password: 'password-1' }, '')).body;
+    assert.equal((await p.api('GET', profile, undefined, otherLogin.token)).status, 403);
+    assert.equal((await api('GET', '/users/usr_nobody/notification-profile')).status, 404);
+    await api('PUT', `/users/${person.id}/phone`, { phone: null });
+    await api('PUT', `/users/${person.id}/quiet-hours`, { quietHours: null });
+  });
+
   it('alerts when a device stays in a fence for its dwell time', async () => {
     const fence = (await api('POST', '/fences', { name: 'Loading bay', geometry: { type: 'Point', coordinates: [13.5, 52.5] }, radius: 100, dwellMinutes: 1 })).body;
     const rule = await api('POST', '/rules', { name: 'dwell', on: 'dwell', fenceId: fence.id, target: { deviceIds: [t.devices[1]!.device.id] }, title: '{device} {event} {fence}' });

@@ -1,7 +1,9 @@
 /** Debian's chromium driven by playwright-core, for the browser tests and the screenshots. */
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { seedTenant, startTestPlatform, type TestPlatform } from '../helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -45,4 +47,31 @@ export async function loginControlCenter(page: Page, url: string, tenant: string
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('navigation', { name: 'Screens' }).waitFor();
+}
+
+/** A platform with a seeded tenant (an operator, two devices) and a chromium, for one suite: start in before(), close in after(). */
+export interface BrowserWorld { p: TestPlatform; world: Awaited<ReturnType<typeof seedTenant>>; browser: Browser; close: () => Promise<void> }
+
+export async function startBrowserWorld(): Promise<BrowserWorld> {
+  ensureWebBuilt();
+  const p = await startTestPlatform();
+  const world = await seedTenant(p);
+  const { browser, close } = await launch();
+  return { p, world, browser, async close() { await close(); await p.stop(); } };
+}
+
+/** Starts a BrowserWorld before the suite's tests and closes it after them; its fields are set once they run. */
+export function browserWorldForSuite(): BrowserWorld {
+  const w = {} as BrowserWorld;
+  before(async () => { Object.assign(w, await startBrowserWorld()); });
+  after(async () => w.close?.());
+  return w;
+}
+
+/** Enrols the member app with a device token and waits until it is connected. */
+export async function enrolMember(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/app/`);
+  await page.getByLabel('Device token').fill(token);
+  await page.getByRole('button', { name: 'Enrol' }).click();
+  await page.getByText('Connected.').waitFor();
 }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { eventually, seedTenant, startTestPlatform, type TestPlatform } from '../helpers.js';
-import { chromiumAvailable, ensureWebBuilt, launch, loginControlCenter, watchErrors } from './browser.js';
+import { chromiumAvailable, enrolMember, ensureWebBuilt, launch, loginControlCenter, watchErrors } from './browser.js';
 
 // The callbacks of page.evaluate run in the browser; the server's tsconfig has no DOM types.
 declare const document: any;
@@ -79,7 +79,7 @@ describe('web front in a real browser', { skip: !available }, () => {
     await page.mouse.click(cx, cy);
     await page.mouse.move(cx + 60, cy, { steps: 6 });
     await page.mouse.click(cx + 60, cy);
-    await page.getByLabel('Name').fill('Depot');
+    await page.getByLabel('Name', { exact: true }).fill('Depot');
     await page.getByRole('button', { name: 'Save fence' }).click();
     await page.getByRole('button', { name: 'Edit Depot' }).waitFor().catch(async (err: Error) => {
       await page.screenshot({ path: 'test-results/draw-fence.png' });
@@ -95,10 +95,7 @@ describe('web front in a real browser', { skip: !available }, () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, geolocation: { longitude: lon + (3 * fence.radius) / 68_000, latitude: lat, accuracy: 5 }, permissions: ['geolocation'] });
     const member = await phone.newPage();
     const memberErrors = watchErrors(member);
-    await member.goto(`${p.url}/app/`);
-    await member.getByLabel('Device token').fill(world.devices[0]!.token);
-    await member.getByRole('button', { name: 'Enrol' }).click();
-    await member.getByText('Connected.').waitFor();
+    await enrolMember(member, p.url, world.devices[0]!.token);
     await member.getByRole('button', { name: 'Share my location' }).click();
     const deviceId = world.devices[0]!.device.id;
     await eventually(async () => (await p.api('GET', `/tenants/${world.tenant.id}/positions`)).body.some((x: any) => x.deviceId === deviceId), 10_000, 'the first position');

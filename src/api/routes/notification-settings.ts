@@ -1,4 +1,5 @@
 /** Where notifications go besides the app: the tenant's webhook and responders, people's phones, browsers' push subscriptions. */
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../core/errors.js';
 import type { HttpServer } from '../../http/server.js';
@@ -15,6 +16,13 @@ const PushSubscription = Type.Object({
 export function notificationSettingsRoutes(app: HttpServer, { client, notification }: ApiDeps): void {
   const auth = (token: string) => client.authenticate(token);
   const security = [{ bearer: [] }];
+
+  // A person's own settings: members see and set theirs, admins anyone's.
+  const selfOrAdmin = async (request: FastifyRequest, tenantId: string, userId: string) => {
+    const ctx = await contextOf(request, auth, tenantId, 'member');
+    if (!(ctx.principal.kind === 'user' && ctx.principal.userId === userId)) await contextOf(request, auth, tenantId, 'admin');
+    return ctx;
+  };
 
   app.get('/tenants/:tenantId/notification-settings', { schema: { tags: ['notification settings'], summary: "The tenant's webhook URL and SOS responders", security, params: TenantParams, response: { 200: NotificationSettings } } },
     async (request) => notification.getSettings(await contextOf(request, auth, request.params.tenantId, 'operator')));
@@ -35,13 +43,14 @@ export function notificationSettingsRoutes(app: HttpServer, { client, notificati
     schema: { tags: ['notification settings'], summary: "A person's mobile number for SMS (E.164), or null", security, params: Type.Object({ tenantId: Id('tenant id'), userId: Id('user id') }), body: Type.Object({ phone: Type.Union([Type.Null(), Type.String()]) }), response: { 200: Type.Object({ userId: Type.String(), phone: Type.Union([Type.String(), Type.Null()]) }), 400: Problem } },
   }, async (request) => notification.setPhone(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.userId, request.body.phone));
 
+  app.get('/tenants/:tenantId/users/:userId/notification-profile', {
+    schema: { tags: ['notification settings'], summary: "A person's phone number for SMS and quiet hours (the person, or an admin)", security, params: Type.Object({ tenantId: Id('tenant id'), userId: Id('user id') }), response: { 200: Type.Object({ userId: Type.String(), phone: Type.Union([Type.String(), Type.Null()]), quietHours: Type.Any() }), 404: Problem } },
+  }, async (request) => notification.getProfile(await selfOrAdmin(request, request.params.tenantId, request.params.userId), request.params.userId));
+
   app.put('/tenants/:tenantId/users/:userId/quiet-hours', {
     schema: { tags: ['notification settings'], summary: "A person's quiet hours, or null: rule alerts below critical leave them out meanwhile", security, params: Type.Object({ tenantId: Id('tenant id'), userId: Id('user id') }), body: Type.Object({ quietHours: Type.Union([Type.Null(), TimeWindow]) }), response: { 200: Type.Object({ userId: Type.String(), quietHours: Type.Any() }), 400: Problem } },
   }, async (request) => {
-    const ctx = await contextOf(request, auth, request.params.tenantId, 'member');
-    // members set their own; admins anyone's
-    if (!(ctx.principal.kind === 'user' && ctx.principal.userId === request.params.userId)) await contextOf(request, auth, request.params.tenantId, 'admin');
-    return notification.setQuietHours(ctx, request.params.userId, request.body.quietHours);
+    return notification.setQuietHours(await selfOrAdmin(request, request.params.tenantId, request.params.userId), request.params.userId, request.body.quietHours);
   });
 
   app.get('/tenants/:tenantId/push/vapid-public-key', { schema: { tags: ['notification settings'], summary: 'The VAPID public key to subscribe with (PushManager.subscribe applicationServerKey)', security, params: TenantParams, response: { 200: Type.Object({ publicKey: Type.String() }) } } },

@@ -32,6 +32,9 @@ export function ruleRoutes(app: HttpServer, { client, notification }: ApiDeps): 
   }, async (request, reply) => reply.status(201).send(await notification.createTemplate(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body)));
   app.get('/tenants/:tenantId/templates', { schema: { tags: ['rules'], summary: 'List templates', security, params: TenantParams, response: { 200: Type.Array(Template) } } },
     async (request) => notification.listTemplates(await contextOf(request, auth, request.params.tenantId, 'operator')));
+  app.patch('/tenants/:tenantId/templates/:id', {
+    schema: { tags: ['rules'], summary: "Change a template's name, title or body; rules using it send the new text from now on", security, params: TenantItemParams, body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), body: Type.Optional(Type.String({ maxLength: 10_000 })) }, { additionalProperties: false }), response: { 200: Template, 400: Problem, 404: Problem, 409: Problem } },
+  }, async (request) => notification.updateTemplate(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id, request.body));
   app.delete('/tenants/:tenantId/templates/:id', { schema: { tags: ['rules'], summary: 'Delete a template no rule uses (409 while one does)', security, params: TenantItemParams } }, async (request, reply) => {
     await notification.deleteTemplate(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id);
     return reply.status(204).send();

@@ -1,5 +1,6 @@
 /** "Follow me": a member's shares, the people they follow, and public share links. */
 import { Type } from 'typebox';
+import { AppError } from '../../core/errors.js';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -36,6 +37,15 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
   app.delete('/tenants/:tenantId/me/shares/:id', { schema: { tags, summary: 'Stop a share or a share link at once', security, params: TenantItemParams } }, async (request, reply) => {
     await sharing.revoke(await contextOf(request, auth, request.params.tenantId, 'member'), request.params.id);
     return reply.status(204).send();
+  });
+
+  const Named = Type.Object({ id: Type.String(), name: Type.String() });
+  app.get('/tenants/:tenantId/me/directory', {
+    schema: { tags, summary: 'Whom I can share with: the names of the people and groups of my tenant (no contact details, no positions)', security, params: TenantParams, response: { 200: Type.Object({ people: Type.Array(Named), groups: Type.Array(Named) }) } },
+  }, async (request) => {
+    const ctx = await contextOf(request, auth, request.params.tenantId, 'member');
+    if (ctx.principal.kind === 'device') throw new AppError('forbidden', 'the directory is for people: call this with a user token');
+    return client.directory(ctx);
   });
 
   app.post('/tenants/:tenantId/me/share-links', {

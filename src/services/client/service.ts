@@ -96,6 +96,12 @@ export interface Group {
   createdAt: number;
 }
 
+/** The tenant's people and groups by name, as a member may see them (no e-mail, role, devices or positions). */
+export interface Directory {
+  people: { id: string; name: string }[];
+  groups: { id: string; name: string }[];
+}
+
 /** Whom a message or rule is for, before expansion to devices. */
 export interface Audience {
   deviceIds?: string[];
@@ -521,6 +527,14 @@ export class ClientService {
     const rows = await scope.selectFrom('groups').selectAll().orderBy('id').execute();
     const members = await scope.selectFrom('group_members').selectAll().execute();
     return rows.map((row) => toGroup(row, members.filter((m) => m.group_id === row.id)));
+  }
+
+  /** What every member of a tenant may see of it, to pick whom to share with: names of its people and groups, nothing else. */
+  async directory(ctx: TenantContext): Promise<Directory> {
+    const scope = this.scope(ctx);
+    const people = await scope.selectFrom('users').select(['id', 'name']).orderBy('name').orderBy('id').execute();
+    const groups = await scope.selectFrom('groups').select(['id', 'name']).orderBy('name').orderBy('id').execute();
+    return { people: people.map(({ id, name }) => ({ id, name })), groups: groups.map(({ id, name }) => ({ id, name })) };
   }
 
   async getGroup(ctx: TenantContext, id: string): Promise<Group> {

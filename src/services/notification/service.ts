@@ -530,10 +530,7 @@ export class NotificationService {
   /** A person's phone number for SMS (E.164). */
   async setPhone(ctx: TenantContext, userId: string, phone: string | null): Promise<{ userId: string; phone: string | null }> {
     if (phone !== null && !/^\+[1-9]\d{6,14}$/.test(phone)) throw invalid('phone', `must be an E.164 number such as +4915112345678, got ${JSON.stringify(phone)}`);
-    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
-      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
-      throw err;
-    });
+    await this.ensurePerson(ctx, userId);
     const scope = this.scope(ctx);
     const existing = await scope.selectFrom('profiles').select('user_id').where('user_id', '=', userId).executeTakeFirst();
     if (existing) await scope.updateTable('profiles').set({ phone }).where('user_id', '=', userId).execute();
@@ -541,19 +538,31 @@ export class NotificationService {
     return { userId, phone };
   }
 
+  /** What the notification service keeps of a person: phone number for SMS and quiet hours. */
+  async getProfile(ctx: TenantContext, userId: string): Promise<{ userId: string; phone: string | null; quietHours: TimeWindow | null }> {
+    await this.ensurePerson(ctx, userId);
+    const row = await this.scope(ctx).selectFrom('profiles').selectAll().where('user_id', '=', userId).executeTakeFirst();
+    return { userId, phone: row?.phone ?? null, quietHours: row?.quiet_hours ? (JSON.parse(row.quiet_hours) as TimeWindow) : null };
+  }
+
   /** A person's quiet hours: rule alerts below critical leave them out meanwhile. */
   async setQuietHours(ctx: TenantContext, userId: string, window: unknown): Promise<{ userId: string; quietHours: TimeWindow | null }> {
     const quiet = window === null ? null : parseWindow(window, 'quietHours');
-    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
-      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
-      throw err;
-    });
+    await this.ensurePerson(ctx, userId);
     const scope = this.scope(ctx);
     const value = quiet ? JSON.stringify(quiet) : null;
     const existing = await scope.selectFrom('profiles').select('user_id').where('user_id', '=', userId).executeTakeFirst();
     if (existing) await scope.updateTable('profiles').set({ quiet_hours: value }).where('user_id', '=', userId).execute();
     else await scope.insert('profiles', { user_id: userId, phone: null, quiet_hours: value });
     return { userId, quietHours: quiet };
+  }
+
+  /** A user of this tenant, or not_found. */
+  private async ensurePerson(ctx: TenantContext, userId: string): Promise<void> {
+    await this.resolvers.people(ctx, [], [userId]).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'validation_failed') throw notFound('user', userId);
+      throw err;
+    });
   }
 
   // ---- templates ----
@@ -570,6 +579,21 @@ export class NotificationService {
 
   async listTemplates(ctx: TenantContext): Promise<Template[]> {
     return (await this.scope(ctx).selectFrom('templates').selectAll().orderBy('name').execute()).map((r) => ({ id: r.id, name: r.name, title: r.title, body: r.body, createdAt: r.created_at }));
+  }
+
+  /** Changes a template's name, title or body; rules using it send the new text from now on. */
+  async updateTemplate(ctx: TenantContext, id: string, change: { name?: string | undefined; title?: string | undefined; body?: string | undefined }): Promise<Template> {
+    const current = await this.scope(ctx).selectFrom('templates').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!current) throw notFound('template', id);
+    const name = change.name === undefined ? current.name : change.name.trim();
+    const title = change.title === undefined ? current.title : change.title.trim();
+    if (name === '') throw invalid('name', 'must be a non-empty string');
+    if (title === '' || title.length > 200) throw invalid('title', 'must be text of 1 to 200 characters');
+    const scope = this.scope(ctx);
+    if (name !== current.name && (await scope.selectFrom('templates').select('id').where('name', '=', name).executeTakeFirst())) throw new AppError('conflict', `a template named ${JSON.stringify(name)} exists already`, [{ field: 'name', reason: 'is taken' }]);
+    const body = change.body ?? current.body;
+    await scope.updateTable('templates').set({ name, title, body }).where('id', '=', id).execute();
+    return { id, name, title, body, createdAt: current.created_at };
   }
 
   async deleteTemplate(ctx: TenantContext, id: string): Promise<void> {

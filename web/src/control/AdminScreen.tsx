@@ -1,9 +1,10 @@
-/** Administration: users and roles, devices (token as text and QR code), groups, rules, tracking settings. */
+/** Administration: users and roles, devices (token as text and QR code), groups, rules, tracking settings, notifications. */
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import QRCode from 'qrcode';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
 import type { Device, Rule, TrackingSettings, User, VisibilityPolicy } from '../lib/types';
 import type { LiveStore } from './live';
+import { NotificationAdmin } from './NotificationAdmin';
 
 export function useAction(): [string, string, (what: () => Promise<unknown>, done?: string) => Promise<void>] {
   const [error, setError] = useState('');
@@ -29,7 +30,7 @@ export function AdminScreen({ store, api }: { store: LiveStore; api: TenantApi; 
     <div className="screen single">
       <div className="grid2" style={{ gridTemplateColumns: '1fr 1fr' }}>
         <div><Devices store={store} api={api} /><Groups store={store} api={api} /></div>
-        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} /></div>
+        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} /><NotificationAdmin store={store} api={api} /></div>
       </div>
     </div>
   );

@@ -3,12 +3,13 @@ import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, t
 import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
-import { AdminScreen } from './AdminScreen';
-import { WebhooksScreen } from './WebhooksScreen';
 
 // The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
 const LiveScreen = lazy(() => import('./LiveScreen'));
 const HistoryScreen = lazy(() => import('./HistoryScreen'));
+// Administration (with the QR code maker) is for admins only: it loads when opened.
+const AdminScreen = lazy(() => import('./AdminScreen').then((m) => ({ default: m.AdminScreen })));
+const WebhooksScreen = lazy(() => import('./WebhooksScreen').then((m) => ({ default: m.WebhooksScreen })));
 
 type Route = { screen: 'live' | 'messages' | 'history' | 'admin' | 'webhooks'; id?: string; params: URLSearchParams };
 

@@ -28,10 +28,11 @@ export function DevicesPanel({ store, visible, query, setQuery, groupId, setGrou
           const battery = store.statuses.get(id)?.battery;
           return (
             <li key={id}>
-              <button type="button" className="item" onClick={() => onShow(id)} disabled={!p} aria-label={`${store.name(id)}: ${s}${battery != null ? `, battery ${battery}%` : ''}${p ? '' : ', no position yet'}`}>
+              {/* The name is the visible text and its start (WCAG 2.5.3); the status is spoken, shown as the dot. */}
+              <button type="button" className="item" onClick={() => onShow(id)} disabled={!p}>
                 <span className="dot" style={{ background: STATUS_COLOURS[s] }} aria-hidden="true" />
-                <span style={{ flex: 1 }}>{store.name(id)}</span>
-                <span className="muted">{battery != null ? `${battery}% · ` : ''}{p ? ago(p.time) : 'no fix'}</span>
+                <span style={{ flex: 1 }}>{store.name(id)}<span className="sr-only">, {s},</span></span>
+                <span className="muted">{battery != null ? <>{battery}%<span className="sr-only"> battery</span> · </> : ''}{p ? ago(p.time) : 'no fix'}</span>
               </button>
             </li>
           );

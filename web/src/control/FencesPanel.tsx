@@ -1,4 +1,4 @@
-/** Fences: draw (circle, polygon, corridor) or type a circle, edit, delete, import and export GeoJSON. */
+/** Fences: draw (circle, polygon, corridor) or type a circle, edit its shape and attributes, delete, import and export GeoJSON. */
 import { useState, type FormEvent } from 'react';
 import { ApiError, type TenantApi } from '../lib/api';
 import type { Fence, LonLat } from '../lib/types';
@@ -6,8 +6,9 @@ import { metres } from '../lib/format';
 import type { LiveStore } from './live';
 import type { MapTools } from './LiveScreen';
 import type { Drawn, Shape } from './draw';
+import { attributesBody, attributesOf, FenceAttributes, type Attributes } from './FenceAttributes';
 
-interface Draft { id?: string; name: string; drawn?: Drawn; radius: string; width: string; enabled: boolean; dwellMinutes: string }
+interface Draft { id?: string; name: string; drawn?: Drawn; radius: string; width: string; enabled: boolean; dwellMinutes: string; attributes: Attributes }
 
 function describe(f: Fence): string {
   if (f.geometry.type === 'Point') return `circle, ${metres(f.radius ?? 0)}`;
@@ -30,16 +31,16 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
   const startDraw = (shape: Shape) => {
     setError('');
     setDraft(undefined);
-    tools.draw(shape, (drawn) => setDraft({ name: '', drawn, radius: String(drawn.radius ?? ''), width: '50', enabled: true, dwellMinutes: '' }));
+    tools.draw(shape, (drawn) => setDraft({ name: '', drawn, radius: String(drawn.radius ?? ''), width: '50', enabled: true, dwellMinutes: '', attributes: attributesOf(undefined) }));
   };
   const typedCircle = () => {
     const c = tools.map?.getCenter();
-    setDraft({ name: '', drawn: { shape: 'circle', geometry: { type: 'Point', coordinates: [Number(c?.lng.toFixed(6) ?? 13.39), Number(c?.lat.toFixed(6) ?? 52.515)] } }, radius: '200', width: '', enabled: true, dwellMinutes: '' });
+    setDraft({ name: '', drawn: { shape: 'circle', geometry: { type: 'Point', coordinates: [Number(c?.lng.toFixed(6) ?? 13.39), Number(c?.lat.toFixed(6) ?? 52.515)] } }, radius: '200', width: '', enabled: true, dwellMinutes: '', attributes: attributesOf(undefined) });
   };
   const edit = (f: Fence) => {
     setError('');
     tools.drawing?.edit(f);
-    setDraft({ id: f.id, name: f.name, radius: String(f.radius ?? ''), width: String(f.width ?? ''), enabled: f.enabled, dwellMinutes: f.dwellMinutes ? String(f.dwellMinutes) : '' });
+    setDraft({ id: f.id, name: f.name, radius: String(f.radius ?? ''), width: String(f.width ?? ''), enabled: f.enabled, dwellMinutes: f.dwellMinutes ? String(f.dwellMinutes) : '', attributes: attributesOf(f) });
   };
 
   const save = async (e: FormEvent) => {
@@ -47,7 +48,7 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
     if (!draft) return;
     setError('');
     const drawn = draft.id ? tools.drawing?.current() : draft.drawn;
-    const body: Record<string, unknown> = { name: draft.name.trim(), enabled: draft.enabled };
+    const body: Record<string, unknown> = { name: draft.name.trim(), enabled: draft.enabled, ...attributesBody(draft.attributes) };
     // The API coerces a JSON null to 0 for this integer field (ajv coerceTypes), so "none" is sent by leaving it out.
     if (draft.dwellMinutes) body.dwellMinutes = Number(draft.dwellMinutes);
     if (drawn) {
@@ -114,6 +115,7 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
           <label htmlFor="fence-dwell">Dwell alert after (minutes, empty: none)</label>
           <input id="fence-dwell" type="number" min="1" value={draft.dwellMinutes} onChange={(e) => setDraft({ ...draft, dwellMinutes: e.target.value })} />
           <label className="inline"><input type="checkbox" checked={draft.enabled} onChange={(e) => setDraft({ ...draft, enabled: e.target.checked })} /> Enabled</label>
+          <FenceAttributes store={store} value={draft.attributes} onChange={(attributes) => setDraft({ ...draft, attributes })} />
           {error && <p role="alert" className="error">{error}</p>}
           <div className="row"><button type="submit">Save fence</button><button type="button" className="secondary" onClick={() => { tools.drawing?.stop(); setDraft(undefined); }}>Cancel</button></div>
         </form>
@@ -125,12 +127,13 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
           <li key={f.id} style={{ padding: '.4rem 0' }}>
             <div className="row">
               <strong style={{ flex: 1 }}>{f.name}</strong>
-              <span className="muted">{describe(f)}{f.enabled ? '' : ', disabled'}</span>
+              <span className="muted">{describe(f)}{f.enabled ? '' : ', disabled'}{f.schedule ? ', scheduled' : ''}{f.appliesTo ? ', some devices' : ''}</span>
             </div>
+            {f.tags.length > 0 && <div className="muted">{f.tags.map((t) => `#${t}`).join(' ')}</div>}
             <div className="row" style={{ marginTop: '.3rem' }}>
               <button type="button" className="secondary" onClick={() => tools.show(centreOf(f))} aria-label={`Show ${f.name} on the map`}>Show</button>
               <button type="button" className="secondary" onClick={() => edit(f)} aria-label={`Edit ${f.name}`}>Edit</button>
-              <button type="button" className="secondary" onClick={() => onMessage(f.id)} aria-label={`Message everyone inside ${f.name}`}>Message inside</button>
+              <button type="button" className="secondary" onClick={() => onMessage(f.id)} aria-label={`Message everyone inside ${f.name}`}>Message everyone inside</button>
               <button type="button" className="danger" onClick={() => void remove(f)} aria-label={`Delete ${f.name}`}>Delete</button>
             </div>
           </li>

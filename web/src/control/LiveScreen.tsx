@@ -29,7 +29,7 @@ export interface MapTools {
 }
 
 export default function LiveScreen({ store, api, mapStyleUrl, params }: { store: LiveStore; api: TenantApi; mapStyleUrl: string | null; params: URLSearchParams }) {
-  const version = useSyncExternalStore(store.subscribe, store.getVersion);
+  useSyncExternalStore(store.subscribe, store.getVersion);
   const container = useRef<HTMLDivElement>(null);
   const [map, setMap] = useState<MLMap>();
   const drawing = useRef<Drawing | undefined>(undefined);
@@ -78,7 +78,7 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
     }
     return ids;
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [version, query, groupId]);
+  }, [store.devicesVersion, store.groups, query, groupId]);
 
   useEffect(() => {
     if (!map) return;
@@ -95,7 +95,7 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
       fitted.current = true;
       fitTo(map, points.map((p) => [p.position.lon, p.position.lat] as LonLat), 15);
     }
-  }, [map, visible, version, store]);
+  }, [map, visible, store.devicesVersion, store]);
 
   useEffect(() => { if (map) setFences(map, store.fences); }, [map, store.fences]);
 

@@ -4,9 +4,9 @@
  * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
  */
 import type { TenantApi } from '../lib/api';
-import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position } from '../lib/types';
+import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos } from '../lib/types';
 
-export interface FeedItem { id: string; kind: 'fence' | 'status'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
+export interface FeedItem { id: string; kind: 'fence' | 'status' | 'sos'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
 
 type Listener = () => void;
 
@@ -20,6 +20,12 @@ export class LiveStore {
   connected = false;
   /** Bumped (at most every 250 ms) when anything changed; React reads it through useSyncExternalStore. */
   version = 0;
+  /**
+   * Bumped with `version` only when devices, positions or statuses changed: the map re-sends its
+   * device source (and its worker re-clusters every device) only then, not for feed or connection news.
+   */
+  devicesVersion = 0;
+  private devicesDirty = false;
   private listeners = new Set<Listener>();
   private deliveryListeners = new Set<(d: Delivery) => void>();
   private source: EventSource | undefined;
@@ -42,6 +48,7 @@ export class LiveStore {
     this.groups = groups;
     this.fences = fences;
     this.feed = events.map((e) => this.fenceItem(e));
+    this.devicesDirty = true;
     this.changed(true);
   }
 
@@ -56,12 +63,14 @@ export class LiveStore {
       const old = this.positions.get(p.deviceId);
       if (!p.late && (!old || old.time <= p.time)) this.positions.set(p.deviceId, p);
       if (!this.devices.has(p.deviceId)) void this.refreshDevices();
+      this.devicesDirty = true;
       this.changed();
     });
     source.addEventListener('status', (e) => {
       const s = JSON.parse((e as MessageEvent<string>).data) as DeviceStatus;
       const old = this.statuses.get(s.deviceId);
       this.statuses.set(s.deviceId, { ...old, ...s });
+      this.devicesDirty = true;
       if (old && old.connection !== s.connection && s.connection !== 'unknown') {
         const p = this.positions.get(s.deviceId);
         this.feed.unshift({ id: `st-${s.deviceId}-${Date.now()}`, kind: 'status', type: s.connection, deviceId: s.deviceId, time: Date.now(), lon: p?.lon, lat: p?.lat, text: `${this.name(s.deviceId)} is ${s.connection}` });
@@ -73,6 +82,14 @@ export class LiveStore {
       if (!this.feed.some((f) => f.id === event.id)) this.feed.unshift(this.fenceItem(event));
       this.feed.length = Math.min(this.feed.length, 500);
       this.changed();
+    });
+    source.addEventListener('sos', (e) => {
+      const sos = JSON.parse((e as MessageEvent<string>).data) as Sos;
+      // A device resends an unacknowledged SOS with the same id after a reconnect: show it once.
+      const id = `sos-${sos.deviceId}-${sos.id}`;
+      if (!this.feed.some((f) => f.id === id)) this.feed.unshift({ id, kind: 'sos', type: 'sos', deviceId: sos.deviceId, time: sos.at, lon: sos.lon, lat: sos.lat, text: `SOS from ${this.name(sos.deviceId)}${sos.text ? `: ${sos.text}` : ''}` });
+      this.feed.length = Math.min(this.feed.length, 500);
+      this.changed(true);
     });
     source.addEventListener('delivery', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as Delivery;
@@ -88,6 +105,7 @@ export class LiveStore {
   async refreshDevices(): Promise<void> {
     const devices = await this.api.get<Device[]>('/devices');
     this.devices = new Map(devices.map((d) => [d.id, d]));
+    this.devicesDirty = true;
     this.changed();
   }
 
@@ -140,6 +158,7 @@ export class LiveStore {
     const fire = () => {
       this.pending = undefined;
       this.version++;
+      if (this.devicesDirty) { this.devicesVersion++; this.devicesDirty = false; }
       for (const l of this.listeners) l();
     };
     if (now) { clearTimeout(this.pending); fire(); return; }

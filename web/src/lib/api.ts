@@ -53,6 +53,7 @@ export function tenantApi(session: Session) {
     get: <T>(path: string) => request<T>(session.token, 'GET', base + path),
     post: <T>(path: string, body?: unknown) => request<T>(session.token, 'POST', base + path, body ?? {}),
     patch: <T>(path: string, body: unknown) => request<T>(session.token, 'PATCH', base + path, body),
+    put: <T>(path: string, body: unknown) => request<T>(session.token, 'PUT', base + path, body),
     del: (path: string) => request<void>(session.token, 'DELETE', base + path),
     /** A URL that works without headers (downloads, EventSource). */
     url: (path: string, query: Record<string, string> = {}) => `/api/v1${base}${path}?${new URLSearchParams({ ...query, access_token: session.token })}`,

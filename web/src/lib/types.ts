@@ -8,8 +8,22 @@ export interface Group { id: string; name: string; parentId: string | null; memb
 export interface Position { deviceId: string; time: number; lon: number; lat: number; accuracy?: number; speed?: number; heading?: number; battery?: number; charging?: boolean; late?: boolean }
 export interface DeviceStatus { deviceId: string; connection: 'online' | 'offline' | 'unknown'; motion: 'moving' | 'stopped' | 'unknown'; lastFixAt: number | null; battery: number | null; charging: boolean | null }
 export interface Geometry { type: 'Point' | 'LineString' | 'Polygon' | 'MultiPolygon'; coordinates: unknown }
-export interface Fence { id: string; name: string; geometry: Geometry; radius?: number; width?: number; tags: string[]; enabled: boolean; dwellMinutes: number | null; schedule: unknown; appliesTo: unknown }
+export type Day = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+export const DAYS: Day[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+/** A weekly window: open on each of `days` from `from` to `to` (HH:MM, local time; `to` before `from` runs past midnight). */
+export interface WeeklyWindow { days: Day[]; from: string; to: string }
+export interface Schedule { timeZone: string; windows: WeeklyWindow[] }
+export interface AppliesTo { groupIds?: string[]; deviceIds?: string[] }
+export interface Hysteresis { exitMargin: number; useAccuracy: boolean }
+export interface Fence { id: string; name: string; geometry: Geometry; radius?: number; width?: number; tags: string[]; enabled: boolean; dwellMinutes: number | null; schedule: Schedule | null; appliesTo: AppliesTo | null; hysteresis: Hysteresis }
+/** Quiet hours and rule schedules (the notification service's time window). */
+export interface TimeWindow { from: string; to: string; days?: Day[]; timeZone?: string }
+export interface Template { id: string; name: string; title: string; body: string; createdAt: number }
+export interface NotificationSettings { webhookUrl: string | null; webhookSecret?: string; responders: Target | null; quietHours: TimeWindow | null; recipientHourlyLimit: number | null }
+export interface Named { id: string; name: string }
+export interface Directory { people: Named[]; groups: Named[] }
 export interface FenceEvent { id: string; deviceId: string; fenceId: string; fenceName: string; type: string; time: number; lon: number; lat: number; distance: number }
+export interface Sos { id: string; deviceId: string; at: number; lon?: number; lat?: number; text?: string }
 export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }

@@ -2,24 +2,28 @@
 import { lazy, Suspense, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
 import { ago, time } from '../lib/format';
-import type { Position } from '../lib/types';
+import type { Directory, Position } from '../lib/types';
+import { nameIn, Picker, type PickerSection } from '../lib/Picker';
 
 const FollowingMap = lazy(() => import('./FollowingMap'));
 
-interface Share { id: string; followers?: { userIds: string[]; groupIds: string[] }; expiresAt: number | null; url?: string }
+interface Share { id: string; followers: { userIds: string[]; groupIds: string[] }; expiresAt: number | null }
+interface ShareLink { id: string; expiresAt: number }
 export interface Followed { shareId: string; userId: string; name: string; expiresAt: number | null; positions: Position[] }
 
 export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: Session; onLogout: () => void }) {
-  const [shares, setShares] = useState<Share[]>([]);
+  const [shares, setShares] = useState<{ shares: Share[]; links: ShareLink[] }>({ shares: [], links: [] });
+  const [directory, setDirectory] = useState<Directory>({ people: [], groups: [] });
   const [following, setFollowing] = useState<Followed[]>([]);
-  const [who, setWho] = useState('');
+  const [chosen, setChosen] = useState<string[]>([]);
   const [minutes, setMinutes] = useState('60');
   const [link, setLink] = useState('');
   const [error, setError] = useState('');
   const reload = async () => {
-    const [s, f] = await Promise.all([api.get<Share[]>('/me/shares'), api.get<Followed[]>('/me/following')]);
+    const [s, f, d] = await Promise.all([api.get<{ shares: Share[]; links: ShareLink[] }>('/me/shares'), api.get<Followed[]>('/me/following'), api.get<Directory>('/me/directory')]);
     setShares(s);
     setFollowing(f);
+    setDirectory(d);
   };
   useEffect(() => { reload().catch((err: Error & { status?: number }) => (err.status === 401 ? onLogout() : setError(err.message))); /* eslint-disable-line react-hooks/exhaustive-deps */ }, [api]);
 
@@ -39,9 +43,12 @@ export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: 
   };
   const share = (e: FormEvent) => {
     e.preventDefault();
-    const ids = who.split(/[\s,]+/).filter(Boolean);
-    void run(() => api.post('/me/shares', { userIds: ids.filter((i) => i.startsWith('usr_')), groupIds: ids.filter((i) => i.startsWith('grp_')), minutes: minutes ? Number(minutes) : undefined }));
+    void run(async () => {
+      await api.post('/me/shares', { userIds: chosen.filter((i) => i.startsWith('usr_')), groupIds: chosen.filter((i) => i.startsWith('grp_')), minutes: minutes ? Number(minutes) : undefined });
+      setChosen([]);
+    });
   };
+  const sections: PickerSection[] = [{ title: 'Groups', kind: 'group', items: directory.groups }, { title: 'People', kind: 'person', items: directory.people }];
   const createLink = () => void run(async () => {
     const l = await api.post<Share & { url: string }>('/me/share-links', { minutes: Number(minutes) || 60 });
     setLink(new URL(l.url, location.href).href);
@@ -51,23 +58,22 @@ export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: 
     <div className="stack">
       <p className="muted">Logged in as {session.user.email}. <button type="button" className="secondary" onClick={onLogout}>Log out</button></p>
       <form onSubmit={share}>
-        <label htmlFor="share-who">Share with (user ids usr_… or group ids grp_…, separated by commas)</label>
-        <input id="share-who" type="text" value={who} onChange={(e) => setWho(e.target.value)} />
+        <Picker legend="Share with" sections={sections} chosen={chosen} onChange={setChosen} exclude={session.user.id} />
         <label htmlFor="share-minutes">For how many minutes (empty: until I stop)</label>
         <input id="share-minutes" type="number" min="1" value={minutes} onChange={(e) => setMinutes(e.target.value)} />
         <div className="row" style={{ marginTop: '.5rem' }}>
-          <button type="submit" disabled={!who.trim()}>Start sharing</button>
+          <button type="submit" disabled={chosen.length === 0}>Start sharing</button>
           <button type="button" className="secondary" onClick={createLink}>Create a share link</button>
         </div>
       </form>
       {link && <p>Share link (shown once): <a href={link}>{link}</a></p>}
       {error && <p role="alert" className="error">{error}</p>}
       <h3>Who can follow me</h3>
-      {shares.length === 0 ? <p className="muted">Nobody: you share with no one.</p> : (
-        <ul className="list">{shares.map((s) => (
-          <li key={s.id} className="row" style={{ padding: '.3rem 0' }}>
-            <span style={{ flex: 1 }}>{s.followers ? `${[...s.followers.userIds, ...s.followers.groupIds].join(', ')}` : 'Share link'} · {s.expiresAt ? `until ${time(s.expiresAt)}` : 'until stopped'}</span>
-            <button type="button" className="danger" onClick={() => void run(() => api.del(`/me/shares/${s.id}`))}>Stop</button>
+      {shares.shares.length + shares.links.length === 0 ? <p className="muted">Nobody: you share with no one.</p> : (
+        <ul className="list" aria-label="My shares">{[...shares.shares.map((x) => ({ id: x.id, who: [...x.followers.userIds, ...x.followers.groupIds].map((x) => nameIn(sections, x)).join(', '), expiresAt: x.expiresAt })), ...shares.links.map((l) => ({ id: l.id, who: 'Share link', expiresAt: l.expiresAt as number | null }))].map((x) => (
+          <li key={x.id} className="row" style={{ padding: '.3rem 0' }}>
+            <span style={{ flex: 1 }}>{x.who} · {x.expiresAt ? `until ${time(x.expiresAt)}` : 'until stopped'}</span>
+            <button type="button" className="danger" aria-label={`Stop sharing with ${x.who}`} onClick={() => void run(() => api.del(`/me/shares/${x.id}`))}>Stop</button>
           </li>
         ))}</ul>
       )}

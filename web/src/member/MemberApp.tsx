@@ -6,6 +6,7 @@ import { Login } from '../control/Login';
 import { DeviceConnection, type InboxMessage } from './protocol';
 import { FollowMe } from './FollowMe';
 import { PushSetup } from './push';
+import { SosPanel } from './Sos';
 
 const QrScanner = lazy(() => import('./QrScanner'));
 const TOKEN_KEY = 'followme.device-token';
@@ -90,6 +91,7 @@ function Device({ token, session, onForget }: { token: string; session: Session 
   const inbox = [...connection.inbox].sort((a, b) => (a.priority === 'critical' ? -1 : 0) - (b.priority === 'critical' ? -1 : 0) || b.sentAt - a.sentAt);
   return (
     <>
+      <SosPanel connection={connection} />
       <section className="card" aria-labelledby="device-title">
         <h2 id="device-title">This phone</h2>
         <p role="status" data-testid="connection">{s.status === 'online' ? 'Connected.' : s.status === 'connecting' ? 'Connecting…' : s.status === 'refused' ? `Not connected: ${s.detail}` : `Offline${s.detail ? `: ${s.detail}` : ''}; retrying.`}</p>
@@ -113,7 +115,7 @@ function Device({ token, session, onForget }: { token: string; session: Session 
 function MessageCard({ m, onAnswer }: { m: InboxMessage; onAnswer: (response?: string) => void }) {
   const expired = m.expiresAt !== undefined && m.expiresAt < Date.now();
   return (
-    <li className={`card msg ${m.priority}`} role={m.priority === 'critical' ? 'alert' : undefined} aria-label={`${m.priority} message: ${m.title}`}>
+    <li className={`card msg ${m.priority}`} aria-label={`${m.priority} message: ${m.title}`}><div role={m.priority === 'critical' ? 'alert' : undefined}>
       <div className="row"><span className={`badge ${m.priority}`}>{m.priority}</span><strong style={{ flex: 1 }}>{m.title}</strong><time className="muted">{new Date(m.sentAt).toLocaleTimeString()}</time></div>
       {m.body && <p>{m.body}</p>}
       {m.state === 'acknowledged'
@@ -121,6 +123,6 @@ function MessageCard({ m, onAnswer }: { m: InboxMessage; onAnswer: (response?: s
         : expired ? <p className="muted">Expired.</p>
           : m.options?.length ? <div className="options" role="group" aria-label="Answer">{m.options.map((o) => <button key={o} type="button" className="big" onClick={() => onAnswer(o)}>{o}</button>)}</div>
             : m.ackRequired ? <div className="options"><button type="button" className="big" onClick={() => onAnswer()}>Acknowledge</button></div> : null}
-    </li>
+    </div></li>
   );
 }

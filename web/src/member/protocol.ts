@@ -8,7 +8,10 @@ import { distance } from '../lib/geo';
 export interface Fix { time: number; lon: number; lat: number; accuracy?: number; speed?: number; heading?: number; altitude?: number; battery?: number }
 export interface InboxMessage { deliveryId: string; messageId: string; priority: 'normal' | 'high' | 'critical'; title: string; body: string; sentAt: number; expiresAt?: number; ackRequired: boolean; options?: string[]; state: 'delivered' | 'read' | 'acknowledged'; response?: string }
 
-export interface ConnectionState { status: 'offline' | 'connecting' | 'online' | 'refused'; detail?: string; deviceId?: string; interval: number; lastSent?: number; unacked: number }
+/** The SOS this phone raised last: `sending` until the server's ack, then `accepted`. */
+export interface SosState { id: string; state: 'sending' | 'accepted'; raisedAt: number; acceptedAt?: number; withPosition: boolean }
+
+export interface ConnectionState { status: 'offline' | 'connecting' | 'online' | 'refused'; detail?: string; deviceId?: string; interval: number; lastSent?: number; unacked: number; sos?: SosState }
 
 /** A fix is sent when the advised interval has passed, or at once when the device moved this far. */
 const MOVE_NOW_METRES = 100;
@@ -26,6 +29,7 @@ export class DeviceConnection {
   private latest: Fix | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private sosFrame: { type: 'sos'; id: string; fix?: Fix; text?: string } | undefined;
 
   constructor(private readonly token: string, private readonly storageKey = 'followme.inbox') {
     try {
@@ -76,6 +80,20 @@ export class DeviceConnection {
     this.onChange();
   }
 
+  /** The newest fix from the Geolocation API, if any. */
+  get lastFix(): Fix | undefined { return this.latest; }
+
+  /**
+   * Raises an SOS (docs/device-protocol.md §4a) with the position when there is one. It is kept
+   * until the server acknowledges it and resent with the same id after a reconnect.
+   */
+  sos(fix: Fix | undefined, text: string): void {
+    const id = `sos-${Date.now()}`;
+    this.sosFrame = { type: 'sos', id, ...(fix ? { fix } : {}), ...(text.trim() ? { text: text.trim().slice(0, 1000) } : {}) };
+    this.set({ sos: { id, state: 'sending', raisedAt: Date.now(), withPosition: !!fix } });
+    this.send(this.sosFrame);
+  }
+
   private sendLatest(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -97,6 +115,7 @@ export class DeviceConnection {
       case 'welcome': {
         this.backoff = 1000;
         this.set({ status: 'online', deviceId: f.deviceId as string, detail: undefined });
+        if (this.sosFrame) this.send(this.sosFrame);
         // Resend what no ack covered, oldest first, in one batch (the server deduplicates by time).
         const fixes = [...this.unacked.values()].flat().sort((a, b) => a.time - b.time);
         this.unacked.clear();
@@ -105,6 +124,11 @@ export class DeviceConnection {
         break;
       }
       case 'ack': {
+        if (this.sosFrame && f.id === this.sosFrame.id) {
+          this.sosFrame = undefined;
+          this.set({ sos: { ...this.state.sos!, state: 'accepted', acceptedAt: Date.now() } });
+          break;
+        }
         if (this.unacked.delete(f.id as string) && typeof f.interval === 'number') this.set({ interval: f.interval });
         this.set({ unacked: this.unacked.size });
         break;
@@ -122,6 +146,15 @@ export class DeviceConnection {
         break;
       }
       case 'error':
+        // An SOS whose position was refused still has to go out: resend it without the position.
+        if (this.sosFrame && f.id === this.sosFrame.id && this.sosFrame.fix) {
+          console.warn('the SOS position was refused; sending the SOS without it', f);
+          const { fix: _refused, ...rest } = this.sosFrame;
+          this.sosFrame = rest;
+          this.set({ sos: { ...this.state.sos!, withPosition: false } });
+          this.send(this.sosFrame);
+          break;
+        }
         if (f.code === 'unauthenticated' || f.code === 'tenant_suspended') this.set({ status: 'refused', detail: f.detail as string });
         else console.warn('device protocol error', f);
         break;

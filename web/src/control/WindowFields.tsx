@@ -1,0 +1,44 @@
+/** Editors for weekly time windows: the days and hours of a fence schedule, a tenant's or a person's quiet hours. */
+import { useId } from 'react';
+import { DAYS, type Day } from '../lib/types';
+
+const DAY_NAMES: Record<Day, string> = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' };
+
+/** The browser's IANA time zone, the default for new schedules (the tenant keeps none of its own yet). */
+export const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+export function validZone(zone: string): boolean {
+  try { new Intl.DateTimeFormat('en', { timeZone: zone }); return true; } catch { return false; }
+}
+
+/** Days (checkboxes) and from/to (time inputs) of one window. `label` names it for assistive technology. */
+export function WindowFields({ label, days, from, to, onChange }: { label: string; days: Day[]; from: string; to: string; onChange: (w: { days: Day[]; from: string; to: string }) => void }) {
+  const id = useId();
+  return (
+    <fieldset className="window">
+      <legend>{label}</legend>
+      <div className="row" role="group" aria-label={`${label}: days`}>
+        {DAYS.map((d) => (
+          <label key={d} className="inline day"><input type="checkbox" checked={days.includes(d)} onChange={(e) => onChange({ days: e.target.checked ? DAYS.filter((x) => x === d || days.includes(x)) : days.filter((x) => x !== d), from, to })} /><abbr title={DAY_NAMES[d]}>{d}</abbr><span className="sr-only">{DAY_NAMES[d]}</span></label>
+        ))}
+      </div>
+      <div className="row">
+        <div><label htmlFor={`${id}-from`}>From</label><input id={`${id}-from`} type="time" required value={from} onChange={(e) => onChange({ days, from: e.target.value, to })} /></div>
+        <div><label htmlFor={`${id}-to`}>To</label><input id={`${id}-to`} type="time" required value={to} onChange={(e) => onChange({ days, from, to: e.target.value })} /></div>
+      </div>
+      {to && from && to <= from && <p className="muted">Runs past midnight into the next day.</p>}
+    </fieldset>
+  );
+}
+
+/** An IANA time zone input, checked as it is typed. */
+export function ZoneField({ id, value, onChange }: { id: string; value: string; onChange: (zone: string) => void }) {
+  const ok = validZone(value);
+  return (
+    <>
+      <label htmlFor={id}>Time zone (IANA, e.g. Europe/Berlin)</label>
+      <input id={id} type="text" required value={value} onChange={(e) => onChange(e.target.value)} aria-invalid={!ok} aria-describedby={ok ? undefined : `${id}-error`} />
+      {!ok && <p id={`${id}-error`} className="error">Not a time zone this browser knows.</p>}
+    </>
+  );
+}
