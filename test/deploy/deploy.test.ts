@@ -1,6 +1,7 @@
 /**
  * The deployment files in deploy/, tested as far as a machine without a container engine allows:
- * they parse, the Kubernetes manifests have what the API server requires and what we promise
+ * they parse, the Kubernetes manifests validate against the Kubernetes API schema (the OpenAPI
+ * definitions packaged by kubernetes-models) and have what we promise
  * (probes on routes that exist, resources, rolling updates that never go below the replica count),
  * every FOLLOWME_* key they set is a real setting, and the image's start command and health check
  * work when run outside a container.
@@ -47,6 +48,22 @@ describe('deployment files', () => {
       if (name !== 'migrate') assert.equal(service.depends_on.migrate.condition, 'service_completed_successfully', `${name} waits for the migrations`);
     }
     assert.deepEqual([...roles].sort(), ['api', 'client', 'edge', 'geofence', 'notification', 'tracker']);
+  });
+
+  it('kubernetes: every object validates against the Kubernetes API schema', async () => {
+    for (const { file, doc } of manifests) {
+      // kubernetes-models has one module per API group/version and one class per kind, each validating with the API's own schema
+      const group = doc.apiVersion === 'v1' ? 'v1' : doc.apiVersion;
+      const models = (await import(`kubernetes-models/${group}`)) as Record<string, new (data: unknown) => { validate(): void }>;
+      const Model = models[doc.kind];
+      assert.ok(Model, `${file}: ${doc.apiVersion} ${doc.kind} is a Kubernetes kind`);
+      assert.doesNotThrow(() => new Model(doc).validate(), `${file}: ${doc.kind} ${doc.metadata?.name} validates`);
+    }
+    // and the check can fail: a port given as text is refused
+    const { Deployment } = await import('kubernetes-models/apps/v1');
+    const broken = structuredClone(manifests.find((m) => m.doc.kind === 'Deployment')!.doc);
+    broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
+    assert.throws(() => new Deployment(broken).validate(), /containerPort must be integer/);
   });
 
   it('kubernetes: every object has what the API server requires', () => {
