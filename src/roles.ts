@@ -209,7 +209,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods);
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice'] });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
@@ -219,7 +219,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   }
   const tracker: TrackerApi =
     local.tracker ??
-    remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, { byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId } });
+    remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, {
+      byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId },
+      batch: trackerByKey,
+      partitions: cluster ? (bus as NatsBus).partitions : undefined,
+    });
   const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
   if (has('geofence')) {
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
@@ -227,7 +231,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       ownership: await ownership('geofence'),
     });
   }
-  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods);
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'] });
   if (has('notification')) {
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
@@ -237,7 +241,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       notificationOptions(config),
     );
   }
-  const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
+  const notification: NotificationApi =
+    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'] });
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
   const http = createHttpServer({
@@ -277,11 +282,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await local.notification?.start();
   const served: Subscription[] = [];
   if (cluster) {
-    if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods));
-    if (local.tracker) served.push(await serve(bus, 'tracker', local.tracker, trackerMethods, { byKey: trackerByKey, owner: trackerOwnership }));
-    if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods));
-    if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods));
-    if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods));
+    if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods, { logger }));
+    if (local.tracker) served.push(await serve(bus, 'tracker', local.tracker, trackerMethods, { byKey: trackerByKey, owner: trackerOwnership, logger }));
+    if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods, { logger }));
+    if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods, { logger }));
+    if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods, { logger }));
   }
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
