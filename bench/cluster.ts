@@ -18,6 +18,8 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsBus } from '../src/adapters/bus-nats.js';
 import { fenceEvent } from '../src/services/geofence/index.js';
 import { Cluster } from '../test/support/cluster.js';
@@ -85,6 +87,23 @@ function cpuPerPosition(procs: Cluster['procs'], before: (number | undefined)[],
   return out;
 }
 
+/** Per durable consumer (partitions summed): messages waiting and messages handed out, not yet acknowledged. */
+async function backlog(prefix: string): Promise<Record<string, [number, number]>> {
+  const nc = await connectNats({ servers: NATS_URL });
+  const jsm = await jetstreamManager(nc);
+  const out: Record<string, [number, number]> = {};
+  for await (const stream of jsm.streams.list()) {
+    if (!stream.config.name.startsWith(prefix)) continue;
+    for await (const c of jsm.consumers.list(stream.config.name)) {
+      const name = c.name.replace(/_p\d+$/, '');
+      const [pending, ack] = out[name] ?? [0, 0];
+      out[name] = [pending + c.num_pending, ack + c.num_ack_pending];
+    }
+  }
+  await nc.close();
+  return out;
+}
+
 const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 10) / 10);
 
 async function ingestRun(workers: number) {
@@ -104,6 +123,8 @@ async function ingestRun(workers: number) {
       const at = sentAt.get(`${msg.data.deviceId}|${msg.data.time}`);
       if (at !== undefined) latencies.push(performance.now() - at);
     });
+    // BENCH_CLUSTER_WATCH=on: every 2 s, the backlog (pending, unacknowledged) of every durable consumer
+    const watch = process.env.BENCH_CLUSTER_WATCH === 'on' ? setInterval(() => void backlog(cluster.prefix).then((b) => console.log(`backlog ${JSON.stringify(b)}`)), 2000) : undefined;
     let acked = 0;
     const ackMs: number[] = [];
     let stop = false;
@@ -140,6 +161,7 @@ async function ingestRun(workers: number) {
       }).concat([new Promise<void>((done) => setTimeout(() => ((stop = true), done()), SECONDS * 1000))]),
     );
     const elapsed = (performance.now() - started) / 1000;
+    clearInterval(watch);
     const cpuMsPerPosition = cpuPerPosition(cluster.procs, cpuBefore, acked);
     await new Promise((r) => setTimeout(r, 3000)); // events still in the streams
     await sub.close();
