@@ -26,7 +26,6 @@ import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge
 import { registerApi, type Api } from './api/index.js';
 import { registerStatic } from './http/static.js';
 import { Provisioning } from './provisioning/index.js';
-import { AppError } from './core/errors.js';
 import { LeasedOwnership } from './cluster/leases.js';
 import { remote, serve } from './cluster/rpc.js';
 import {
@@ -49,8 +48,8 @@ export interface Platform {
   readonly notification: NotificationApi;
   /** The services whose roles run in this process (all of them in the embedded deployment). */
   readonly local: { client?: ClientService; tracker?: TrackerService; sharing?: Sharing; geofence?: GeofenceService; notification?: NotificationService };
-  /** Whole-customer operations; they span every service's store, so only where all four run (embedded). */
-  readonly provisioning: Provisioning | undefined;
+  /** Whole-customer operations, spanning every service (through their surfaces: local or remote). */
+  readonly provisioning: Provisioning;
   /** The edge, when that role runs here. */
   readonly edge: Edge | undefined;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
@@ -255,10 +254,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const tenant = await client.tenantByHost(host);
     return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
   });
-  const provisioning =
-    local.client && local.tracker && local.geofence && local.notification
-      ? new Provisioning({ client: local.client, tracker: local.tracker, geofence: local.geofence, notification: local.notification })
-      : undefined;
+  // Through each service's surface: in a cluster the services it spans answer from their own processes.
+  const provisioning = new Provisioning({ client, tracker, geofence, notification });
   let edge: Edge | undefined;
   let api: Api | undefined;
   if (has('edge')) {
@@ -272,7 +269,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     });
   }
   if (has('api')) {
-    api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
+    api = await registerApi(http, { client, tracker, sharing, geofence, notification, provisioning, bus, logger });
     registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
   }
 
@@ -317,17 +314,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       return closing;
     },
   };
-}
-
-/**
- * Provisioning reads and writes every service's rows of a tenant at once; it is not served across
- * processes yet. In a cluster its routes answer 503 and the `followme` CLI does the work (it opens
- * every store directly).
- */
-function unavailableProvisioning(): Provisioning {
-  return new Proxy({} as Provisioning, {
-    get: () => () => Promise.reject(new AppError('unavailable', 'provisioning runs in the embedded deployment; in a cluster use the followme command line (followme tenant provision, provision FILE, tenant export/delete/import)')),
-  });
 }
 
 /** What the edge asks of the services, wired to their surfaces (local or remote). */

@@ -10,6 +10,9 @@ import type { NotificationService } from '../services/notification/index.js';
 import type { Sharing, TrackerService } from '../services/tracker/index.js';
 import type { Surface } from './rpc.js';
 
+/** A tenant's data as a whole (provisioning: export, delete, import), served by every service. */
+const tenantData = ['exportTenant', 'purgeTenant', 'importTenant'] as const;
+
 export const clientMethods = [
   'createTenant', 'listTenants', 'getTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
@@ -17,11 +20,12 @@ export const clientMethods = [
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup',
   'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
   'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',
+  ...tenantData, 'provisionTenant', 'findTenantByExternalRef',
 ] as const satisfies readonly (keyof ClientService)[];
 
 /** `ingest` and `isStopped` read and change a device's state: they go to the owner of the device's partition. */
 export const trackerMethods = [
-  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
+  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf', ...tenantData,
 ] as const satisfies readonly (keyof TrackerService)[];
 export const trackerByKey = ['ingest', 'isStopped'] as const satisfies readonly (typeof trackerMethods)[number][];
 
@@ -30,13 +34,13 @@ export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'foll
 export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',
   'createProximityRule', 'listProximityRules', 'getProximityRule', 'deleteProximityRule',
-  'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents',
+  'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents', ...tenantData,
 ] as const satisfies readonly (keyof GeofenceService)[];
 
 export const notificationMethods = [
   'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
   'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'deleteTemplate',
-  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
+  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled', ...tenantData,
 ] as const satisfies readonly (keyof NotificationService)[];
 
 export type ClientApi = Surface<ClientService, (typeof clientMethods)[number]>;
