@@ -148,10 +148,13 @@ export class Evaluator {
     if (events.length > 0) {
       const change: Change = { tenantId: p.tenantId, deviceId: p.deviceId, time: p.time, events, pairs };
       // Pairs involve two devices whose evaluations may run at once: those write alone, as before.
-      if (pairs.length > 0) await this.db.transaction().execute((trx) => writeChanges(trx, [change]));
-      else {
-        const [failed] = await this.writes.submit([change]);
-        if (failed) throw failed;
+      const failed = pairs.length > 0 ? await this.db.transaction().execute((trx) => writeChanges(trx, [change])).then(() => undefined, (e: unknown) => e) : (await this.writes.submit([change]))[0];
+      if (failed) {
+        // The store disagrees with what this process cached (another process evaluated the device
+        // while a partition changed hands): the retry starts from the store, as a new owner does.
+        this.presence.delete(p.deviceId);
+        this.watermark.delete(p.deviceId);
+        throw failed;
       }
     }
     for (const e of events) {
