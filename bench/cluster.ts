@@ -13,11 +13,13 @@
  * Settings: BENCH_CLUSTER_DEVICES (200), BENCH_CLUSTER_SECONDS (15),
  * BENCH_CLUSTER_WORKERS ("1,2,4"), BENCH_CLUSTER_CONNECTIONS (4000). Results: bench/results/cluster.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsBus } from '../src/adapters/bus-nats.js';
 import { fenceEvent } from '../src/services/geofence/index.js';
 import { Cluster } from '../test/support/cluster.js';
@@ -64,10 +66,48 @@ function connect(url: string, token: string): Promise<WebSocket> {
   });
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms per acknowledged position, per role, between two readings of every process. */
+function cpuPerPosition(procs: Cluster['procs'], before: (number | undefined)[], positions: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  procs.forEach((p, i) => {
+    const now = cpuSeconds(p.child?.pid);
+    if (now === undefined || before[i] === undefined) return;
+    out[p.roles] = Math.round(((out[p.roles] ?? 0) + ((now - before[i]!) * 1000) / Math.max(1, positions)) * 1000) / 1000;
+  });
+  return out;
+}
+
+/** Per durable consumer (partitions summed): messages waiting and messages handed out, not yet acknowledged. */
+async function backlog(prefix: string): Promise<Record<string, [number, number]>> {
+  const nc = await connectNats({ servers: NATS_URL });
+  const jsm = await jetstreamManager(nc);
+  const out: Record<string, [number, number]> = {};
+  for await (const stream of jsm.streams.list()) {
+    if (!stream.config.name.startsWith(prefix)) continue;
+    for await (const c of jsm.consumers.list(stream.config.name)) {
+      const name = c.name.replace(/_p\d+$/, '');
+      const [pending, ack] = out[name] ?? [0, 0];
+      out[name] = [pending + c.num_pending, ack + c.num_ack_pending];
+    }
+  }
+  await nc.close();
+  return out;
+}
+
 const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 10) / 10);
 
 async function ingestRun(workers: number) {
-  const cluster = new Cluster(`bench${workers}`, { FOLLOWME_LOG_LEVEL: 'error', FOLLOWME_DATABASE_POOL: '3' });
+  const cluster = new Cluster(`bench${workers}`, { FOLLOWME_LOG_LEVEL: 'error', FOLLOWME_DATABASE_POOL: process.env.BENCH_CLUSTER_POOL ?? '6' });
   try {
     const m = cluster.migrate();
     if (m.status !== 0) throw new Error(m.output);
@@ -83,9 +123,13 @@ async function ingestRun(workers: number) {
       const at = sentAt.get(`${msg.data.deviceId}|${msg.data.time}`);
       if (at !== undefined) latencies.push(performance.now() - at);
     });
+    // BENCH_CLUSTER_WATCH=on: every 2 s, the backlog (pending, unacknowledged) of every durable consumer
+    const watch = process.env.BENCH_CLUSTER_WATCH === 'on' ? setInterval(() => void backlog(cluster.prefix).then((b) => console.log(`backlog ${JSON.stringify(b)}`)), 2000) : undefined;
     let acked = 0;
+    const ackMs: number[] = [];
     let stop = false;
     const base = Date.now() - 3_600_000;
+    const cpuBefore = cluster.procs.map((p) => cpuSeconds(p.child?.pid));
     const started = performance.now();
     await Promise.all(
       sockets.map(async (ws, i) => {
@@ -101,12 +145,14 @@ async function ingestRun(workers: number) {
             const n = k++;
             const fix = { time: base + n * 1000, ...(n % 2 === 0 ? CENTRE : OUT), accuracy: 5 };
             const id = `b${n}`;
-            sentAt.set(`${device.id}|${fix.time}`, performance.now());
+            const sent = performance.now();
+            sentAt.set(`${device.id}|${fix.time}`, sent);
             await new Promise<void>((done) => {
               waiting.set(id, done);
               ws.send(JSON.stringify({ type: 'position', id, fix }));
             });
             waiting.delete(id);
+            if (!stop) ackMs.push(performance.now() - sent);
             acked++;
           }
         };
@@ -115,12 +161,20 @@ async function ingestRun(workers: number) {
       }).concat([new Promise<void>((done) => setTimeout(() => ((stop = true), done()), SECONDS * 1000))]),
     );
     const elapsed = (performance.now() - started) / 1000;
+    clearInterval(watch);
+    const cpuMsPerPosition = cpuPerPosition(cluster.procs, cpuBefore, acked);
     await new Promise((r) => setTimeout(r, 3000)); // events still in the streams
     await sub.close();
     await bus.close();
     for (const ws of sockets) ws.close();
     const sorted = latencies.sort((a, b) => a - b);
-    return { workers, devices: DEVICES, seconds: Math.round(elapsed * 10) / 10, positions: acked, rate: Math.round(acked / elapsed), events: latencies.length, latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) } };
+    const acks = ackMs.sort((a, b) => a - b);
+    return {
+      workers, devices: DEVICES, seconds: Math.round(elapsed * 10) / 10, positions: acked, rate: Math.round(acked / elapsed), events: latencies.length,
+      latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) },
+      ackMs: { p50: percentile(acks, 50), p90: percentile(acks, 90), p99: percentile(acks, 99) },
+      cpuMsPerPosition,
+    };
   } finally {
     await cluster.destroy();
   }
@@ -159,7 +213,7 @@ async function connectionsRun() {
 const result = { benchmark: 'cluster', at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, ingest: [] as unknown[], connections: null as unknown };
 for (const w of WORKERS) {
   const run = await ingestRun(w);
-  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events)`);
+  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → ack p50 ${run.ackMs.p50} ms, p99 ${run.ackMs.p99} ms; fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events); CPU ms per position ${JSON.stringify(run.cpuMsPerPosition)}`);
   result.ingest.push(run);
 }
 if (CONNECTIONS > 0) {

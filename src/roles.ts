@@ -24,7 +24,6 @@ import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge
 import { registerApi, type Api } from './api/index.js';
 import { registerStatic } from './http/static.js';
 import { Provisioning } from './provisioning/index.js';
-import { AppError } from './core/errors.js';
 import { LeasedOwnership } from './cluster/leases.js';
 import { remote, serve } from './cluster/rpc.js';
 import {
@@ -49,8 +48,8 @@ export interface Platform {
   readonly webhooks: WebhooksApi;
   /** The services whose roles run in this process (all of them in the embedded deployment). */
   readonly local: { client?: ClientService; tracker?: TrackerService; sharing?: Sharing; geofence?: GeofenceService; notification?: NotificationService };
-  /** Whole-customer operations; they span every service's store, so only where all four run (embedded). */
-  readonly provisioning: Provisioning | undefined;
+  /** Whole-customer operations, spanning every service (through their surfaces: local or remote). */
+  readonly provisioning: Provisioning;
   /** The edge, when that role runs here. */
   readonly edge: Edge | undefined;
   /** Base URL of the HTTP listener, e.g. http://127.0.0.1:8080 */
@@ -236,7 +235,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods);
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice'] });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
@@ -246,7 +245,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   }
   const tracker: TrackerApi =
     local.tracker ??
-    remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, { byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId } });
+    remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, {
+      byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId },
+      batch: trackerByKey,
+      partitions: cluster ? (bus as NatsBus).partitions : undefined,
+    });
   const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
   if (has('geofence')) {
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
@@ -256,7 +259,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       catchUp: !cluster && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
-  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods);
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'] });
   if (has('notification')) {
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
@@ -266,7 +269,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       notificationOptions(config),
     );
   }
-  const notification: NotificationApi = local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods);
+  const notification: NotificationApi =
+    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'] });
   const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods);
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
@@ -280,10 +284,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const tenant = await client.tenantByHost(host);
     return tenant && { id: tenant.id, slug: tenant.slug, name: tenant.name };
   });
-  const provisioning =
-    local.client && local.tracker && local.geofence && local.notification
-      ? new Provisioning({ client: local.client, tracker: local.tracker, geofence: local.geofence, notification: local.notification })
-      : undefined;
+  // Through each service's surface: in a cluster the services it spans answer from their own processes.
+  const provisioning = new Provisioning({ client, tracker, geofence, notification });
   let edge: Edge | undefined;
   let api: Api | undefined;
   if (has('edge')) {
@@ -297,7 +299,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     });
   }
   if (has('api')) {
-    api = await registerApi(http, { client, tracker, sharing, geofence, notification, webhooks, provisioning: provisioning ?? unavailableProvisioning(), bus, logger });
+    api = await registerApi(http, { client, tracker, sharing, geofence, notification, webhooks, provisioning, bus, logger });
     registerStatic(http, { mapStyleUrl: config.mapStyleUrl });
   }
 
@@ -307,12 +309,12 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   await local.notification?.start();
   const served: Subscription[] = [];
   if (cluster) {
-    if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods));
-    if (local.tracker) served.push(await serve(bus, 'tracker', local.tracker, trackerMethods, { byKey: trackerByKey, owner: trackerOwnership }));
-    if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods));
-    if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods));
-    if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods));
-    if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods));
+    if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods, { logger }));
+    if (local.tracker) served.push(await serve(bus, 'tracker', local.tracker, trackerMethods, { byKey: trackerByKey, owner: trackerOwnership, logger }));
+    if (local.sharing) served.push(await serve(bus, 'sharing', local.sharing, sharingMethods, { logger }));
+    if (local.geofence) served.push(await serve(bus, 'geofence', local.geofence, geofenceMethods, { logger }));
+    if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods, { logger }));
+    if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods, { logger }));
   }
   await http.listen({ host: config.host, port: config.port });
   const address = http.server.address() as AddressInfo;
@@ -343,17 +345,6 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       return closing;
     },
   };
-}
-
-/**
- * Provisioning reads and writes every service's rows of a tenant at once; it is not served across
- * processes yet. In a cluster its routes answer 503 and the `followme` CLI does the work (it opens
- * every store directly).
- */
-function unavailableProvisioning(): Provisioning {
-  return new Proxy({} as Provisioning, {
-    get: () => () => Promise.reject(new AppError('unavailable', 'provisioning runs in the embedded deployment; in a cluster use the followme command line (followme tenant provision, provision FILE, tenant export/delete/import)')),
-  });
 }
 
 /** What the edge asks of the services, wired to their surfaces (local or remote). */

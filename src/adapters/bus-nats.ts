@@ -51,6 +51,12 @@ export interface NatsBusOptions {
   logger?: Logger;
   /** Partition consumers per durable: how many keys are handled at once. Same in every process. Default 16. */
   partitions?: number;
+  /**
+   * Messages in flight per partition of a durable consumed with an owner (only the owning process
+   * pulls it): handled in order per key, several keys at once. Durables without an owner keep 1.
+   * Default 64.
+   */
+  window?: number;
   /** Back-off before a failed message is handed out again, in ms (doubled each time, at most 64×). Default 50. */
   retryDelayMs?: number;
   /** How long the server waits for an ack before it hands the message to another process. Default 30 s. */
@@ -65,10 +71,21 @@ export interface NatsBusOptions {
 
 interface Partition {
   consumer: string;
-  /** Highest stream sequence this process acknowledged (or gave up) on this partition. */
+  /** Highest stream sequence this process acknowledged (or gave up) on this partition, with nothing before it outstanding. */
   handledSeq: number;
   messages?: ConsumerMessages;
   loop?: Promise<void>;
+}
+
+/**
+ * What a new owner of a partition found handed out to someone else and not acknowledged (a killed
+ * or fenced previous owner): `count` messages up to stream sequence `upTo`. Newer messages wait
+ * until those came back (after the ack wait) and were queued first, so that order per key holds.
+ */
+interface Backlog {
+  count: number;
+  upTo: number;
+  until: number;
 }
 
 interface Durable {
@@ -77,6 +94,8 @@ interface Durable {
   durable: string;
   handler: Handler<unknown>;
   maxDeliver: number;
+  /** Messages in flight per partition: 1, or `window` when only the owner pulls. */
+  window: number;
   partitions: Partition[];
   /** With an owner: stops following it. */
   detach?: (() => Promise<void>) | undefined;
@@ -95,6 +114,7 @@ export class NatsBus implements Bus {
   private readonly partitionCount: number;
   private readonly retryDelayMs: number;
   private readonly ackWaitMs: number;
+  private readonly window: number;
   private readonly streams = new Map<string, Promise<string>>();
   private readonly durables = new Map<string, Durable>();
   private readonly subscriptions = new Set<NatsSubscription>();
@@ -118,6 +138,7 @@ export class NatsBus implements Bus {
     this.partitionCount = options.partitions ?? 16;
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.window = options.window ?? 64;
   }
 
   /** Connects to NATS and checks that JetStream is enabled. */
@@ -180,11 +201,12 @@ export class NatsBus implements Bus {
       durable,
       handler: handler as Handler<unknown>,
       maxDeliver,
+      window: options.owner ? this.window : 1,
       partitions: Array.from({ length: this.partitionCount }, (_, p) => ({ consumer: `${durable}_p${p}`, handledSeq: 0 })),
     };
     this.durables.set(id, state);
     try {
-      await Promise.all(state.partitions.map((partition, p) => this.ensureConsumer(stream, partition.consumer, this.consumerConfig(topic.name, partition.consumer, p, maxDeliver))));
+      await Promise.all(state.partitions.map((partition, p) => this.ensureConsumer(stream, partition.consumer, this.consumerConfig(topic.name, partition.consumer, p, maxDeliver, state.window))));
       if (options.owner) {
         if (options.owner.partitions !== this.partitionCount) throw new Error(`ownership ${options.owner.name} has ${options.owner.partitions} partitions, the bus ${this.partitionCount}`);
         // Only the partitions this process owns, started and stopped as ownership moves.
@@ -202,8 +224,15 @@ export class NatsBus implements Bus {
   private async startPartition(state: Durable, partition: Partition): Promise<void> {
     if (partition.messages || this.closed) return;
     const consumer = await this.js.consumers.get(state.stream, partition.consumer);
-    partition.messages = await consumer.consume({ max_messages: 8 });
-    partition.loop = this.run(state, partition, partition.messages);
+    if (state.window === 1) {
+      partition.messages = await consumer.consume({ max_messages: 8 });
+      partition.loop = this.run(state, partition, partition.messages);
+      return;
+    }
+    const info = await consumer.info();
+    const backlog = info.num_ack_pending > 0 ? { count: info.num_ack_pending, upTo: info.delivered.stream_seq, until: Date.now() + 2 * this.ackWaitMs } : undefined;
+    partition.messages = await consumer.consume({ max_messages: state.window });
+    partition.loop = this.runWindow(state, partition, partition.messages, backlog);
   }
 
   /** Stops pulling; the message being handled finishes (and is acknowledged) first. */
@@ -395,18 +424,125 @@ export class NatsBus implements Bus {
     }
   }
 
-  private async handle(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
-    const attempt = m.info.deliveryCount;
-    // a handler that takes long keeps its claim on the message; one that hangs keeps it until the connection goes
-    const keepAlive = setInterval(() => {
+  /**
+   * An owned partition with `window` messages in flight: one lane per key (a key's messages one
+   * after another, in stream order), several keys at once. A failed message is retried here, in its
+   * lane, rather than nak'd: a redelivery would come back behind later messages of its key. When the
+   * partition is released, messages not yet started are nak'd, in order, for the next owner.
+   */
+  private async runWindow(durable: Durable, partition: Partition, messages: ConsumerMessages, backlog: Backlog | undefined): Promise<void> {
+    const lanes = new Map<string, Promise<void>>();
+    /** Messages started and not finished, with their stream sequence. */
+    const running = new Map<Promise<void>, number>();
+    const held: JsMsg[] = [];
+    let newest = partition.handledSeq;
+    // drain() relies on handledSeq: everything this process took up to it is done
+    const settle = () => {
+      let first = Infinity;
+      for (const seq of running.values()) first = Math.min(first, seq);
+      for (const m of held) first = Math.min(first, m.info.streamSequence);
+      partition.handledSeq = first === Infinity ? newest : Math.max(partition.handledSeq, first - 1);
+    };
+    const start = (m: JsMsg): void => {
+      const key = keyOf(m.subject);
+      const task: Promise<void> = (lanes.get(key) ?? Promise.resolve())
+        .then(() => this.handleInLane(durable, partition, m))
+        .finally(() => {
+          if (lanes.get(key) === task) lanes.delete(key);
+          running.delete(task);
+          settle();
+        });
+      lanes.set(key, task);
+      running.set(task, m.info.streamSequence);
+    };
+    const release = () => {
+      if (!backlog || (backlog.count > 0 && Date.now() < backlog.until)) return;
+      backlog = undefined;
+      clearInterval(holding);
+      for (const m of held.splice(0)) start(m);
+    };
+    // While the backlog comes back, held messages keep their claim; past `until` they go anyway
+    // (the missing ones were acknowledged late by the previous owner, or given up by the server).
+    const holding = setInterval(() => {
+      for (const m of held) m.working();
+      release();
+    }, Math.max(100, Math.min(1000, Math.floor(this.ackWaitMs / 3))));
+    holding.unref();
+    if (!backlog) clearInterval(holding);
+    try {
+      for await (const m of messages) {
+        newest = Math.max(newest, m.info.streamSequence);
+        if (partition.messages !== messages) {
+          m.nak(); // released: the next owner takes it, in order
+          continue;
+        }
+        if (backlog && m.info.streamSequence <= backlog.upTo) {
+          backlog.count--;
+          start(m);
+          release();
+        } else if (backlog) {
+          held.push(m);
+          release();
+        } else start(m);
+        if (running.size >= durable.window) await Promise.race(running.keys());
+      }
+    } catch (err) {
+      if (!this.closed) this.options.logger?.error({ err, topic: durable.topic, consumer: partition.consumer }, 'consumer stopped');
+    }
+    clearInterval(holding);
+    for (const m of held.splice(0)) m.nak();
+    await Promise.allSettled([...running.keys()]);
+  }
+
+  /** Runs the handler on a message until it succeeds or `maxDeliver` attempts failed (then it is dropped, logged). */
+  private async handleInLane(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
+    if (this.closed || partition.messages === undefined) {
+      m.nak(); // released before its turn: the next owner takes it, behind what its key had before
+      return;
+    }
+    const keepAlive = this.keepAlive(durable, partition, m);
+    try {
+      for (let attempt = m.info.deliveryCount; ; attempt++) {
+        try {
+          await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
+          m.ack();
+          return;
+        } catch (err) {
+          if (this.closed || partition.messages === undefined) {
+            m.nak(); // stopping: the next owner tries again
+            return;
+          }
+          if (attempt >= durable.maxDeliver) {
+            this.options.logger?.error({ err, topic: durable.topic, consumer: durable.durable, key: keyOf(m.subject), seq: m.seq }, 'handler failed too often, message dropped');
+            m.term();
+            return;
+          }
+          this.options.logger?.warn({ err, topic: durable.topic, consumer: durable.durable, attempt }, 'handler failed, will retry');
+          await delay(this.retryDelayMs * 2 ** Math.min(attempt - 1, 6));
+        }
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** A handler that runs long keeps its claim on the message; one that hangs keeps it until the connection goes. */
+  private keepAlive(durable: Durable, partition: Partition, m: JsMsg): NodeJS.Timeout {
+    const timer = setInterval(() => {
       try {
         m.working();
       } catch (err) {
         this.options.logger?.warn({ err, topic: durable.topic, consumer: partition.consumer }, 'could not extend the ack wait');
-        clearInterval(keepAlive);
+        clearInterval(timer);
       }
     }, Math.max(100, Math.floor(this.ackWaitMs / 3)));
-    keepAlive.unref();
+    timer.unref();
+    return timer;
+  }
+
+  private async handle(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
+    const attempt = m.info.deliveryCount;
+    const keepAlive = this.keepAlive(durable, partition, m);
     try {
       await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
       m.ack();
@@ -432,7 +568,7 @@ export class NatsBus implements Bus {
     await Promise.all(durable.partitions.map((partition) => this.stopPartition(partition)));
   }
 
-  private consumerConfig(topic: string, name: string, partition: number, maxDeliver: number): Partial<ConsumerConfig> {
+  private consumerConfig(topic: string, name: string, partition: number, maxDeliver: number, window: number): Partial<ConsumerConfig> {
     // No `backoff` list: on nats-server 2.9 it overrides the delay of a nak, and a failed message
     // would wait a whole ack wait. Handler failures are retried through nak(delay), doubled each time.
     return {
@@ -442,7 +578,7 @@ export class NatsBus implements Bus {
       ack_policy: AckPolicy.Explicit,
       ack_wait: this.ackWaitMs * NS,
       max_deliver: maxDeliver,
-      max_ack_pending: 1,
+      max_ack_pending: window,
     };
   }
 

@@ -10,10 +10,16 @@
  *   other error arrives as a plain Error (an internal error, logged where it happened);
  * - methods listed in `byKey` are answered only by the process owning the key's partition
  *   (`Ownership`), and the proxy routes each call by its key: while a partition changes owner there
- *   are no responders for a moment, and the proxy tries again until its timeout.
+ *   are no responders for a moment, and the proxy tries again until its timeout;
+ * - methods listed in `batch` (the hot path: a fix's ingest, the reporting interval's queries) are
+ *   coalesced: while a request for the same method (and partition) is in flight, further calls
+ *   wait and then leave together as one request `{ b: [args, …] }`, answered `{ r: [answer, …] }`.
+ *   Under load that turns one bus round trip per call into one per partition and round trip; alone,
+ *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds.
  */
+import type { Logger } from '../core/log.js';
 import { AppError, catalog, type ErrorCode, type FieldProblem } from '../core/errors.js';
-import type { Bus, Ownership, Subscription } from '../ports/bus.js';
+import { partitionOf, type Bus, type Ownership, type Subscription } from '../ports/bus.js';
 
 type Method<T> = { [K in keyof T]: T[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof T] & string;
 
@@ -29,12 +35,18 @@ interface WireError {
 interface Answer {
   v?: unknown;
   e?: WireError;
+  /** The answers to a batch, one per call, in order. */
+  r?: Answer[];
 }
+
+type Request = { a: unknown[] } | { b: unknown[][] };
 
 export interface ServeOptions<T> {
   /** Methods answered only by the owner of the key's partition. */
   byKey?: readonly Method<T>[];
   owner?: Ownership | undefined;
+  /** Where a failed call of a batch is logged (a single call's failure is logged by the bus). */
+  logger?: Logger | undefined;
 }
 
 /** Answers `methods` of `impl` on the bus as service `name`; resolves once every responder listens. */
@@ -45,13 +57,25 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
       const fn = (impl[method] as (...args: unknown[]) => Promise<unknown>).bind(impl);
       const keyed = options.byKey?.includes(method) ?? false;
       if (keyed && !options.owner) throw new Error(`${name}.${method} is answered by key, which needs an ownership`);
-      const handler = async (request: { a: unknown[] }): Promise<Answer> => {
+      const call = async (args: unknown[]): Promise<Answer> => {
         try {
-          return { v: toWire(await fn(...(fromWire(request.a) as unknown[]))) };
+          return { v: toWire(await fn(...(fromWire(args) as unknown[]))) };
         } catch (err) {
           if (err instanceof AppError) return { e: { code: err.code, message: err.message, errors: err.errors } };
-          throw err; // logged by the bus, answered as a plain error
+          throw err;
         }
+      };
+      const handler = async (request: Request): Promise<Answer> => {
+        if ('a' in request) return call(request.a); // a plain error is logged by the bus, answered as such
+        // A batch: every call starts now, in order; each answers for itself.
+        const answers = await Promise.allSettled(request.b.map(call));
+        return {
+          r: answers.map((settled) => {
+            if (settled.status === 'fulfilled') return settled.value;
+            options.logger?.error({ err: settled.reason, service: name, method }, 'a call of a batch failed');
+            return { e: { message: settled.reason instanceof Error ? settled.reason.message : String(settled.reason) } };
+          }),
+        };
       };
       subs.push(await bus.respond(subject(name, method), handler, keyed ? { owner: options.owner } : {}));
     }
@@ -69,41 +93,111 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
 export interface RemoteOptions<T> {
   /** For methods served by key: the key of a call, from its arguments. */
   byKey?: { [K in Method<T>]?: (...args: Parameters<Extract<T[K], (...args: never[]) => unknown>>) => string };
+  /** Methods whose calls are coalesced into batches (per partition, for methods served by key). */
+  batch?: readonly Method<T>[];
+  /** Partitions of the key space (the bus's), to group calls served by key into one batch per partition. Default 16. */
+  partitions?: number;
   /** Default 60 s: an operator's send fans out to every recipient before it answers. */
   timeoutMs?: number;
 }
 
+/** Most calls in one batch request, and about the most bytes of their arguments (well under NATS's max_payload of 1 MiB). */
+const BATCH_CALLS = 256;
+const BATCH_BYTES = 256 * 1024;
+
 /** A proxy calling `methods` of service `name` over the bus. */
 export function remote<T extends object, M extends Method<T>>(bus: Bus, name: string, methods: readonly M[], options: RemoteOptions<T> = {}): Surface<T, M> {
   const timeoutMs = options.timeoutMs ?? 60_000;
+  const partitions = options.partitions ?? 16;
   const proxy: Record<string, unknown> = {};
+  /** One request, retried while nobody answers (a process starting, a partition changing hands). */
+  const send = async (method: string, request: Request, key: string | undefined): Promise<Answer> => {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
+      } catch (err) {
+        if (/no responders/.test((err as Error).message) && Date.now() + 50 < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
+          continue;
+        }
+        throw err;
+      }
+    }
+  };
   for (const method of methods) {
     const keyOf = options.byKey?.[method] as ((...args: unknown[]) => string) | undefined;
-    proxy[method] = async (...args: unknown[]) => {
-      const deadline = Date.now() + timeoutMs;
-      const key = keyOf?.(...args);
-      for (let attempt = 0; ; attempt++) {
-        let answer: Answer;
-        try {
-          answer = await bus.request<{ a: unknown }, Answer>(subject(name, method), { a: toWire(args) }, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
-        } catch (err) {
-          // No process answers this (partition of the) service right now: it is starting, or a partition is changing hands.
-          if (/no responders/.test((err as Error).message) && Date.now() + 50 < deadline) {
-            await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
-            continue;
-          }
-          throw err;
-        }
-        if (answer.e) {
-          const e = answer.e;
-          if (e.code && e.code in catalog) throw new AppError(e.code, e.message, e.errors ?? []);
-          throw new Error(e.message);
-        }
-        return fromWire(answer.v);
-      }
-    };
+    if (options.batch?.includes(method)) {
+      const batchers = new Map<number, Batcher>();
+      proxy[method] = (...args: unknown[]) => {
+        const key = keyOf?.(...args);
+        const lane = key === undefined ? -1 : partitionOf(key, partitions);
+        let batcher = batchers.get(lane);
+        if (!batcher) batchers.set(lane, (batcher = new Batcher((calls) => send(method, { b: calls.map((c) => c.args) }, calls[0]!.key))));
+        return batcher.call(toWire(args) as unknown[], key).then(unwrap);
+      };
+    } else {
+      proxy[method] = async (...args: unknown[]) => unwrap(await send(method, { a: toWire(args) as unknown[] }, keyOf?.(...args)));
+    }
   }
   return proxy as Surface<T, M>;
+}
+
+function unwrap(answer: Answer): unknown {
+  if (answer.e) {
+    const e = answer.e;
+    if (e.code && e.code in catalog) throw new AppError(e.code, e.message, e.errors ?? []);
+    throw new Error(e.message);
+  }
+  return fromWire(answer.v);
+}
+
+interface Call {
+  args: unknown[];
+  key: string | undefined;
+  bytes: number;
+  resolve: (answer: Answer) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Coalesces the calls of one method (and partition): one request in flight at a time; calls made
+ * meanwhile leave together when it returns (at most BATCH_CALLS, about BATCH_BYTES, per request).
+ */
+class Batcher {
+  private queue: Call[] = [];
+  private inFlight = false;
+
+  constructor(private readonly sendBatch: (calls: Call[]) => Promise<Answer>) {}
+
+  call(args: unknown[], key: string | undefined): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      this.queue.push({ args, key, bytes: JSON.stringify(args).length, resolve, reject });
+      if (!this.inFlight) this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.queue.length === 0) {
+      this.inFlight = false;
+      return;
+    }
+    this.inFlight = true;
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && n < BATCH_CALLS && (n === 0 || bytes + this.queue[n]!.bytes <= BATCH_BYTES)) bytes += this.queue[n++]!.bytes;
+    const calls = this.queue.splice(0, n);
+    this.sendBatch(calls)
+      .then(
+        (answer) => {
+          const answers = answer.r;
+          if (!answers || answers.length !== calls.length) throw new Error(`a batch of ${calls.length} calls was answered with ${answers?.length ?? 'no'} answers`);
+          calls.forEach((c, i) => c.resolve(answers[i]!));
+        },
+      )
+      .catch((err: unknown) => calls.forEach((c) => c.reject(err)))
+      .finally(() => this.next());
+  }
 }
 
 function subject(service: string, method: string): string {

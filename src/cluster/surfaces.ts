@@ -10,6 +10,9 @@ import type { NotificationService, Webhooks } from '../services/notification/ind
 import type { Sharing, TrackerService } from '../services/tracker/index.js';
 import type { Surface } from './rpc.js';
 
+/** A tenant's data as a whole (provisioning: export, delete, import), served by every service. */
+const tenantData = ['exportTenant', 'purgeTenant', 'importTenant'] as const;
+
 export const clientMethods = [
   'createTenant', 'listTenants', 'getTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
@@ -17,11 +20,12 @@ export const clientMethods = [
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
   'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
   'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',
+  ...tenantData, 'provisionTenant', 'findTenantByExternalRef',
 ] as const satisfies readonly (keyof ClientService)[];
 
 /** `ingest` and `isStopped` read and change a device's state: they go to the owner of the device's partition. */
 export const trackerMethods = [
-  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'getVisibility', 'updateVisibility', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf',
+  'ingest', 'isStopped', 'getSettings', 'updateSettings', 'getVisibility', 'updateVisibility', 'statuses', 'lastKnownPositions', 'history', 'track', 'trips', 'lastKnownOf', ...tenantData,
 ] as const satisfies readonly (keyof TrackerService)[];
 export const trackerByKey = ['ingest', 'isStopped'] as const satisfies readonly (typeof trackerMethods)[number][];
 
@@ -31,13 +35,13 @@ export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',
   'createProximityRule', 'listProximityRules', 'getProximityRule', 'deleteProximityRule',
   'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents',
-  'saveDeviceRegion', 'recordReportedEvent',
+  'saveDeviceRegion', 'recordReportedEvent', ...tenantData,
 ] as const satisfies readonly (keyof GeofenceService)[];
 
 export const notificationMethods = [
   'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
   'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'updateTemplate', 'deleteTemplate',
-  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled',
+  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled', ...tenantData,
 ] as const satisfies readonly (keyof NotificationService)[];
 
 /** Geofence event subscriptions (webhooks), part of the notification service, served as `webhooks`. */

@@ -14,12 +14,24 @@ import type { TrackerService } from '../services/tracker/index.js';
 
 export { parseCsv } from './csv.js';
 
+/**
+ * What provisioning needs of each service: a part of its public surface, so that the services may
+ * be the objects themselves (embedded) or proxies to other processes (a cluster: src/cluster/surfaces.ts
+ * serves every method named here).
+ */
 export interface Services {
-  client: ClientService;
-  tracker: TrackerService;
-  geofence: GeofenceService;
-  notification: NotificationService;
+  client: Pick<
+    ClientService,
+    | 'provisionTenant' | 'getTenant' | 'setTenantStatus' | 'exportTenant' | 'purgeTenant' | 'importTenant' | 'findTenantBySlug' | 'findTenantByExternalRef'
+    | 'listUsers' | 'createUser' | 'listDevices' | 'createDevice' | 'listGroups' | 'createGroup'
+  >;
+  tracker: Pick<TrackerService, 'updateSettings' | TenantData>;
+  geofence: Pick<GeofenceService, 'createFence' | TenantData>;
+  notification: Pick<NotificationService, 'createTemplate' | TenantData>;
 }
+
+/** A service's operations on a tenant's data as a whole. */
+type TenantData = 'exportTenant' | 'purgeTenant' | 'importTenant';
 
 export interface ProvisionRequest {
   name: string;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
-import { topic } from '../../src/ports/bus.js';
+import { partitionOf, topic, type Ownership } from '../../src/ports/bus.js';
 import { eventually, serviceReachable, sleep } from '../helpers.js';
 import { deleteUnderPrefix, NATS_URL, uniquePrefix } from '../support/nats.js';
 import { busContract } from './bus.contract.js';
@@ -56,6 +56,51 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
       }
       await sa.close();
       await sb.close();
+    });
+
+    it('with an owner, handles several messages of a partition at once, in order per key, retrying a failure before the later messages of its key', async () => {
+      const t = fresh<{ key: string; i: number }>();
+      const owner: Ownership = {
+        name: 'all',
+        partitions: a.partitions,
+        partitionOf: (key) => partitionOf(key, a.partitions),
+        owns: () => true,
+        async attach(user) {
+          for (let p = 0; p < a.partitions; p++) await user.acquire(p);
+          return async () => {
+            for (let p = 0; p < a.partitions; p++) await user.release(p);
+          };
+        },
+      };
+      const seen: { key: string; i: number; redelivered: number }[] = [];
+      let running = 0;
+      let most = 0;
+      let failed = false;
+      const sub = await a.consume(t, 'owned', async (m) => {
+        running++;
+        most = Math.max(most, running);
+        try {
+          await sleep(5);
+          if (m.data.i === 3 && !failed) {
+            failed = true;
+            throw new Error('a handler failing once');
+          }
+          seen.push({ ...m.data, redelivered: m.redelivered });
+        } finally {
+          running--;
+        }
+      }, { owner });
+      // 2 keys per partition on average: lanes inside a partition run side by side
+      await Promise.all(Array.from({ length: 300 }, (_, i) => a.publish(t, `k${i % 32}`, { key: `k${i % 32}`, i })));
+      await eventually(() => seen.length >= 300, 15_000, '300 handled');
+      assert.equal(new Set(seen.map((s) => s.i)).size, 300, 'every message handled');
+      assert.ok(most > a.partitions, `more messages at once (${most}) than partitions (${a.partitions}): a window per partition`);
+      assert.equal(seen.find((s) => s.i === 3)?.redelivered, 1, 'the failed message came back once');
+      for (let k = 0; k < 32; k++) {
+        const order = seen.filter((s) => s.key === `k${k}`).map((s) => s.i);
+        assert.deepEqual(order, [...order].sort((x, y) => x - y), `order of k${k}`);
+      }
+      await sub.close();
     });
 
     it('keeps what is published while no process runs a durable consumer, and hands it out when one comes back', async () => {

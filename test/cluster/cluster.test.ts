@@ -20,7 +20,8 @@ const OUT = { lon: CENTRE.lon + 0.015, lat: CENTRE.lat }; // about 1 km east: fa
 
 const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('PostgreSQL', 5432));
 
-describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 300_000 }, () => {
+// Bigger runs (CLUSTER_TEST_DEVICES) get more time: every device adds work to a few shared cores.
+describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 300_000 + DEVICES * 600 }, () => {
   const cluster = new Cluster('cluster');
   const byRole: Record<string, Proc[]> = {};
   let failed = false;
@@ -45,6 +46,8 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
   });
 
   it('loses nothing and doubles nothing while workers are killed and every process is restarted', async (t) => {
+    const began = Date.now();
+    const phase = (what: string) => t.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s: ${what}`);
     try {
       const api = (method: string, path: string, body?: unknown) => cluster.api(method, path, body);
       const tenant = (await api('POST', '/tenants', { name: 'Cluster' })).body;
@@ -58,6 +61,18 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
       assert.equal(bad.status, 400);
       assert.ok(JSON.stringify(bad.body).includes('coordinates'), JSON.stringify(bad.body));
 
+      // Provisioning spans every service, here in other processes: a customer with starter fences
+      // and templates, its export naming them, and its deletion removing it everywhere.
+      const made = await api('POST', '/provisioning/tenants', { name: 'Provisioned', owner: { email: 'owner@provisioned.test', name: 'Owner' }, starter: { fencesAround: [CENTRE.lon, CENTRE.lat], templates: true } });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const exported = (await api('GET', `/tenants/${made.body.tenant.id}/export`)).body;
+      assert.equal(exported?.services?.geofence?.fences?.length, 2, 'the starter fences, from a geofence process');
+      assert.ok((exported.services.notification.templates?.length ?? 0) > 0, 'the starter templates, from a notification process');
+      const removed = await api('DELETE', `/tenants/${made.body.tenant.id}`);
+      assert.equal(removed.status, 200, JSON.stringify(removed.body));
+      assert.equal(removed.body.services.geofence.fences.length, 2, 'deletion answers with the export');
+      assert.deepEqual((await api('GET', `/tenants/${made.body.tenant.id}/fences`)).body, [], 'the fences are gone from the geofence store');
+
       const devices: { id: string; token: string }[] = [];
       for (let i = 0; i < DEVICES; i += 20) {
         const batch = await Promise.all(Array.from({ length: Math.min(20, DEVICES - i) }, (_, k) => api('POST', tp('/devices'), { name: `walker-${i + k}` })));
@@ -67,6 +82,7 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
       const edgeUrls = () => byRole.edge!.map((p) => p.url);
       const walkers = devices.map((d, i) => new Walker(d.id, d.token, edgeUrls, i));
       await Promise.all(walkers.map((w) => w.connect()));
+      phase(`${DEVICES} devices provisioned and connected`);
 
       const base = Date.now() - 3_600_000;
       const walk = (w: Walker, i: number): WalkerFix[] =>
@@ -108,7 +124,8 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
         }
         await sendMessage(3);
       })().finally(() => (disrupting = false));
-      await Promise.all([walks, chaos]);
+      await Promise.all([walks, chaos.then(() => phase('chaos done (SIGKILLs and three waves of restarts)'))]);
+      phase('walks done');
       assert.equal(messageIds.length, MESSAGES);
 
       // Devices that missed a dispatch get it at their next hello: everyone says hello once more.
@@ -127,6 +144,7 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
         const [row] = await cluster.query<{ n: string }>('geofence', 'select count(*) as n from fence_events');
         return Number(row!.n) >= DEVICES * 2 * ROUNDS;
       }, 90_000, 'the fence events');
+      phase('every fence event stored');
       await sleep(1000);
       const events = await cluster.query<{ device_id: string; type: string; n: string }>('geofence', 'select device_id, type, count(*) as n from fence_events group by device_id, type');
       const wrong = events.filter((e) => Number(e.n) !== ROUNDS);
@@ -138,6 +156,7 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
         const [row] = await cluster.query<{ n: string }>('notification', "select count(*) as n from deliveries where state = 'delivered'");
         return Number(row!.n) === DEVICES * MESSAGES;
       }, 60_000, 'every delivery receipted');
+      phase('every delivery receipted');
       const records = await cluster.query<{ message_id: string; device_id: string; id: string }>('notification', 'select message_id, device_id, id from deliveries');
       assert.equal(records.length, DEVICES * MESSAGES, 'one delivery per message and recipient');
       assert.equal(new Set(records.map((r) => `${r.message_id}|${r.device_id}`)).size, DEVICES * MESSAGES);

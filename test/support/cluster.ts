@@ -43,6 +43,8 @@ export class Cluster {
   readonly procs: Proc[] = [];
   readonly logDir = mkdtempSync(join(tmpdir(), 'followme-cluster-'));
   readonly env: Record<string, string>;
+  /** Extra flags for every process's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from CLUSTER_NODE_ARGS. */
+  readonly nodeArgs = (process.env.CLUSTER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
   constructor(what: string, env: Record<string, string> = {}) {
     const id = `${process.pid}_${Date.now()}`;
@@ -85,7 +87,7 @@ export class Cluster {
   }
 
   private async launch(proc: Proc, env: Record<string, string> = {}): Promise<void> {
-    const child = spawn(process.execPath, ['--enable-source-maps', MAIN, '--roles', proc.roles], { env: { ...this.env, PORT: String(proc.port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--enable-source-maps', ...this.nodeArgs, MAIN, '--roles', proc.roles], { env: { ...this.env, PORT: String(proc.port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log = createWriteStream(join(this.logDir, `${proc.name}.log`), { flags: 'a' });
     child.stdout.pipe(log);
     child.stderr.pipe(log);

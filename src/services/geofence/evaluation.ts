@@ -6,19 +6,20 @@
  * Order: per device, evaluation runs one position at a time, and a fix not newer than the last one
  * evaluated (the watermark) changes nothing, so events leave in fix-time order.
  */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { Counter } from 'prom-client';
+import { GroupCommit } from '../../core/group-commit.js';
 import type { Logger } from '../../core/log.js';
 import { registry } from '../../core/metrics.js';
 import type { Position } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
 import { TenantScope } from '../../ports/store.js';
 import { FenceIndex } from './engine.js';
-import { fenceEvent, type FenceEvent, type ReportedEventType } from './events.js';
+import { fenceEvent, type FenceEvent, type FenceEventType, type ReportedEventType } from './events.js';
 import { shapeOf, toFence, type AppliesTo } from './fences.js';
 import type { LastPositions } from './positions.js';
-import { pairKey, proximityChanges, toProximityRule, type ProximityRule } from './proximity.js';
+import { pairKey, proximityChanges, toProximityRule, type PairChange, type ProximityRule } from './proximity.js';
 import { isOpen, type Schedule } from './schedule.js';
 import type { GeofenceDB } from './schema.js';
 import { eventId, round2, type GroupCache, type KeyedQueue } from './support.js';
@@ -57,8 +58,22 @@ export interface EvaluationOptions {
   owns?: ((deviceId: string) => boolean) | undefined;
 }
 
+/** What one evaluation writes: presence, pair state, its events and the device's watermark. */
+interface Change {
+  tenantId: string;
+  deviceId: string;
+  time: number;
+  events: FenceEvent[];
+  pairs: PairChange[];
+}
+
+/** Statements of at most this many rows (and conditions), below every parameter limit. */
+const CHUNK = 500;
+
 export class Evaluator {
   private readonly tenants = new Map<string, Promise<TenantState>>();
+  /** Group commit of evaluations' writes; resolves per change with the error that kept it from being written, if any. */
+  private readonly writes = new GroupCommit<Change, Error | undefined>((changes) => this.writeBatch(changes), 0, CHUNK);
   private readonly presence = new Map<string, Map<string, Stay>>();
   private readonly watermark = new Map<string, number>();
 
@@ -132,22 +147,19 @@ export class Evaluator {
       });
     }
 
-    // Most positions change nothing: they cost no write at all.
+    // Most positions change nothing: they cost no write at all. The others are written in group
+    // commits: evaluations running meanwhile (other devices) share one transaction.
     if (events.length > 0) {
-      await this.db.transaction().execute(async (trx) => {
-        const scope = new TenantScope<GeofenceDB>(trx, p.tenantId);
-        for (const e of events) {
-          if (e.type === 'enter') await scope.insert('presence', { device_id: p.deviceId, fence_id: e.fenceId, since: p.time, dwelled: 0 });
-          else if (e.type === 'exit') await scope.deleteFrom('presence').where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();
-          else if (e.type === 'dwell') await scope.updateTable('presence').set({ dwelled: 1 }).where('device_id', '=', p.deviceId).where('fence_id', '=', e.fenceId).execute();
-        }
-        for (const c of pairs) {
-          if (c.type === 'within') await scope.insert('proximity_state', { rule_id: c.rule.id, device_id: c.subjectId, other_id: c.otherId, since: p.time });
-          else await scope.deleteFrom('proximity_state').where('rule_id', '=', c.rule.id).where('device_id', '=', c.subjectId).where('other_id', '=', c.otherId).execute();
-        }
-        await insertEvents(trx, events);
-        await setWatermark(trx, p.tenantId, p.deviceId, p.time);
-      });
+      const change: Change = { tenantId: p.tenantId, deviceId: p.deviceId, time: p.time, events, pairs };
+      // Pairs involve two devices whose evaluations may run at once: those write alone, as before.
+      const failed = pairs.length > 0 ? await this.db.transaction().execute((trx) => writeChanges(trx, [change])).then(() => undefined, (e: unknown) => e) : (await this.writes.submit([change]))[0];
+      if (failed) {
+        // The store disagrees with what this process cached (another process evaluated the device
+        // while a partition changed hands): the retry starts from the store, as a new owner does.
+        this.presence.delete(p.deviceId);
+        this.watermark.delete(p.deviceId);
+        throw failed;
+      }
     }
     for (const e of events) {
       if (e.type === 'enter') stays.set(e.fenceId, { since: p.time, dwelled: false });
@@ -297,6 +309,20 @@ export class Evaluator {
     }
   }
 
+  /** One transaction for the batch; if it fails, each change alone, so that one bad change fails only its own position. */
+  private async writeBatch(changes: Change[]): Promise<(Error | undefined)[]> {
+    try {
+      await this.db.transaction().execute((trx) => writeChanges(trx, changes));
+      return changes.map(() => undefined);
+    } catch (err) {
+      if (changes.length === 1) return [err as Error];
+      this.logger.warn({ err, changes: changes.length }, 'a group commit of fence events failed; writing its changes one by one');
+      const alone: (Error | undefined)[] = [];
+      for (const change of changes) alone.push(await this.db.transaction().execute((trx) => writeChanges(trx, [change])).then(() => undefined, (e: unknown) => e as Error));
+      return alone;
+    }
+  }
+
   private async lastEvaluated(deviceId: string): Promise<number | undefined> {
     if (this.watermark.has(deviceId)) return this.watermark.get(deviceId);
     const row = await this.db.selectFrom('device_state').select('last_time').where('device_id', '=', deviceId).executeTakeFirst();
@@ -348,6 +374,45 @@ async function setWatermark(trx: Kysely<GeofenceDB>, tenantId: string, deviceId:
 
 /** Event types a device reported rather than Follow Me computed. */
 export const REPORTED: ReportedEventType[] = ['reported_enter', 'reported_exit'];
+
+/**
+ * The writes of evaluations, as few statements as the rows allow: presence rows entered, dwelled
+ * and left, pair state, events, watermarks, each a statement per 500 rows, in device order (two
+ * processes writing the same rows during a hand-over lock them in the same order).
+ */
+async function writeChanges(trx: Kysely<GeofenceDB>, changes: Change[]): Promise<void> {
+  const sorted = [...changes].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  const events = sorted.flatMap((c) => c.events);
+  const ofType = (type: FenceEventType) => events.filter((e) => e.type === type);
+  const samePresence = (rows: FenceEvent[]) => (eb: ExpressionBuilder<GeofenceDB, 'presence'>) =>
+    eb.or(rows.map((e) => eb.and([eb('tenant_id', '=', e.tenantId), eb('device_id', '=', e.deviceId), eb('fence_id', '=', e.fenceId)])));
+  for (const rows of chunks(ofType('enter'))) {
+    await trx.insertInto('presence').values(rows.map((e) => ({ tenant_id: e.tenantId, device_id: e.deviceId, fence_id: e.fenceId, since: e.time, dwelled: 0 }))).execute();
+  }
+  for (const rows of chunks(ofType('dwell'))) await trx.updateTable('presence').set({ dwelled: 1 }).where(samePresence(rows)).execute();
+  for (const rows of chunks(ofType('exit'))) await trx.deleteFrom('presence').where(samePresence(rows)).execute();
+  for (const change of sorted) {
+    const scope = new TenantScope<GeofenceDB>(trx, change.tenantId);
+    for (const c of change.pairs) {
+      if (c.type === 'within') await scope.insert('proximity_state', { rule_id: c.rule.id, device_id: c.subjectId, other_id: c.otherId, since: change.time });
+      else await scope.deleteFrom('proximity_state').where('rule_id', '=', c.rule.id).where('device_id', '=', c.subjectId).where('other_id', '=', c.otherId).execute();
+    }
+  }
+  for (const rows of chunks(events)) await insertEvents(trx, rows);
+  for (const rows of chunks(sorted)) {
+    await trx
+      .insertInto('device_state')
+      .values(rows.map((c) => ({ tenant_id: c.tenantId, device_id: c.deviceId, last_time: c.time })))
+      .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ last_time: eb.ref('excluded.last_time') })))
+      .execute();
+  }
+}
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
 
 export function toEvent(row: GeofenceDB['fence_events']): FenceEvent {
   const distance = row.distance;

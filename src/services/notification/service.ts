@@ -366,7 +366,7 @@ export class NotificationService {
           .returning(['id', 'message_id', 'device_id'])
           .execute();
         transitions.inc({ state: 'sent' }, moved.length);
-        for (const d of moved) await this.bus.publish(deliveryUpdated, d.message_id, { tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now });
+        await Promise.all(moved.map((d) => this.bus.publish(deliveryUpdated, d.message_id, { tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now })));
       }
     }
   }
@@ -1075,10 +1075,10 @@ export class NotificationService {
     });
     transitions.inc({ state: 'queued' }, deliveries.length + outboxRows.length);
     this.outbox.kick();
-    for (let i = 0; i < deliveries.length; i++) {
-      const d = deliveries[i]!;
-      await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'queued', at: now });
-      if (i % FANOUT_CHUNK === FANOUT_CHUNK - 1) await yieldToLoop();
+    // a chunk's updates in flight at once: one bus round trip per chunk, not per delivery
+    for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) {
+      await Promise.all(deliveries.slice(i, i + FANOUT_CHUNK).map((d) => this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'queued', at: now })));
+      if (deliveries.length > FANOUT_CHUNK) await yieldToLoop();
     }
     for (const o of outboxRows) await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: o.id, channel: o.channel as ChannelName, recipient: o.recipient, state: 'queued', at: now });
     const [message] = await this.withCounts(ctx, [row]);

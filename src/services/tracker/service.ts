@@ -9,7 +9,7 @@ import type { Fix, Position } from '../../core/types.js';
 import { partitionOf, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { positionLog, type AppendStatus, type PositionLog } from './position-log.js';
 import { check, type IngestResult, type Previous } from './pipeline.js';
 import { DEVICE_PARTITIONS, trackerTenantTables, type PositionRow, type StatusRow, type TrackerDB } from './schema.js';

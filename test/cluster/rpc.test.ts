@@ -1,0 +1,49 @@
+/**
+ * Services across processes (src/cluster/rpc.ts) on the in-process bus: calls of a batched method
+ * made while one request is in flight leave together, in order, and each answers for itself.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryBus } from '../../src/adapters/bus-memory.js';
+import { AppError, invalid } from '../../src/core/errors.js';
+import { remote, serve } from '../../src/cluster/rpc.js';
+
+class Counter {
+  readonly calls: number[] = [];
+  async add(n: number): Promise<number> {
+    if (n < 0) throw invalid('n', `must not be negative, got ${n}`);
+    this.calls.push(n);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return n * 2;
+  }
+}
+
+describe('calls to a service in another process', () => {
+  it('sends the calls of a batched method made while one request is in flight as one request, in order, each answered for itself', async () => {
+    const bus = new MemoryBus();
+    const counter = new Counter();
+    const served = await serve(bus, 'counter', counter, ['add'] as const);
+    let requests = 0;
+    const counting = Object.assign(Object.create(bus) as MemoryBus, {
+      request: (...args: Parameters<MemoryBus['request']>) => {
+        requests++;
+        return bus.request(...args);
+      },
+    });
+    const proxy = remote<Counter, 'add'>(counting, 'counter', ['add'], { batch: ['add'] });
+    const answers = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => proxy.add(i === 7 ? -1 : i)));
+    assert.equal(requests, 2, 'the first call alone, the 49 made meanwhile in one request');
+    assert.deepEqual(counter.calls, Array.from({ length: 50 }, (_, i) => i).filter((i) => i !== 7), 'started in the order they were made');
+    answers.forEach((a, i) => {
+      if (i === 7) {
+        assert.equal(a.status, 'rejected');
+        assert.ok((a as PromiseRejectedResult).reason instanceof AppError, 'a refused call fails alone, as an AppError naming its field');
+        assert.equal(((a as PromiseRejectedResult).reason as AppError).errors[0]?.field, 'n');
+      } else assert.deepEqual(a, { status: 'fulfilled', value: i * 2 });
+    });
+    assert.equal(await proxy.add(21), 42, 'a lone call leaves at once');
+    assert.equal(requests, 3);
+    await served.close();
+    await bus.close();
+  });
+});
