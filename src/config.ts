@@ -53,6 +53,19 @@ function url(env: string, fallback: string, doc: string): Setting<string> {
   };
 }
 
+/** A name of letters, digits, `-` and `_` (an MQTT shared subscription group: no `/`, `+` or `#`). */
+function name(env: string, fallback: string, doc: string): Setting<string> {
+  return {
+    env,
+    doc,
+    default: fallback,
+    parse(raw) {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new Error(`${env} must be 1 to 64 letters, digits, "-" or "_", got "${raw}"`);
+      return raw;
+    },
+  };
+}
+
 /** A port that may also be switched off: a number from 0 (any free port) to 65535, or "off". */
 function portOrOff(env: string, fallback: number, doc: string): Setting<number | 'off'> {
   const port = integer(env, fallback, 0, 65535, doc);
@@ -124,6 +137,7 @@ export const settings = {
   osmandSpeedUnit: oneOf('FOLLOWME_OSMAND_SPEED_UNIT', ['knots', 'kmh', 'mps'], 'knots', 'Unit of `speed` in OsmAnd query strings and forms: knots (what the protocol and Traccar Client send), kmh or mps.'),
   mqttPort: portOrOff('FOLLOWME_MQTT_PORT', 1884, 'Port of the embedded MQTT broker for OwnTracks apps (username = OwnTracks user, password = device token), on HOST; 0 picks a free one, "off" disables it. 1884, not 1883, so it never clashes with a broker already there.'),
   mqttUrl: url('FOLLOWME_MQTT_URL', '', 'External MQTT broker to take OwnTracks messages from (e.g. mqtt://user:pass@127.0.0.1:1883), with the shared subscription $share/followme/owntracks/#; the topic USER/DEVICE names the device by its unique id. Empty: none.'),
+  mqttShareGroup: name('FOLLOWME_MQTT_SHARE_GROUP', 'followme', 'Shared subscription group on the external MQTT broker ($share/<group>/owntracks/…): the workers of one deployment share the messages; two deployments on one broker need two groups, or each gets only part of them.'),
   mapStyleUrl: {
     env: 'FOLLOWME_MAP_STYLE_URL',
     default: '',

@@ -296,6 +296,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       osmandSpeedUnit: config.osmandSpeedUnit,
       mqttPort: config.mqttPort,
       mqttUrl: config.mqttUrl,
+      mqttShareGroup: config.mqttShareGroup,
     });
   }
   if (has('api')) {

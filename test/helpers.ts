@@ -17,8 +17,11 @@ export interface TestPlatform extends Platform {
   stop(): Promise<void>;
 }
 
+/** Platforms started by this process: each gets its own shared subscription group on an external broker, so tests running side by side never take each other's messages. */
+let platforms = 0;
+
 export async function startTestPlatform(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'followme-test-'))): Promise<TestPlatform> {
-  const config: Config = loadConfig({ HOST: '127.0.0.1', PORT: '0', FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: '0', FOLLOWME_MQTT_PORT: '0', ...env });
+  const config: Config = loadConfig({ HOST: '127.0.0.1', PORT: '0', FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: '0', FOLLOWME_MQTT_PORT: '0', FOLLOWME_MQTT_SHARE_GROUP: `test-${process.pid}-${++platforms}`, ...env });
   const platform = await startPlatform(config, createLogger(process.env.FOLLOWME_LOG_LEVEL ?? 'silent'));
   const api = async (method: string, path: string, body?: unknown, token = ADMIN_KEY) => {
     const response = await fetch(`${platform.url}/api/v1${path}`, {

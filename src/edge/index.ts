@@ -39,6 +39,8 @@ export interface EdgeOptions {
   mqttPort?: number | 'off';
   /** An external broker to subscribe to ('' for none). */
   mqttUrl?: string;
+  /** Shared subscription group on the external broker (default followme). */
+  mqttShareGroup?: string;
 }
 
 /** The protocols, in the order they start: native (WebSocket and HTTP batch), OwnTracks HTTP, OsmAnd, OwnTracks MQTT. */
@@ -69,7 +71,7 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
       stops.push(() => embedded!.close());
     }
     if (options.mqttUrl) {
-      const external = await ExternalBroker.start(deps, intake, bus, { url: options.mqttUrl, maxPayloadBytes: options.maxFrameBytes });
+      const external = await ExternalBroker.start(deps, intake, bus, { url: options.mqttUrl, maxPayloadBytes: options.maxFrameBytes, shareGroup: options.mqttShareGroup });
       stops.push(() => external.close());
     }
   } catch (err) {

@@ -14,10 +14,14 @@
  *   the first part of the follower device's unique id (its broker login). The broker's ACL lets each
  *   login read only `followme/<login>/#`, and the app's subTopic is `followme/<login>/+/+`. Messages
  *   are retained (an app that subscribes later gets the newest at once) with an MQTT 5 message expiry
- *   at the share's end, so the broker forgets them then; a revocation clears them at once.
+ *   at the share's end, so the broker forgets them then. Which trees show a device is kept in the
+ *   bus's key-value store (bucket `owntracks_shown`, shared by every edge), so that whatever ends a
+ *   follower's right clears that follower's tree at once: a revocation, a share running out (a sweep
+ *   every SHOWN_SWEEP_MS), or a change of people, devices or groups (`client.changed`, e.g. the
+ *   follower left the group a share names).
  */
 import type { Position } from '../core/types.js';
-import type { Bus, Subscription } from '../ports/bus.js';
+import type { Bus, KeyValue, Subscription } from '../ports/bus.js';
 import { clientChanged } from '../services/client/index.js';
 import { positionAccepted, shareChanged, type ShareChanged } from '../services/tracker/index.js';
 import type { DeviceIdentity, EdgeDeps, FollowedPerson, Watchers } from './deps.js';
@@ -47,6 +51,14 @@ const REFRESH_MS = 60_000;
 const WATCHERS_TTL_MS = 300_000;
 const TENANT_REFRESH_DELAY_MS = 100;
 const WATCHERS_CACHE_MAX = 100_000;
+/** How often an external broker's trees are checked for shares that ran out. */
+const SHOWN_SWEEP_MS = 15_000;
+
+/** Which followers' trees show a device now (broker login → the share's end, null: until revoked). */
+interface Shown {
+  ownerUserId: string;
+  logins: Record<string, number | null>;
+}
 
 const live = (follow: { expiresAt: number | null } | undefined, now = Date.now()): boolean => !!follow && (follow.expiresAt === null || follow.expiresAt > now);
 
@@ -210,7 +222,13 @@ export class ExternalFollow {
   private readonly watchers = new Map<string, { tenantId: string; at: number; value: Promise<Watchers | undefined> }>();
   /** Friend topics whose card this process has published (a card is retained: once is enough). */
   private readonly carded = new Set<string>();
+  /** Friend topics this process has recorded in the ledger. */
+  private readonly recorded = new Set<string>();
   private readonly subscriptions: Subscription[] = [];
+  private ledger: KeyValue<Shown> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly pendingTenants = new Map<string, NodeJS.Timeout>();
+  private reconciling: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: EdgeDeps,
@@ -220,13 +238,86 @@ export class ExternalFollow {
   /** Positions and share changes are each handled by one edge of the cluster (shared durable consumers). */
   async start(bus: Bus): Promise<void> {
     this.subscriptions.push(await bus.subscribe(shareChanged, ({ data }) => this.invalidate(data.tenantId)));
-    this.subscriptions.push(await bus.subscribe(clientChanged, ({ data }) => this.invalidate(data.tenantId)));
+    this.ledger = await bus.kv<Shown>('owntracks_shown');
+    this.subscriptions.push(await bus.subscribe(clientChanged, ({ data }) => this.onClientChanged(data.tenantId)));
     this.subscriptions.push(await bus.consume(positionAccepted, 'edge-owntracks-friends', ({ data }) => this.onPosition(data)));
     this.subscriptions.push(await bus.consume(shareChanged, 'edge-owntracks-shares', ({ data }) => this.onShareChanged(data)));
+    this.sweepTimer = setInterval(() => this.schedule(() => this.reconcileAll(true)), SHOWN_SWEEP_MS);
+    this.sweepTimer.unref();
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    for (const t of this.pendingTenants.values()) clearTimeout(t);
     for (const s of this.subscriptions) await s.close();
+    await this.reconciling;
+  }
+
+  /** People, devices or groups changed: a follower may have lost the group a share names. Batched per tenant. */
+  private onClientChanged(tenantId: string): void {
+    this.invalidate(tenantId);
+    if (this.pendingTenants.has(tenantId)) return;
+    this.pendingTenants.set(tenantId, setTimeout(() => {
+      this.pendingTenants.delete(tenantId);
+      this.schedule(() => this.reconcileAll(false, tenantId));
+    }, TENANT_REFRESH_DELAY_MS));
+  }
+
+  private schedule(work: () => Promise<void>): void {
+    this.reconciling = this.reconciling.then(work).catch((err: unknown) => this.deps.logger.error({ err }, 'OwnTracks friends: could not clear trees that lost their right'));
+  }
+
+  /** Reconciles the devices in the ledger (of one tenant, or all; with `expiredOnly`, only those with a share that ran out). */
+  private async reconcileAll(expiredOnly: boolean, tenantId?: string): Promise<void> {
+    const ledger = this.ledger!;
+    const now = Date.now();
+    for (const key of await ledger.keys()) {
+      const [keyTenant, deviceId] = key.split('.') as [string, string];
+      if (tenantId !== undefined && keyTenant !== tenantId) continue;
+      if (expiredOnly) {
+        const entry = await ledger.get(key);
+        if (!entry || !Object.values(entry.value.logins).some((end) => end !== null && end <= now)) continue;
+      }
+      await this.reconcile({ tenantId: keyTenant, deviceId });
+    }
+  }
+
+  /** Clears the trees that show the device without a right to now, and forgets them. */
+  private async reconcile(device: DeviceIdentity): Promise<void> {
+    const ledger = this.ledger!;
+    const key = `${device.tenantId}.${device.deviceId}`;
+    const watchers = await this.watchersOf(device, true);
+    const allowed = watchers ? followerLogins(watchers) : new Map<string, number | null>();
+    for (;;) {
+      const entry = await ledger.get(key);
+      if (!entry) return;
+      const gone = Object.keys(entry.value.logins).filter((login) => !allowed.has(login));
+      if (gone.length === 0) return;
+      for (const login of gone) {
+        const base = `followme/${login}/${entry.value.ownerUserId}/${device.deviceId}`;
+        this.carded.delete(base);
+        this.recorded.delete(base);
+        await this.broker.publish(`${base}/info`, '');
+        await this.broker.publish(base, '');
+      }
+      const logins = Object.fromEntries(Object.entries(entry.value.logins).filter(([login]) => allowed.has(login)));
+      if (Object.keys(logins).length === 0) {
+        await ledger.delete(key);
+        return;
+      }
+      if (await ledger.update(key, { ownerUserId: entry.value.ownerUserId, logins }, entry.revision)) return;
+    }
+  }
+
+  /** Records that a follower's tree shows the device (before it is shown, so a crash cannot leave it unrecorded). */
+  private async record(device: DeviceIdentity, ownerUserId: string, login: string, expiresAt: number | null): Promise<void> {
+    const ledger = this.ledger!;
+    const key = `${device.tenantId}.${device.deviceId}`;
+    for (;;) {
+      const entry = await ledger.get(key);
+      const logins = { ...(entry?.value.logins ?? {}), [login]: expiresAt };
+      if (await ledger.update(key, { ownerUserId, logins }, entry?.revision ?? 0)) return;
+    }
   }
 
   private invalidate(tenantId: string): void {
@@ -272,11 +363,16 @@ export class ExternalFollow {
         await this.broker.publish(`${base}/info`, '');
         await this.broker.publish(base, '');
       }
+      await this.reconcile(device);
     }
   }
 
   private async show(login: string, watchers: Watchers, position: Position, expiresAt: number | null): Promise<void> {
     const base = `followme/${login}/${watchers.ownerUserId}/${position.deviceId}`;
+    if (!this.recorded.has(base)) {
+      await this.record(position, watchers.ownerUserId, login, expiresAt);
+      this.recorded.add(base);
+    }
     const expiry = expiresAt === null ? undefined : Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
     const friend = toFriend(watchers.name, position);
     if (!this.carded.has(base)) {

@@ -9,7 +9,7 @@
  *   the app keeps what was not stored. The broker relays nothing between devices: Follow Me decides
  *   what each app sees, and sends it to that app alone.
  * - ExternalBroker (a cluster): Follow Me subscribes to a broker such as Mosquitto with the shared
- *   subscription `$share/followme/owntracks/+/+` (and `…/+/+/+`), so several workers share the load.
+ *   subscription `$share/<FOLLOWME_MQTT_SHARE_GROUP>/owntracks/+/+` (and `…/+/+/+`), so several workers share the load.
  *   The broker authenticates the apps (its ACL must keep each user below its own topic); the topic's
  *   `USER/DEVICE` names the device by its unique id.
  *
@@ -228,7 +228,7 @@ export class ExternalBroker {
     private readonly client: MqttClient,
   ) {}
 
-  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, options: { url: string; maxPayloadBytes: number }): Promise<ExternalBroker> {
+  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, options: { url: string; maxPayloadBytes: number; shareGroup?: string | undefined }): Promise<ExternalBroker> {
     // Messages may arrive before connectAsync resolves; they wait for the broker object.
     const ready: { broker?: ExternalBroker } = {};
     const client = await mqtt.connectAsync(options.url, {
@@ -251,7 +251,8 @@ export class ExternalBroker {
     const broker = new ExternalBroker(deps, intake, client);
     ready.broker = broker;
     client.on('error', (err) => deps.logger.warn({ err: err.message }, 'external MQTT broker error'));
-    await client.subscribeAsync(['$share/followme/owntracks/+/+', '$share/followme/owntracks/+/+/+'], { qos: 1 });
+    const group = options.shareGroup ?? 'followme';
+    await client.subscribeAsync([`$share/${group}/owntracks/+/+`, `$share/${group}/owntracks/+/+/+`], { qos: 1 });
     // One worker of the cluster sends each message down (a durable consumer is shared, not copied).
     broker.subscription = await bus.consume(dispatch, 'edge-owntracks-mqtt', async ({ data }) => {
       await broker.sendTo({ tenantId: data.tenantId, deviceId: data.deviceId }, [data.frame]);

@@ -208,6 +208,32 @@ describe('follow me over OwnTracks MQTT, external broker (Mosquitto)', async () 
     await sleep(300);
     assert.deepEqual(fresh.got, [], 'nothing retained for Ben once revoked');
   });
+
+  it('clears Ben\'s tree when he leaves the group Ann shares with, though her share goes on', { skip: !up }, async () => {
+    const group = (await p.api('POST', `/tenants/${tenantId}/groups`, { name: `walkers-${run}` })).body;
+    assert.equal((await p.api('POST', `/tenants/${tenantId}/groups/${group.id}/members`, { userIds: [m.ben!.id, m.cat!.id] })).status, 200);
+    const ben = await app('ben');
+    const cat = await app('cat');
+    const base = (name: string) => `followme/${login(name)}/${m.ann!.id}/${m.ann!.deviceId}`;
+    const share = (await as('ann', 'POST', '/me/shares', { groupIds: [group.id], minutes: 30 })).body;
+    assert.equal((await ben.next(`${base('ben')}/info`)).name, 'Ann Doe');
+    assert.equal((await ben.next(base('ben'))).lat, 48.87, 'Ben sees Ann through the group');
+    assert.equal((await cat.next(base('cat'))).lat, 48.87, 'and so does Cat');
+
+    assert.equal((await p.api('DELETE', `/tenants/${tenantId}/groups/${group.id}/members/${m.ben!.id}`)).status, 200);
+    assert.equal(await ben.next(base('ben')), null, 'Ben\'s tree is cleared at once');
+    assert.equal(await ben.next(`${base('ben')}/info`), null, 'his card of Ann too');
+    const fresh = await app('ben');
+    await sleep(300);
+    assert.deepEqual(fresh.got, [], 'nothing retained for Ben');
+    const ann = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { clientId: `${login('ann')}-app2`, reconnectPeriod: 0 });
+    clients.push(ann);
+    await ann.publishAsync(`owntracks/${login('ann')}/phone`, JSON.stringify({ _type: 'location', lat: 48.88, lon: 2.32, tst: Math.floor(Date.now() / 1000), acc: 5 }), { qos: 1 });
+    assert.equal((await cat.next(base('cat'))).lat, 48.88, 'Cat, still in the group, goes on seeing Ann');
+    await sleep(300);
+    assert.deepEqual(ben.got.filter((g) => g.message !== null), [], 'Ben gets nothing more');
+    await as('ann', 'DELETE', `/me/shares/${share.id}`);
+  });
 });
 
 /** A free TCP port on loopback. */
