@@ -18,7 +18,7 @@ import { ClientService, clientMigrations, type ClientDB } from './services/clien
 import { reportingInterval, shareChanged, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
 import { NotificationService, notificationMigrations, sosRaised, type NotificationDB, type Webhooks } from './services/notification/index.js';
-import { createHttpServer, type HttpServer } from './http/server.js';
+import { createHttpServer, LISTEN_BACKLOG, type HttpServer } from './http/server.js';
 import { registerHosts } from './http/hosts.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
 import { registerApi, type Api } from './api/index.js';
@@ -317,7 +317,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods, { logger }));
     if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods, { logger }));
   }
-  await http.listen({ host: config.host, port: config.port });
+  await http.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;

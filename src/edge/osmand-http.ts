@@ -13,7 +13,7 @@
  * - 413 problem+json: body larger than FOLLOWME_MAX_FRAME_BYTES.
  */
 import type { AddressInfo } from 'node:net';
-import { createHttpServer, type HttpServer } from '../http/server.js';
+import { LISTEN_BACKLOG, createHttpServer, type HttpServer } from '../http/server.js';
 import type { EdgeDeps } from './deps.js';
 import type { Intake } from './intake.js';
 import { OsmandDecoder, type SpeedUnit } from './osmand.js';
@@ -49,7 +49,8 @@ export async function startOsmand(deps: EdgeDeps, intake: Intake, options: { hos
   };
   app.route({ method: ['GET', 'POST'], url: '/*', handler: (request) => handler(request) });
   app.route({ method: ['GET', 'POST'], url: '/', handler: (request) => handler(request) });
-  await app.listen({ host: options.host, port: options.port });
+  // Trackers reconnect in a burst after an outage: a long accept queue (capped by net.core.somaxconn) rather than dropped SYNs and retries of seconds.
+  await app.listen({ host: options.host, port: options.port, backlog: LISTEN_BACKLOG });
   return {
     port: (app.server.address() as AddressInfo).port,
     close: () => app.close(),

@@ -11,6 +11,9 @@ import { sendProblem } from './problem.js';
 
 export type HttpServer = FastifyInstance<import('node:http').Server, import('node:http').IncomingMessage, import('node:http').ServerResponse, Logger, TypeBoxTypeProvider>;
 
+/** Connections waiting to be accepted (the kernel caps it at net.core.somaxconn): devices reconnect in bursts after an outage or a restart. */
+export const LISTEN_BACKLOG = 4096;
+
 export interface HttpOptions {
   logger: Logger;
   bodyLimit: number;
