@@ -91,6 +91,8 @@ function decrypt(message: Record<string, unknown>, passphrase: string | null | u
 function decodeMessage(m: Record<string, unknown> & { _type: string }): Decoded {
   const tst = numberFrom(m.tst);
   const time = tst === undefined ? undefined : tst * 1000;
+  // a number JSON allows can still overflow to ±Infinity in milliseconds
+  if (time !== undefined && !Number.isFinite(time)) throw invalid('tst', `must be epoch seconds, got ${JSON.stringify(m.tst)}`);
   if (m._type !== 'location') {
     const event: DeviceEvent = { type: m._type, data: m };
     if (time !== undefined) event.time = time;

@@ -64,6 +64,7 @@ decoderContract<OwntracksPayload>('owntracks', () => {
     { name: 'an encrypted location with the right key', input: { payload: JSON.stringify(encryptOwntracks({ ...messages[0], vel: 36, cog: 90, acc: 12, bs: 2 }, 'correct horse battery staple')), key: 'correct horse battery staple' }, expectFix: { lat: 48.856826, speed: 10, heading: 90, accuracy: 12, charging: true } },
     { name: 'a card', input: { payload: '{"_type":"card","name":"Jane","tid":"j1"}' }, expectEvents: ['card'] },
     { name: 'a location without tst', input: { payload: '{"_type":"location","lat":1,"lon":2}' }, refusedField: 'tst' },
+    { name: 'a location whose tst overflows in milliseconds', input: { payload: '{"_type":"location","lat":0,"lon":0,"tst":-1.797693134862316e+305}' }, refusedField: 'tst' },
     { name: 'a location with text for lat', input: { payload: '{"_type":"location","lat":"north","lon":2,"tst":1}' }, refusedField: 'lat' },
     { name: 'a message without _type', input: { payload: '{"lat":1}' }, refusedField: '_type' },
   ];
