@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, tenantApi, type Branding, type Session } from '../lib/api';
 import { Login } from './Login';
 import { LiveStore } from './live';
@@ -51,14 +51,21 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
   const [mapStyleUrl, setMapStyleUrl] = useState<string | null | undefined>(undefined);
   const route = useRoute();
   useSyncExternalStore(store.subscribe, store.getVersion);
+  // The latest onLogout, read when needed: App passes a new function on every render (the branding
+  // arriving re-renders it), and with onLogout among the effect's dependencies every such render
+  // closed the store and loaded every device, position and status again (twice at each start).
+  const logout = useRef(onLogout);
+  useEffect(() => { logout.current = onLogout; }, [onLogout]);
   useEffect(() => {
+    let current = true;
     void loadWebConfig().then((c) => setMapStyleUrl(c.mapStyleUrl));
-    store.load().then(() => store.connect(), (err: Error & { status?: number }) => {
-      if (err.status === 401) onLogout();
+    store.load().then(() => { if (current) store.connect(); }, (err: Error & { status?: number }) => {
+      if (!current) return;
+      if (err.status === 401) logout.current();
       else setError(err.message);
     });
-    return () => store.close();
-  }, [store, onLogout]);
+    return () => { current = false; store.close(); };
+  }, [store]);
   useEffect(() => { document.title = `${session.tenant.name} · Follow Me`; }, [session]);
   const isAdmin = session.user.role === 'admin' || session.user.role === 'owner';
   const link = (screen: Route['screen'], label: string) => <a href={`#/${screen}`} aria-current={route.screen === screen ? 'page' : undefined}>{label}</a>;

@@ -1,5 +1,6 @@
 /** The live map: every device (clustered), fences, drawing, and the side panels (devices, fences, send, events). */
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { flushSync } from 'react-dom';
 import type { TenantApi } from '../lib/api';
 import { addDeviceLayers, addFenceLayers, clusterLabels, createMap, deviceFeatures, fitTo, maplibregl, setFences, STATUS_COLOURS, type DevicePoint, type GeoJSONSource, type MLMap, type StatusKey } from '../lib/map';
 import type { LonLat } from '../lib/types';
@@ -32,6 +33,8 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
   useSyncExternalStore(store.subscribe, store.getVersion);
   const container = useRef<HTMLDivElement>(null);
   const [map, setMap] = useState<MLMap>();
+  /** The map once its style is in and the device and fence sources exist (before `map`, which waits for the first full render). */
+  const [sources, setSources] = useState<MLMap>();
   const drawing = useRef<Drawing | undefined>(undefined);
   const [drawHint, setDrawHint] = useState('');
   const [tab, setTab] = useState<Tab>((params.get('tab') as Tab | null) ?? 'devices');
@@ -43,10 +46,19 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
 
   useEffect(() => {
     const m = createMap(container.current!, mapStyleUrl);
-    m.on('load', () => {
+    // The fence and device sources go in as soon as the style is parsed, not at 'load' (which waits
+    // for the base map's first complete render): MapLibre's worker then clusters the devices while
+    // the base map is still being drawn, instead of after it (part of the first draw's delay).
+    m.once('style.load', () => {
       addFenceLayers(m, store.fences);
       addDeviceLayers(m);
       clusterLabels(m);
+      // Synchronously, so that the devices (and the camera fitted to them) are in before the map
+      // asks its worker for the first tiles: otherwise it tiles the base map at the start view
+      // first, then again for the fitted one, one or more frames later.
+      flushSync(() => setSources(m));
+    });
+    m.on('load', () => {
       drawing.current = new Drawing(m);
       setMap(m);
     });
@@ -81,6 +93,7 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
   }, [store.devicesVersion, store.groups, query, groupId]);
 
   useEffect(() => {
+    const map = sources;
     if (!map) return;
     const points: DevicePoint[] = [];
     for (const id of visible) {
@@ -95,9 +108,9 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
       fitted.current = true;
       fitTo(map, points.map((p) => [p.position.lon, p.position.lat] as LonLat), 15);
     }
-  }, [map, visible, store.devicesVersion, store]);
+  }, [sources, visible, store.devicesVersion, store]);
 
-  useEffect(() => { if (map) setFences(map, store.fences); }, [map, store.fences]);
+  useEffect(() => { if (sources) setFences(sources, store.fences); }, [sources, store.fences]);
 
   const show = (at: LonLat, html?: string) => {
     if (!map) return;

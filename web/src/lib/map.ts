@@ -144,10 +144,13 @@ export function clusterLabels(map: MLMap): () => void {
   let frame = 0;
   const schedule = () => { cancelAnimationFrame(frame); frame = requestAnimationFrame(update); };
   map.on('moveend', schedule);
-  map.on('idle', schedule);
+  // At 'idle' everything is drawn: label the clusters now rather than a frame later (a frame is
+  // 100 ms or more with software GL on a busy machine, and the first draw waited for it).
+  const idle = () => { cancelAnimationFrame(frame); update(); };
+  map.on('idle', idle);
   // A map whose devices move all the time is rarely idle: refresh the labels every second as well.
   const timer = setInterval(schedule, 1000);
-  return () => { clearInterval(timer); map.off('moveend', schedule); map.off('idle', schedule); for (const m of markers.values()) m.remove(); };
+  return () => { clearInterval(timer); map.off('moveend', schedule); map.off('idle', idle); for (const m of markers.values()) m.remove(); };
 }
 
 export function fitTo(map: MLMap, coordinates: LonLat[], maxZoom = 16): void {
