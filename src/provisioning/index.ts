@@ -7,7 +7,7 @@
  */
 import { AppError, invalid } from '../core/errors.js';
 import { systemContext } from '../core/tenancy.js';
-import type { ClientService, Provisioned, Tenant } from '../services/client/index.js';
+import type { ClientService, ProvisionInput, Provisioned, Tenant } from '../services/client/index.js';
 import type { GeofenceService } from '../services/geofence/index.js';
 import type { NotificationService } from '../services/notification/index.js';
 import type { TrackerService } from '../services/tracker/index.js';
@@ -33,13 +33,8 @@ export interface Services {
 /** A service's operations on a tenant's data as a whole. */
 type TenantData = 'exportTenant' | 'purgeTenant' | 'importTenant';
 
-export interface ProvisionRequest {
-  name: string;
-  slug?: string | undefined;
-  externalRef?: string | undefined;
-  owner: { email: string; name: string; password?: string | undefined };
-  plan?: unknown;
-  branding?: unknown;
+/** What the client service takes for a tenant and its owner, with starter content in place of a bare starter group. */
+export interface ProvisionRequest extends Omit<ProvisionInput, 'starterGroup'> {
   /** Starter content: a default group, example fences around a centre ([lon, lat]), and message templates. */
   starter?: { group?: string | undefined; fencesAround?: [number, number] | undefined; templates?: boolean | undefined } | undefined;
 }
