@@ -292,7 +292,9 @@ export class ExternalFollow {
       const entry = await ledger.get(key);
       if (!entry) return;
       const gone = Object.keys(entry.value.logins).filter((login) => !allowed.has(login));
-      if (gone.length === 0) return;
+      // the kept ones take the end of the share in force now (a longer share replaced a shorter one), so the sweep stops finding them
+      const logins = Object.fromEntries(Object.keys(entry.value.logins).filter((login) => allowed.has(login)).map((login) => [login, allowed.get(login)!]));
+      if (gone.length === 0 && Object.entries(logins).every(([login, end]) => entry.value.logins[login] === end)) return;
       for (const login of gone) {
         const base = `followme/${login}/${entry.value.ownerUserId}/${device.deviceId}`;
         this.carded.delete(base);
@@ -300,11 +302,7 @@ export class ExternalFollow {
         await this.broker.publish(`${base}/info`, '');
         await this.broker.publish(base, '');
       }
-      const logins = Object.fromEntries(Object.entries(entry.value.logins).filter(([login]) => allowed.has(login)));
-      if (Object.keys(logins).length === 0) {
-        await ledger.delete(key);
-        return;
-      }
+      // a compare-and-set even when none is left (not a delete): another edge may have recorded a follower meanwhile
       if (await ledger.update(key, { ownerUserId: entry.value.ownerUserId, logins }, entry.revision)) return;
     }
   }
