@@ -195,7 +195,7 @@ function notificationOptions(config: Config) {
   return {
     channels: {
       email: { url: config.smtpUrl, from: config.smtpFrom },
-      sms: config.smsProvider === 'twilio' ? { provider: 'twilio' as const, baseUrl: config.twilioBaseUrl, accountSid: config.twilioAccountSid, authToken: config.twilioAuthToken, from: config.twilioFrom } : { provider: 'off' as const },
+      sms: config.smsProvider === 'twilio' ? { provider: 'twilio' as const, baseUrl: config.twilioBaseUrl, accountSid: config.twilioAccountSid, authToken: config.twilioAuthToken, from: config.twilioFrom, timeoutMs: config.twilioTimeoutMs } : { provider: 'off' as const },
       vapidSubject: config.vapidSubject,
     },
     outbox: { pollMs: config.outboxPollMs, retryBaseMs: config.outboxRetryMs, maxAttempts: config.outboxMaxAttempts, leaseMs: config.outboxLeaseMs },

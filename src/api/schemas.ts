@@ -227,7 +227,7 @@ export const Target = Type.Object(TargetFields, {
   description: 'Whom to reach: the union of devices, users (their devices), groups (with sub-groups), everyone inside the fences now, and everyone whose last known position is inside the area',
 });
 
-const DeliveryState = Type.String({ enum: ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'] });
+const DeliveryState = Type.String({ enum: ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed', 'unknown'] });
 export const ChannelName = Type.String({ enum: ['app', 'email', 'sms', 'push', 'webhook'] });
 
 export const Escalation = Type.Object(
@@ -291,6 +291,7 @@ export const Delivery = Type.Object({
   acknowledgedAt: Nullable(Type.Number()),
   expiredAt: Nullable(Type.Number()),
   failedAt: Nullable(Type.Number()),
+  unknownAt: Nullable(Type.Number()),
 });
 
 const Tally = Type.Record(Type.String(), Type.Number());

@@ -40,7 +40,8 @@ export interface Position extends Fix {
 export const PRIORITIES = ['normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const DELIVERY_STATES = ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'] as const;
+/** `unknown`: a channel send given up whose last attempt may have reached the provider (it may have arrived). */
+export const DELIVERY_STATES = ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed', 'unknown'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /** A receipt a device sends up about one delivery. */

@@ -330,3 +330,68 @@ describe('the outbox across a restart', () => {
     }
   });
 });
+
+describe('an SMS whose outcome nobody can know', () => {
+  it('ends unknown, not failed, when Twilio took it without answering and its message list could not confirm it; one that the list confirms ends sent', async () => {
+    const twilio = await startFakeTwilio();
+    const p = await startTestPlatform({ ...FAST, ...twilioEnv(twilio), FOLLOWME_TWILIO_TIMEOUT_MS: '300', FOLLOWME_OUTBOX_MAX_ATTEMPTS: '2' });
+    const live = new AbortController();
+    try {
+      const t = await seedTenant(p);
+      const doubtful = '+4915100000021'; // Twilio stores the text and never answers; its list is down
+      const confirmed = '+4915100000022'; // Twilio stores the text and never answers; its list works later
+      const users = [];
+      for (const [i, phone] of [doubtful, confirmed].entries()) {
+        const user = (await p.api('POST', `/tenants/${t.tenant.id}/users`, { email: `unknown${i}@acme.test`, name: `Unknown ${i}`, role: 'member' })).body;
+        assert.equal((await p.api('PUT', `/tenants/${t.tenant.id}/users/${user.id}/phone`, { phone })).status, 200);
+        users.push(user);
+      }
+      const states: string[] = [];
+      const stream = await fetch(`${p.url}/api/v1/tenants/${t.tenant.id}/live?access_token=${t.operatorToken}`, { signal: live.signal });
+      const reader = stream.body!.getReader();
+      void (async () => {
+        const decoder = new TextDecoder();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          for (const line of decoder.decode(value).split('\n')) if (line.startsWith('data: ') && line.includes('"channel":"sms"')) states.push((JSON.parse(line.slice(6)) as { state: string }).state);
+        }
+      })().catch(() => undefined);
+
+      twilio.hang(doubtful);
+      twilio.listUnavailable(true);
+      const first = await p.api('POST', `/tenants/${t.tenant.id}/messages`, { target: { userIds: [users[0].id] }, title: 'Road 7 flooded', channels: ['sms'] }, t.operatorToken);
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      const [d] = await eventually(async () => {
+        const list = ((await p.api('GET', `/tenants/${t.tenant.id}/messages/${first.body.id}/deliveries`, undefined, t.operatorToken)).body as any[]).filter((x) => x.channel === 'sms');
+        return list[0]?.state === 'unknown' ? list : undefined;
+      }, 10_000, 'sms given up');
+      assert.equal(d.attempts, 2);
+      assert.equal(d.failedAt, null, 'not failed: it may have arrived');
+      assert.ok(d.unknownAt >= d.queuedAt);
+      assert.match(d.lastError, /^outcome unknown after 2 attempts: Twilio answered 503 to the message list \(error 20500\)/, 'says why');
+      assert.equal(twilio.messages.filter((m) => m.to === doubtful).length, 1, 'the text did reach Twilio');
+      assert.deepEqual(twilio.requests.filter((r) => r.method === 'POST').length, 1, 'and was not sent again while unconfirmed');
+      assert.deepEqual((await p.api('GET', `/tenants/${t.tenant.id}/messages/${first.body.id}`, undefined, t.operatorToken)).body.channelCounts, { sms: { unknown: 1 } });
+      await eventually(() => states.includes('unknown'), 5000, 'unknown on the live stream');
+      const metrics = await (await fetch(`${p.url}/metrics`)).text();
+      assert.match(metrics, /followme_notification_channel_sends_total\{channel="sms",outcome="unknown"\} [1-9]/);
+
+      // the same lost answer, but the list works at the next attempt: found there, recorded as sent, not resent
+      twilio.listUnavailable(false);
+      twilio.hang(confirmed);
+      const second = await p.api('POST', `/tenants/${t.tenant.id}/messages`, { target: { userIds: [users[1].id] }, title: 'Road 8 flooded', channels: ['sms'] }, t.operatorToken);
+      const [s] = await eventually(async () => {
+        const list = ((await p.api('GET', `/tenants/${t.tenant.id}/messages/${second.body.id}/deliveries`, undefined, t.operatorToken)).body as any[]).filter((x) => x.channel === 'sms');
+        return list[0]?.state === 'sent' ? list : undefined;
+      }, 10_000, 'sms reconciled');
+      assert.equal(s.attempts, 2);
+      assert.equal(s.unknownAt, null);
+      assert.equal(twilio.messages.filter((m) => m.to === confirmed).length, 1);
+    } finally {
+      live.abort();
+      await p.stop();
+      await twilio.close();
+    }
+  });
+});

@@ -37,6 +37,10 @@ export interface FakeTwilio {
   loseAnswer(to: string, then?: () => void): void;
   /** The next text to this number is lost on the way: the connection is cut, nothing is stored. */
   loseRequest(to: string): void;
+  /** Every text to this number is stored and never answered (the caller times out), until close. */
+  hang(to: string): void;
+  /** The message list answers 503 (error 20500) while set, so a lost answer cannot be looked up. */
+  listUnavailable(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -46,12 +50,16 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
   const messages: TwilioMessage[] = [];
   const lostAnswers = new Map<string, (() => void) | undefined>();
   const lostRequests = new Set<string>();
+  const hanging = new Set<string>();
+  const held: ServerResponse[] = [];
+  let listDown = false;
   const fail = (res: ServerResponse, status: number, code: number, message: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }));
   const receiver = await startReceiver((req, res) => {
     const [path, search = ''] = req.url.split('?');
     if (req.headers.authorization !== `Basic ${Buffer.from(`${TWILIO.accountSid}:${TWILIO.authToken}`).toString('base64')}`) return fail(res, 401, 20003, 'Authenticate');
     if (path !== MESSAGES) return fail(res, 404, 20404, `The requested resource ${path} was not found`);
     if (req.method === 'GET') {
+      if (listDown) return fail(res, 503, 20500, 'Service Unavailable');
       const query = new URLSearchParams(search);
       const pageSize = Number(query.get('PageSize') ?? 50);
       const page = Number(query.get('Page') ?? 0);
@@ -78,6 +86,7 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     const sid = `SM${randomBytes(16).toString('hex')}`;
     const message: TwilioMessage = { sid, account_sid: TWILIO.accountSid, to, from: TWILIO.from, body, status: 'queued', direction: 'outbound-api', date_created: new Date().toUTCString().replace('GMT', '+0000'), date_sent: null, uri: `/2010-04-01/Accounts/${TWILIO.accountSid}/Messages/${sid}.json` };
     messages.push(message);
+    if (hanging.has(to)) return void held.push(res);
     if (lostAnswers.has(to)) {
       const then = lostAnswers.get(to);
       lostAnswers.delete(to);
@@ -92,6 +101,13 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     messages,
     loseAnswer: (to, then) => lostAnswers.set(to, then),
     loseRequest: (to) => lostRequests.add(to),
-    close: receiver.close,
+    hang: (to) => hanging.add(to),
+    listUnavailable: (on) => {
+      listDown = on;
+    },
+    close: async () => {
+      for (const res of held.splice(0)) res.socket?.destroy();
+      await receiver.close();
+    },
   };
 }

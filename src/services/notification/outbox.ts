@@ -7,6 +7,8 @@
  * - Channel rows (e-mail, SMS, push, webhook) are claimed with a compare-and-set on
  *   `next_attempt_at` (a lease), sent, and marked sent/delivered, or given a later attempt with
  *   exponential back-off and the error, or failed after the last attempt or a permanent refusal.
+ * - A row whose last attempt may have reached the provider (no answer, and for SMS Twilio's message
+ *   list could not settle it) ends `unknown` instead of `failed`: it may have arrived.
  *
  * Everything the worker needs is in the store, so after a crash or restart it picks up where the
  * last process stopped: due rows are due, leased rows fall due when their lease runs out.
@@ -17,7 +19,7 @@ import { registry } from '../../core/metrics.js';
 import type { Logger } from '../../core/log.js';
 import type { Priority } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
-import { PermanentChannelError, type ChannelName, type ChannelSet, type OutgoingMessage } from './channels/index.js';
+import { OutcomeUnknownError, PermanentChannelError, type ChannelName, type ChannelSet, type OutgoingMessage } from './channels/index.js';
 import { DrainLoop } from './drain-loop.js';
 import { deliveryUpdated } from './events.js';
 import type { NotificationDB } from './schema.js';
@@ -155,6 +157,9 @@ export class OutboxWorker {
     }
     const from = row.channel === 'email' ? ((await this.emailFromFor(row.tenant_id)) ?? undefined) : undefined;
     const job = { id: row.id, channel: row.channel as ChannelName, recipient: row.recipient, address: row.address, message: outgoing(message), secret, from, link: this.linkFor(row.tenant_id) };
+    // Whether an attempt of this row may have reached the provider without us knowing: an earlier
+    // one still marked, until the provider's list says it did not arrive, or this one.
+    let doubt = row.sending_at != null;
     try {
       // No idempotency key at the provider: an attempt whose answer was never recorded is looked up
       // there before anything is sent again, and every attempt is marked before it starts.
@@ -163,6 +168,7 @@ export class OutboxWorker {
         channelSends.inc({ channel: row.channel, outcome: 'reconciled' });
         this.logger.info({ outboxId: row.id, channel: row.channel, since: row.sending_at }, 'an earlier attempt had reached the provider; recorded, not sent again');
       } else {
+        doubt = false; // the provider's list shows no earlier attempt arrived (or there was none)
         if (channel.reconcile) await this.db.updateTable('outbox').set({ sending_at: row.sending_at ?? Date.now() }).where('id', '=', row.id).execute();
         outcome = await channel.send(job);
         channelSends.inc({ channel: row.channel, outcome: 'ok' });
@@ -172,16 +178,29 @@ export class OutboxWorker {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const permanent = err instanceof PermanentChannelError;
+      if (err instanceof OutcomeUnknownError) doubt = true;
       const at = Date.now();
-      if (permanent || attempts >= this.settings.maxAttempts) {
+      if (!permanent && doubt && attempts >= this.settings.maxAttempts) {
+        // Given up, but the text may have arrived: say so rather than "failed". The mark stays, as
+        // the time from which the provider's records would show it.
+        channelSends.inc({ channel: row.channel, outcome: 'unknown' });
+        const why = `outcome unknown after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reason}`;
+        this.logger.warn({ outboxId: row.id, channel: row.channel, attempts, reason, since: row.sending_at }, 'channel send given up with its outcome unknown; it may have arrived');
+        await this.finish(row, { state: 'unknown', failed_at: at, next_attempt_at: null, last_error: why });
+      } else if (permanent || attempts >= this.settings.maxAttempts) {
         channelSends.inc({ channel: row.channel, outcome: 'failed' });
         this.logger.warn({ outboxId: row.id, channel: row.channel, attempts, reason }, 'channel send failed for good');
         await this.finish(row, { state: 'failed', failed_at: at, next_attempt_at: null, last_error: reason, sending_at: null });
       } else {
-        // the mark stays: a failure is not proof the provider got nothing (a timeout, a cut connection)
+        // An unknown outcome keeps the mark, so the next attempt looks first; a plain refusal after
+        // the list showed nothing arrived (or with no earlier attempt) clears it.
         channelSends.inc({ channel: row.channel, outcome: 'retry' });
-        this.logger.info({ outboxId: row.id, channel: row.channel, attempts, reason }, 'channel send failed; will retry');
-        await this.db.updateTable('outbox').set({ next_attempt_at: at + backoff(this.settings.retryBaseMs, attempts), last_error: reason }).where('id', '=', row.id).execute();
+        this.logger.info({ outboxId: row.id, channel: row.channel, attempts, reason, outcomeUnknown: doubt }, 'channel send failed; will retry');
+        await this.db
+          .updateTable('outbox')
+          .set({ next_attempt_at: at + backoff(this.settings.retryBaseMs, attempts), last_error: reason, ...(doubt ? {} : { sending_at: null }) })
+          .where('id', '=', row.id)
+          .execute();
       }
     }
   }

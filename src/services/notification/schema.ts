@@ -48,6 +48,7 @@ export interface NotificationDB {
     queued_at: number;
     sent_at: number | null;
     delivered_at: number | null;
+    /** When the outbox gave up on the row: state `failed`, or `unknown` (the last attempt may have reached the provider). */
     failed_at: number | null;
     expired_at: number | null;
     /** Set just before the provider is called, cleared when its answer is recorded: still set at the next claim means that attempt's outcome is unknown. */

@@ -102,6 +102,8 @@ export interface Delivery {
   acknowledgedAt: number | null;
   expiredAt: number | null;
   failedAt: number | null;
+  /** When a channel send was given up with its outcome unknown (state `unknown`: it may have arrived; `lastError` says why). */
+  unknownAt: number | null;
 }
 
 export interface Person {
@@ -170,7 +172,7 @@ export interface NotificationOptions {
   publicUrl?: string | undefined;
 }
 
-const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5 };
+const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5, unknown: 5 };
 const STAMP = { sent: 'sent_at', delivered: 'delivered_at', read: 'read_at', acknowledged: 'acknowledged_at' } as const;
 const FANOUT_CHUNK = 500;
 const PERSON_CHANNELS: ChannelName[] = ['email', 'sms', 'push'];
@@ -1096,7 +1098,7 @@ export class NotificationService {
       if (options && !options.includes(response)) throw invalid('response', `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
     }
     const current = row.state as DeliveryState;
-    if (ORDER[state] <= ORDER[current] || current === 'expired' || current === 'failed') return toDelivery(row);
+    if (ORDER[state] <= ORDER[current] || ORDER[current] === 5) return toDelivery(row);
     const now = Date.now();
     const changes: Partial<NotificationDB['deliveries']> = { state, [STAMP[state]]: now };
     // a later receipt implies the earlier ones
@@ -1203,6 +1205,7 @@ function toDelivery(row: NotificationDB['deliveries']): Delivery {
     acknowledgedAt: row.acknowledged_at,
     expiredAt: row.expired_at,
     failedAt: null,
+    unknownAt: null,
   };
 }
 
@@ -1224,6 +1227,8 @@ function outboxToDelivery(row: NotificationDB['outbox']): Delivery {
     readAt: null,
     acknowledgedAt: null,
     expiredAt: row.expired_at,
-    failedAt: row.failed_at,
+    // failed_at is when the outbox gave up on the row, failed or with its outcome unknown
+    failedAt: row.state === 'failed' ? row.failed_at : null,
+    unknownAt: row.state === 'unknown' ? row.failed_at : null,
   };
 }

@@ -6,7 +6,7 @@ import { clock, time } from '../lib/format';
 import type { LiveStore } from './live';
 import { navigate } from './App';
 
-const STATES: DeliveryState[] = ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed'];
+const STATES: DeliveryState[] = ['queued', 'sent', 'delivered', 'read', 'acknowledged', 'expired', 'failed', 'unknown'];
 
 export function MessagesScreen({ store, api, messageId }: { store: LiveStore; api: TenantApi; messageId?: string }) {
   const [messages, setMessages] = useState<Message[]>([]);

@@ -25,7 +25,7 @@ export interface Directory { people: Named[]; groups: Named[] }
 export interface FenceEvent { id: string; deviceId: string; fenceId: string; fenceName: string; type: string; time: number; lon: number; lat: number; distance: number }
 export interface Sos { id: string; deviceId: string; at: number; lon?: number; lat?: number; text?: string }
 export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
-export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed';
+export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed' | 'unknown';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
 export interface Delivery { id: string; messageId: string; deviceId: string; state: DeliveryState; response: string | null; queuedAt: number; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null }
 export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean }

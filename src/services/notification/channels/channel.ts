@@ -47,6 +47,16 @@ export class PermanentChannelError extends Error {
   override readonly name = 'PermanentChannelError';
 }
 
+/**
+ * A failure after the request may have reached the provider (no answer in time, the connection cut
+ * after sending, an answer that could not be read): nobody knows whether it arrived. The outbox
+ * keeps the attempt marked, looks it up first at the next attempt (channels with `reconcile`), and
+ * when the last attempt ends so, records the row as `unknown`, not `failed`.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+}
+
 export interface Channel {
   readonly name: ChannelName;
   /** Whether this deployment has what the channel needs (SMTP settings, SMS credentials …). */

@@ -10,10 +10,12 @@
  * first such attempt began. We bound the search by `date_created` rather than Twilio's `DateSent`
  * filter: a message still queued at Twilio has no `date_sent` yet and that filter would miss it.
  */
-import { PermanentChannelError, retryable } from './channel.js';
+import { OutcomeUnknownError, PermanentChannelError, retryable } from './channel.js';
 import type { SmsProvider } from './sms.js';
 
 const TIMEOUT_MS = 10_000;
+/** Connection failures that happen before any byte of the request left: the text was certainly not sent. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
 /** Twilio's page size limit is 1000; a number gets few texts from us, so small pages end the search soonest. */
 const PAGE_SIZE = 50;
 const MAX_PAGES = 20;
@@ -31,6 +33,8 @@ export interface TwilioSettings {
   accountSid: string;
   authToken: string;
   from: string;
+  /** How long a request may take before its outcome counts as unknown (default 10 s). */
+  timeoutMs?: number | undefined;
 }
 
 export class TwilioSms implements SmsProvider {
@@ -40,6 +44,10 @@ export class TwilioSms implements SmsProvider {
 
   private get base(): string {
     return this.settings.baseUrl.replace(/\/$/, '');
+  }
+
+  private get timeoutMs(): number {
+    return this.settings.timeoutMs ?? TIMEOUT_MS;
   }
 
   private get authorization(): string {
@@ -57,10 +65,15 @@ export class TwilioSms implements SmsProvider {
         accept: 'application/json',
       },
       body: new URLSearchParams({ To: to, From: from, Body: text }).toString(),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    }).catch((err: unknown) => {
+      const code = errorCode(err);
+      if (code && NOT_SENT.has(code)) throw new Error(`could not reach Twilio (${code}); the text was not sent`);
+      throw new OutcomeUnknownError(`no answer from Twilio (${describe(err)}); the text may have been sent`);
     });
     const answer = (await response.json().catch(() => ({}))) as { sid?: string; message?: string; code?: number };
     if (response.ok && answer.sid) return { providerId: answer.sid };
+    if (response.ok) throw new OutcomeUnknownError(`Twilio answered ${response.status} without a readable message resource; the text may have been sent`);
     const reason = `Twilio answered ${response.status}${answer.code ? ` (error ${answer.code})` : ''}: ${answer.message ?? 'no message'}`;
     if (retryable(response.status)) throw new Error(reason);
     throw new PermanentChannelError(reason);
@@ -70,7 +83,7 @@ export class TwilioSms implements SmsProvider {
     const query = new URLSearchParams({ To: to, From: this.settings.from, PageSize: String(PAGE_SIZE) });
     let next: string | null = `/2010-04-01/Accounts/${encodeURIComponent(this.settings.accountSid)}/Messages.json?${query.toString()}`;
     for (let page = 0; next && page < MAX_PAGES; page++) {
-      const response: Response = await fetch(`${this.base}${next}`, { headers: { authorization: this.authorization, accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      const response: Response = await fetch(`${this.base}${next}`, { headers: { authorization: this.authorization, accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
       const answer = (await response.json().catch(() => ({}))) as { messages?: TwilioMessage[]; next_page_uri?: string | null; code?: number; message?: string };
       // cannot tell: the outbox tries again later, still without sending
       if (!response.ok || !Array.isArray(answer.messages)) throw new Error(`Twilio answered ${response.status} to the message list${answer.code ? ` (error ${answer.code})` : ''}: ${answer.message ?? 'no message list'}`);
@@ -84,4 +97,16 @@ export class TwilioSms implements SmsProvider {
     if (next) throw new Error(`Twilio's message list to ${to} has more than ${MAX_PAGES * PAGE_SIZE} texts since the attempt; cannot tell whether it arrived`);
     return undefined;
   }
+}
+
+/** The system error code of a failed fetch (undici puts it on `cause`). */
+function errorCode(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'timed out';
+  const code = errorCode(err);
+  return code ?? (err instanceof Error ? err.message : String(err));
 }
