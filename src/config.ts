@@ -104,6 +104,7 @@ export const settings = {
       return raw;
     },
   },
+  catchUp: oneOf('FOLLOWME_CATCH_UP', ['on', 'off'], 'on', 'Embedded deployment: at start, evaluate the positions and handle the fence events that the in-process bus lost in an unclean stop (off only to diagnose; a cluster relies on JetStream instead).'),
   demo: oneOf('FOLLOWME_DEMO', ['on', 'off'], 'on', 'On first start with an empty data folder, provision a demo tenant and run the device simulator.'),
   demoDevices: integer('FOLLOWME_DEMO_DEVICES', 100, 1, 10_000, 'How many simulated devices the demo moves about.'),
   logLevel: oneOf('FOLLOWME_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level of the structured (JSON) log on stdout.'),

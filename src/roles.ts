@@ -13,7 +13,7 @@ import { PostgresStoreFactory } from './adapters/store-postgres.js';
 import type { Bus, Subscription } from './ports/bus.js';
 import type { Migration, Store, StoreFactory } from './ports/store.js';
 import type { GroupsOf, PositionSource } from './services/geofence/index.js';
-import type { Resolvers } from './services/notification/index.js';
+import type { EventSource, Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, shareChanged, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
@@ -139,6 +139,11 @@ function positionsOf(tracker: TrackerService): PositionSource {
   };
 }
 
+/** The geofence service's events as the notification service's catch-up reads them (notification/catch-up.ts). */
+function eventsOf(geofence: GeofenceService): EventSource {
+  return { eventsAfter: (tenantId, from, cursor, limit) => geofence.eventsAfter(systemContext(tenantId), from, cursor, limit) };
+}
+
 /**
  * The one thing the geofence service needs of the client service: a device's groups (with the
  * groups above them), through the client's public surface, cached there until client.changed.
@@ -256,7 +261,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       groupsOf: groupsOf(client),
       ownership: await ownership('geofence'),
       // the in-process bus keeps nothing across a crash: positions the tracker committed are read back from it
-      catchUp: !cluster && local.tracker ? positionsOf(local.tracker) : undefined,
+      catchUp: !cluster && config.catchUp === 'on' && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
   const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'] });
@@ -266,7 +271,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       bus,
       resolvers(client, geofence, tracker),
       logger,
-      notificationOptions(config),
+      // the in-process bus keeps nothing across a crash: fence events the geofence service committed are read back from it
+      { ...notificationOptions(config), catchUp: !cluster && config.catchUp === 'on' && local.geofence ? eventsOf(local.geofence) : undefined },
     );
   }
   const notification: NotificationApi =

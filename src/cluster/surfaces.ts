@@ -34,7 +34,7 @@ export const sharingMethods = ['share', 'myShares', 'revoke', 'following', 'foll
 export const geofenceMethods = [
   'createFence', 'updateFence', 'deleteFence', 'getFence', 'listFences', 'importFences', 'exportFences',
   'createProximityRule', 'listProximityRules', 'getProximityRule', 'deleteProximityRule',
-  'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents',
+  'insideNow', 'presenceIn', 'fencesOf', 'containing', 'devicesNear', 'staysIn', 'nearestBoundary', 'listEvents', 'eventsAfter',
   'saveDeviceRegion', 'recordReportedEvent', ...tenantData,
 ] as const satisfies readonly (keyof GeofenceService)[];
 

@@ -347,6 +347,18 @@ export class GeofenceService {
     return nearest;
   }
 
+  /**
+   * The published events (not the device-reported ones) with a time from `from`, oldest first by
+   * (time, id), after `cursor` if given: how the notification service catches up on events its
+   * in-process bus lost in a crash.
+   */
+  async eventsAfter(ctx: TenantContext, from: number, cursor: { time: number; id: string } | null, limit: number): Promise<FenceEvent[]> {
+    let query = new TenantScope(this.db, ctx.tenantId).selectFrom('fence_events').selectAll().where('time', '>=', from).where('type', 'not in', ['reported_enter', 'reported_exit']);
+    if (cursor) query = query.where((eb) => eb.or([eb('time', '>', cursor.time), eb.and([eb('time', '=', cursor.time), eb('id', '>', cursor.id)])]));
+    const rows = await query.orderBy('time').orderBy('id').limit(Math.min(Math.max(1, limit), 10_000)).execute();
+    return rows.map(toEvent);
+  }
+
   async listEvents(ctx: TenantContext, q: EventQuery): Promise<FenceEvent[]> {
     const limit = q.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('limit', `must be a whole number from 1 to 10000, got ${q.limit}`);

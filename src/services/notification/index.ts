@@ -7,5 +7,6 @@ export type { NotificationDB } from './schema.js';
 export { dispatch, deliveryUpdated, sosRaised, type Dispatch, type DeliveryUpdate, type MessageFrame, type SosRaised } from './events.js';
 export { CHANNELS, webhookSignature, type ChannelName, type ChannelSettings } from './channels/index.js';
 export type { OutboxSettings } from './outbox.js';
+export type { EventSource } from './catch-up.js';
 export { Webhooks, WEBHOOK_EVENTS } from './webhooks.js';
 export type { Webhook, WebhookInput, WebhookDelivery, WebhookDeliveryState, WebhookAttempt, WebhookEvent, WebhookSettings } from './webhooks.js';

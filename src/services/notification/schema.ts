@@ -175,6 +175,17 @@ export interface NotificationDB {
     status: number | null;
     error: string | null;
   };
+  /**
+   * Geofence events the rules have handled (embedded deployment only): the watermark per tenant
+   * and bus partition (`lane`) that start-up catch-up resumes from, and the ids it skips (catch-up.ts).
+   */
+  event_marks: {
+    event_id: string;
+    tenant_id: string;
+    lane: number;
+    time: number;
+    handled_at: number;
+  };
   /** Every alert or recipient left out by noise control, with the reason. */
   suppressions: {
     id: string;
@@ -446,7 +457,21 @@ export const notificationMigrations: Migration[] = [
       await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'at']).execute();
     },
   },
+  {
+    name: '007-event-catch-up',
+    async up(db) {
+      await db.schema
+        .createTable('event_marks')
+        .addColumn('event_id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('lane', 'integer', (c) => c.notNull())
+        .addColumn('time', 'bigint', (c) => c.notNull())
+        .addColumn('handled_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('event_marks_watermark').on('event_marks').columns(['tenant_id', 'lane', 'time']).execute();
+    },
+  },
 ];
 
 /** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
-export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions', 'webhooks', 'webhook_deliveries', 'webhook_attempts'] as const;
+export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions', 'webhooks', 'webhook_deliveries', 'webhook_attempts', 'event_marks'] as const;

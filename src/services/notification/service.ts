@@ -16,6 +16,7 @@ import type { Bus, Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
+import { catchUpEvents, markHandled, pruneMarks, type EventSource } from './catch-up.js';
 import { deliveryUpdated, sosRaised, type MessageFrame, type SosRaised } from './events.js';
 import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { Webhooks, type WebhookSettings } from './webhooks.js';
@@ -170,6 +171,11 @@ export interface NotificationOptions {
   sweepMs: number;
   /** Base URL of the Control Center, for {link} and channel links. */
   publicUrl?: string | undefined;
+  /**
+   * Embedded deployment: where the geofence events are, to catch up at start on those the
+   * in-process bus lost in a crash (catch-up.ts). Unset in a cluster: JetStream redelivers.
+   */
+  catchUp?: EventSource | undefined;
 }
 
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5, unknown: 5 };
@@ -228,7 +234,13 @@ export class NotificationService {
   /** Loads (or generates and keeps) the VAPID keys, consumes geofence and SOS events, starts the outbox worker and the sweeps. */
   async start(): Promise<void> {
     this.channels.push.useKeys(await this.vapidKeys());
-    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data)));
+    const source = this.options.catchUp;
+    if (source) {
+      const started = Date.now();
+      const caught = await catchUpEvents(this.db, source, (event) => this.handleFenceEvent(event));
+      if (caught.events > 0) this.logger.warn({ ...caught, ms: Date.now() - started }, 'handled fence events missed before an unclean stop');
+    }
+    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.handleFenceEvent(m.data)));
     this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
@@ -683,6 +695,12 @@ export class NotificationService {
     this.batteryRules.delete(ctx.tenantId);
   }
 
+  /** A fence event through the rules, then marked handled where start-up catch-up needs it. */
+  private async handleFenceEvent(event: FenceEvent): Promise<void> {
+    await this.onFenceEvent(event);
+    if (this.options.catchUp) await markHandled(this.db, event);
+  }
+
   /** A geofence event: live zones on that fence reach the device that entered; every enabled rule on that fence (or proximity rule) and event type fires. */
   private async onFenceEvent(event: FenceEvent): Promise<void> {
     const ctx = systemContext(event.tenantId);
@@ -864,6 +882,7 @@ export class NotificationService {
     await this.expire();
     await this.escalate();
     await this.closeLiveZones();
+    if (this.options.catchUp) await pruneMarks(this.db);
   }
 
   /** Deliveries of expired messages that never reached their recipient become `expired`. */
