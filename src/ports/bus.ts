@@ -20,6 +20,21 @@ export function topic<T>(name: string): Topic<T> {
   return { name };
 }
 
+/**
+ * A service changed settings of a tenant that processes cache (tracking settings, rules …). Every
+ * process running that service drops its copy on this one signal (an ephemeral `subscribe`: every
+ * process gets it, in a cluster over NATS), so a change made through any process holds everywhere.
+ */
+export interface SettingsChanged {
+  tenantId: string;
+  /** The service whose settings changed; only its caches listen. */
+  service: 'tracker' | 'notification';
+  /** What changed, for the log: `tracking`, `visibility`, `rules`, `tenant` (imported or purged). */
+  what: string;
+}
+
+export const settingsChanged = topic<SettingsChanged>('settings.changed');
+
 export interface BusMessage<T> {
   topic: string;
   /** Ordering key (a device id, a message id): messages with one key are handled in order. */

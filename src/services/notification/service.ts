@@ -12,7 +12,7 @@ import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
-import type { Bus, Subscription } from '../../ports/bus.js';
+import { settingsChanged, type Bus, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
@@ -186,7 +186,7 @@ const transitions = new Counter({ name: 'followme_notification_deliveries_total'
 const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
 const escalations = new Counter({ name: 'followme_notification_escalations_total', help: 'Messages escalated for too few confirmations', registers: [registry] });
 
-const BATTERY_RULES_TTL_MS = 10_000;
+const BATTERY_RULES_TTL_MS = 60_000;
 /** A low-battery rule re-arms only once the battery is this many points above its threshold (hysteresis). */
 export const BATTERY_REARM_MARGIN = 5;
 
@@ -201,9 +201,10 @@ export class NotificationService {
   private pendingSent: { tenantId: string; id: string }[] = [];
   private readonly noise: NoiseControl;
   /**
-   * low_battery rules per tenant, so a position costs a map lookup: dropped when this process
-   * changes rules, and reloaded after BATTERY_RULES_TTL_MS, so a change made by another process is
-   * seen within that. The alert state per rule and device is in the store (battery_state).
+   * low_battery rules per tenant, so a position costs a map lookup: dropped when any process
+   * changes the tenant's rules (`settings.changed`), and reloaded after BATTERY_RULES_TTL_MS anyway,
+   * should that signal be missed (it is at most once, e.g. across a NATS reconnect). The alert
+   * state per rule and device is in the store (battery_state).
    */
   private readonly batteryRules = new Map<string, { rules: Rule[]; until: number }>();
   private sentFlush: Promise<void> | undefined;
@@ -244,6 +245,11 @@ export class NotificationService {
     this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
+    this.subscriptions.push(
+      await this.bus.subscribe(settingsChanged, (m) => {
+        if (m.data.service === 'notification') this.batteryRules.delete(m.data.tenantId);
+      }),
+    );
     this.outbox.start();
     await this.webhooks.start();
     // one sweep at a time: a tick that finds the previous one still running skips
@@ -680,7 +686,7 @@ export class NotificationService {
     await this.checkChannels(ctx, normalized.channels);
     const rule: Rule = { ...normalized, id: newId('rul'), tenantId: ctx.tenantId, createdAt: Date.now() };
     await this.scope(ctx).insert('rules', ruleColumns(rule));
-    this.batteryRules.delete(ctx.tenantId);
+    await this.rulesChanged(ctx.tenantId);
     return rule;
   }
 
@@ -692,7 +698,13 @@ export class NotificationService {
     const result = await this.scope(ctx).deleteFrom('rules').where('id', '=', id).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) throw notFound('rule', id);
     await this.scope(ctx).deleteFrom('battery_state').where('rule_id', '=', id).execute();
-    this.batteryRules.delete(ctx.tenantId);
+    await this.rulesChanged(ctx.tenantId);
+  }
+
+  /** Drops the cached rules here and, through `settings.changed`, in every other notification process. */
+  private async rulesChanged(tenantId: string): Promise<void> {
+    this.batteryRules.delete(tenantId);
+    await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'notification', what: 'rules' });
   }
 
   /** A fence event through the rules, then marked handled where start-up catch-up needs it. */
@@ -970,11 +982,15 @@ export class NotificationService {
   }
 
   async purgeTenant(tenantId: string): Promise<number> {
-    return this.db.transaction().execute((trx) => purgeTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId));
+    const purged = await this.db.transaction().execute((trx) => purgeTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId));
+    await this.rulesChanged(tenantId);
+    return purged;
   }
 
   async importTenant(tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
-    return this.db.transaction().execute((trx) => importTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId, rows));
+    const imported = await this.db.transaction().execute((trx) => importTenantRows<NotificationDB>(trx, notificationTenantTables, tenantId, rows));
+    await this.rulesChanged(tenantId);
+    return imported;
   }
 
   // ---- internals ----

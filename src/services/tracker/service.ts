@@ -6,7 +6,7 @@ import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
-import { partitionOf, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
+import { partitionOf, settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from '../../core/group-commit.js';
@@ -85,6 +85,7 @@ export class TrackerService {
   private readonly log: PositionLog;
   private readonly timers: NodeJS.Timeout[] = [];
   private subscription: Subscription | undefined;
+  private settingsSubscription: Subscription | undefined;
   private detach: (() => Promise<void>) | undefined;
   private retention: Promise<void> | undefined;
   private sweeping: Promise<unknown> | undefined;
@@ -110,6 +111,10 @@ export class TrackerService {
       this.detach = await owner.attach({ acquire: (p) => this.forget(owner, p), release: (p) => this.forget(owner, p) }, 'state');
     }
     this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data), { owner });
+    this.settingsSubscription = await this.bus.subscribe(settingsChanged, (m) => {
+      if (m.data.service !== 'tracker') return;
+      return this.reloadSettings(m.data.tenantId).catch((err: unknown) => this.options.logger.error({ err, tenantId: m.data.tenantId }, 'reloading changed tracking settings failed'));
+    });
     const flush = setInterval(() => void this.saveStatuses().catch((err: unknown) => this.options.logger.error({ err }, 'saving device statuses failed')), STATUS_FLUSH_MS);
     const retain = setInterval(() => void this.enforceRetention(), RETENTION_EVERY_MS);
     // one sweep at a time: a tick that finds the previous one running skips
@@ -129,6 +134,7 @@ export class TrackerService {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.subscription?.close();
+    await this.settingsSubscription?.close();
     await this.detach?.();
     await this.retention;
     await this.sweeping;
@@ -231,6 +237,20 @@ export class TrackerService {
     const settings = JSON.stringify(next);
     await this.db.insertInto('tenant_settings').values({ tenant_id: tenantId, settings }).onConflict((oc) => oc.column('tenant_id').doUpdateSet({ settings })).execute();
     this.settings.set(tenantId, Promise.resolve(next));
+    await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'tracker', what: 'settings' });
+  }
+
+  /**
+   * Another process (or this one) changed a tenant's settings: the cached copy is read again from
+   * the store, and a new offline threshold moves the deadlines of the devices this process holds.
+   */
+  private async reloadSettings(tenantId: string): Promise<void> {
+    const cached = this.settings.get(tenantId);
+    if (!cached) return; // nothing cached: the next use reads the store
+    const previous = await cached.catch(() => undefined);
+    this.settings.delete(tenantId);
+    const next = await this.settingsOf(tenantId);
+    if (previous && next.offlineAfterSeconds !== previous.offlineAfterSeconds) await this.rescheduleOffline(tenantId, next);
   }
 
   /** What the tenant's operators may see of positions (src/services/tracker/visibility.ts). */
@@ -472,13 +492,17 @@ export class TrackerService {
     for (const [deviceId, state] of this.devices) if ((await state).status.tenantId === tenantId) this.devices.delete(deviceId);
     for (const [deviceId, status] of this.dirty) if (status.tenantId === tenantId) this.dirty.delete(deviceId);
     this.settings.delete(tenantId);
-    return purgeTenantRows(this.db, trackerTenantTables, tenantId);
+    const purged = await purgeTenantRows(this.db, trackerTenantTables, tenantId);
+    await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'tracker', what: 'tenant' });
+    return purged;
   }
 
   async importTenant(tenantId: string, rows: Record<string, unknown[]>): Promise<number> {
     this.purged.delete(tenantId);
     this.settings.delete(tenantId);
-    return importTenantRows(this.db, trackerTenantTables, tenantId, rows);
+    const imported = await importTenantRows(this.db, trackerTenantTables, tenantId, rows);
+    await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'tracker', what: 'tenant' });
+    return imported;
   }
 
   private async append(items: Pending[]): Promise<AppendStatus[]> {

@@ -1,0 +1,69 @@
+/**
+ * Settings cached per process, changed through another: a tenant's tracking settings are cached by
+ * every tracker process (the filters run on the hot path), and a change goes to one of them through
+ * the api process. Every tracker must judge the next fix by the new settings, not only the one that
+ * took the change: `settings.changed` on the bus makes each drop its copy. Real processes on the
+ * local NATS and PostgreSQL: one with client, geofence, notification, edge and api, two trackers
+ * sharing the devices' partitions. The setting is flipped several times, so that changes land on
+ * both trackers while each owns some of the devices.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, serviceReachable, TestDevice } from '../helpers.js';
+import { Cluster, type Proc } from '../support/cluster.js';
+
+const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('PostgreSQL', 5432));
+const DEVICES = 8;
+const AT = { lon: 13.3777, lat: 52.5163 };
+
+describe('tracking settings changed through the api process, in a cluster', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 240_000 }, () => {
+  const cluster = new Cluster('settings');
+  let front: Proc;
+  let failed = true;
+
+  before(async () => {
+    const migrated = cluster.migrate();
+    assert.equal(migrated.status, 0, migrated.output);
+    front = await cluster.start('front', 'client,geofence,notification,edge,api');
+    await cluster.start('tracker-0', 'tracker');
+    await cluster.start('tracker-1', 'tracker');
+  });
+  after(async () => {
+    await cluster.destroy(failed);
+    if (failed) console.log(`# cluster logs kept in ${cluster.logDir}`);
+  });
+
+  it('take effect in every tracker process at once, not at its next restart', async () => {
+    const tenant = (await cluster.api('POST', '/tenants', { name: 'Settings' })).body;
+    const tp = (path: string) => `/tenants/${tenant.id}${path}`;
+    assert.equal((await cluster.api('PATCH', tp('/settings/tracking'), { maxSpeed: 0, jitterDistance: 0 })).status, 200);
+    const devices: TestDevice[] = [];
+    for (let i = 0; i < DEVICES; i++) {
+      const made = (await cluster.api('POST', tp('/devices'), { name: `phone-${i}` })).body;
+      devices.push((await TestDevice.connect(front.url, made.token)).device);
+    }
+    let time = Date.now() - 600_000;
+    let n = 0;
+    // one fix per device, 500 m accurate; resolves with the statuses the trackers answered
+    const round = async () => {
+      time += 1000;
+      return Promise.all(devices.map(async (d) => (await d.request({ type: 'position', id: `f${n++}`, fix: { time, ...AT, accuracy: 500 } })).status as string));
+    };
+    assert.deepEqual(new Set(await round()), new Set(['accepted']), 'within the default maxAccuracy of 1000 m; every tracker has cached the settings now');
+    try {
+      for (const [i, maxAccuracy] of [100, 1000, 100, 1000, 100, 1000].entries()) {
+        const changed = await cluster.api('PATCH', tp('/settings/tracking'), { maxAccuracy });
+        assert.equal(changed.status, 200, JSON.stringify(changed.body));
+        const expected = maxAccuracy < 500 ? 'filtered' : 'accepted';
+        // the change travels as a bus message: allow it a moment, never a restart
+        await eventually(async () => {
+          const statuses = await round();
+          return statuses.every((s) => s === expected) ? true : undefined;
+        }, 5000, `change ${i + 1} (maxAccuracy ${maxAccuracy}): every device's fix ${expected}`);
+      }
+      failed = false;
+    } finally {
+      for (const d of devices) d.close();
+    }
+  });
+});
