@@ -2,10 +2,11 @@
  * Settings cached per process, changed through another: a tenant's tracking settings are cached by
  * every tracker process (the filters run on the hot path), and a change goes to one of them through
  * the api process. Every tracker must judge the next fix by the new settings, not only the one that
- * took the change: `settings.changed` on the bus makes each drop its copy. Real processes on the
- * local NATS and PostgreSQL: one with client, geofence, notification, edge and api, two trackers
- * sharing the devices' partitions. The setting is flipped several times, so that changes land on
- * both trackers while each owns some of the devices.
+ * took the change: `settings.changed` on the bus makes each drop its copy. The same for the
+ * low-battery rules every notification process caches. Real processes on the local NATS and
+ * PostgreSQL: one with client, geofence, edge and api, two trackers sharing the devices'
+ * partitions, two notification processes sharing the positions. The tracking setting is flipped
+ * several times, so that changes land on both trackers while each owns some of the devices.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,14 +20,16 @@ const AT = { lon: 13.3777, lat: 52.5163 };
 describe('tracking settings changed through the api process, in a cluster', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 240_000 }, () => {
   const cluster = new Cluster('settings');
   let front: Proc;
-  let failed = true;
+  let failed = false;
 
   before(async () => {
     const migrated = cluster.migrate();
     assert.equal(migrated.status, 0, migrated.output);
-    front = await cluster.start('front', 'client,geofence,notification,edge,api');
+    front = await cluster.start('front', 'client,geofence,edge,api');
     await cluster.start('tracker-0', 'tracker');
     await cluster.start('tracker-1', 'tracker');
+    await cluster.start('notification-0', 'notification');
+    await cluster.start('notification-1', 'notification');
   });
   after(async () => {
     await cluster.destroy(failed);
@@ -61,9 +64,48 @@ describe('tracking settings changed through the api process, in a cluster', { sk
           return statuses.every((s) => s === expected) ? true : undefined;
         }, 5000, `change ${i + 1} (maxAccuracy ${maxAccuracy}): every device's fix ${expected}`);
       }
-      failed = false;
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
       for (const d of devices) d.close();
+    }
+  });
+
+  it('a low-battery rule created through the api process fires in every notification process at once', async () => {
+    const tenant = (await cluster.api('POST', '/tenants', { name: 'Battery' })).body;
+    const tp = (path: string) => `/tenants/${tenant.id}${path}`;
+    assert.equal((await cluster.api('PATCH', tp('/settings/tracking'), { maxSpeed: 0, jitterDistance: 0 })).status, 200);
+    const devices: { id: string; ws: TestDevice }[] = [];
+    for (let i = 0; i < DEVICES; i++) {
+      const made = (await cluster.api('POST', tp('/devices'), { name: `tag-${i}` })).body;
+      devices.push({ id: made.device.id, ws: (await TestDevice.connect(front.url, made.token)).device });
+    }
+    let time = Date.now() - 600_000;
+    let n = 0;
+    const report = async (battery: number) => {
+      time += 1000;
+      for (const d of devices) assert.equal((await d.ws.request({ type: 'position', id: `b${n++}`, fix: { time, ...AT, accuracy: 5, battery } })).status, 'accepted');
+    };
+    try {
+      // both notification processes take some of these and cache "no low-battery rules" for the tenant
+      await report(80);
+      await report(80);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const rule = await cluster.api('POST', tp('/rules'), { name: 'battery', on: 'low_battery', batteryBelow: 15, target: { deviceIds: devices.map((d) => d.id) }, title: '{device} {event}' });
+      assert.equal(rule.status, 201, JSON.stringify(rule.body));
+      // One low reading per device, wherever it is handled, must alert: well within the 60 s after
+      // which a stale cache would be read again anyway. (Reporting again would let the process that
+      // took the rule handle a later reading and hide a stale one.)
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await report(10);
+      const alerts = async () => ((await cluster.api('GET', tp('/messages'))).body as { title: string }[]).filter((m) => m.title.endsWith('is low on battery')).length;
+      await eventually(async () => ((await alerts()) === DEVICES ? true : undefined), 8000, `one low-battery alert per device (${DEVICES})`);
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      for (const d of devices) d.ws.close();
     }
   });
 });
