@@ -3,6 +3,7 @@ import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, t
 import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
+import { SosAlarms } from './SosAlarms';
 
 // The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
 const LiveScreen = lazy(() => import('./LiveScreen'));
@@ -87,6 +88,7 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
         <button type="button" className="secondary" onClick={onLogout}>Log out</button>
       </header>
       {error && <p role="alert" className="error">{error}</p>}
+      <SosAlarms store={store} api={api} />
       <div id="main" tabIndex={-1}>
         <Suspense fallback={<p className="muted" style={{ padding: '1rem' }}>Loading…</p>}>
           {mapStyleUrl !== undefined && route.screen === 'live' && <LiveScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}

@@ -119,6 +119,15 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
     if (html) popup.current = new maplibregl.Popup({ closeButton: true }).setLngLat(at).setHTML(html).addTo(map);
   };
 
+  // #/live?sos=<id> (from the SOS alarms): fly to where the SOS was raised.
+  const sosId = params.get('sos');
+  useEffect(() => {
+    const alarm = sosId ? store.sosAlarms.find((a) => a.id === sosId) : undefined;
+    if (!map || !alarm?.position) return;
+    const esc = (t: string) => t.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    show([alarm.position.lon, alarm.position.lat], `<strong>SOS from ${esc(alarm.personName ?? alarm.deviceName)}</strong><br>${esc(alarm.text ?? '')}<br>${new Date(alarm.raisedAt).toLocaleString()}`);
+  }, [map, sosId]); // eslint-disable-line react-hooks/exhaustive-deps -- once per alarm asked for, not on every store change
+
   function showDevice(id: string) {
     const p = store.positions.get(id);
     if (!p) return;

@@ -24,6 +24,13 @@ export interface Named { id: string; name: string }
 export interface Directory { people: Named[]; groups: Named[] }
 export interface FenceEvent { id: string; deviceId: string; fenceId: string; fenceName: string; type: string; time: number; lon: number; lat: number; distance: number }
 export interface Sos { id: string; deviceId: string; at: number; lon?: number; lat?: number; text?: string }
+/** An SOS alarm (GET …/sos-alarms): open until a responder acknowledges, then resolved by an operator. */
+export interface SosAlarm {
+  id: string; sosId: string; deviceId: string; deviceName: string; userId: string | null; personName: string | null; raisedAt: number;
+  position: { lon: number; lat: number; accuracy: number | null } | null; text: string | null; state: 'open' | 'acknowledged' | 'resolved';
+  message: { id: string; title: string; body: string } | null; responders: { deviceId: string; name: string; state: DeliveryState | null; acknowledgedAt: number | null }[];
+  acknowledgedBy: { deviceId: string; name: string } | null; acknowledgedAt: number | null; resolvedBy: { userId: string | null; name: string } | null; resolvedAt: number | null; resolution: string | null;
+}
 export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
