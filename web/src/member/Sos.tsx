@@ -85,7 +85,7 @@ export function SosPanel({ connection }: { connection: DeviceConnection }) {
       )}
       <div role="status" aria-live="assertive" data-testid="sos-status">
         {sos?.state === 'sending' && <p className="error">SOS raised at {new Date(sos.raisedAt).toLocaleTimeString()}; sending{connection.state.status === 'online' ? '…' : ' as soon as the phone is connected again.'}</p>}
-        {sos?.state === 'accepted' && sos.id !== alarm?.sosId && <p className="sos-ok">SOS received by the server at {new Date(sos.acceptedAt!).toLocaleTimeString()}{sos.withPosition ? ', with your position' : ', without a position'}. Your responders are being alerted.</p>}
+        {sos?.state === 'accepted' && <p className="sos-ok">SOS received by the server at {new Date(sos.acceptedAt!).toLocaleTimeString()}{sos.withPosition ? ', with your position' : ', without a position'}. Your responders are being alerted.</p>}
         {shown && <AlarmState alarm={shown} />}
       </div>
     </section>
