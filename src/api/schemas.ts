@@ -14,6 +14,7 @@ export const Tenant = Type.Object({
   slug: Type.String(),
   status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
   createdAt: Type.Number(),
+  timeZone: Type.Optional(Nullable(Type.String({ description: 'IANA time zone the Control Center shows times in and its forms start from (null: not set; the browser\'s is used)' }))),
 });
 
 export const User = Type.Object({

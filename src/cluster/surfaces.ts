@@ -14,7 +14,7 @@ import type { Surface } from './rpc.js';
 const tenantData = ['exportTenant', 'purgeTenant', 'importTenant'] as const;
 
 export const clientMethods = [
-  'createTenant', 'listTenants', 'getTenant', 'findTenantBySlug', 'setTenantStatus',
+  'createTenant', 'listTenants', 'getTenant', 'updateTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
   'createDevice', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
