@@ -1,7 +1,7 @@
 /** The API's resources as the web front uses them (the OpenAPI document at /api/v1/openapi.json is the reference). */
 export type LonLat = [number, number];
 
-export interface Tenant { id: string; name: string; slug: string; status: string }
+export interface Tenant { id: string; name: string; slug: string; status: string; timeZone?: string | null }
 export interface User { id: string; tenantId: string; email: string; name: string; role: 'owner' | 'admin' | 'operator' | 'member'; createdAt: number }
 export interface Device { id: string; tenantId: string; name: string; userId: string | null; uniqueId: string | null; disabled: boolean; createdAt: number }
 export interface Group { id: string; name: string; parentId: string | null; members: { userIds: string[]; deviceIds: string[] } }
@@ -35,7 +35,7 @@ export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: s
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
 export interface Delivery { id: string; messageId: string; deviceId: string; state: DeliveryState; response: string | null; queuedAt: number; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null }
-export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean }
+export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean; schedule: TimeWindow | null }
 export interface Trip { start: number; end: number; from: { lon: number; lat: number }; to: { lon: number; lat: number }; distanceMetres: number; durationSeconds: number; averageSpeed: number; maxSpeed: number; positions: number }
 export interface Stop { start: number; end: number; lon: number; lat: number; durationSeconds: number; positions: number }
 export type TrackingSettings = Record<string, number>;

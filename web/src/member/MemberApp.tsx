@@ -7,6 +7,7 @@ import { DeviceConnection, type InboxMessage } from './protocol';
 import { FollowMe } from './FollowMe';
 import { PushSetup } from './push';
 import { SosPanel } from './Sos';
+import { MyQuietHours } from './QuietHours';
 
 const QrScanner = lazy(() => import('./QrScanner'));
 const TOKEN_KEY = 'followme.device-token';
@@ -25,6 +26,12 @@ export function MemberApp() {
             ? <FollowMe api={tenantApi(session)} session={session} onLogout={() => { saveSession(undefined, 'followme.member'); setSession(undefined); }} />
             : <Login embedded title="Log in with your e-mail and password to share your location with people and see who shares with you." onLogin={(s) => { saveSession(s, 'followme.member'); setSession(s); }} />}
         </section>
+        {session && (
+          <section className="card" aria-labelledby="quiet-title">
+            <h2 id="quiet-title">Quiet hours</h2>
+            <MyQuietHours api={tenantApi(session)} session={session} />
+          </section>
+        )}
       </main>
     </div>
   );
