@@ -74,6 +74,20 @@ describe("the tenant's time zone in the Control Center and the member app", { sk
     await form.getByRole('radio', { name: 'On a schedule' }).check();
     assert.equal(await form.getByLabel('Time zone (IANA, e.g. Europe/Berlin)').inputValue(), ZONE);
 
+    // history's range is read in the tenant's zone: 09:00 in Tokyo is 00:00 UTC
+    await page.goto(`${w.p.url}/#/history?device=${w.world.devices[0]!.device.id}`);
+    await page.getByText(`Times in ${ZONE}.`).waitFor();
+    const shownFrom = await page.getByLabel('From', { exact: true }).inputValue();
+    const sixHoursAgo = (shift: number) => new Intl.DateTimeFormat('sv-SE', { timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(Date.now() - 6 * 3600_000 + shift).replace(' ', 'T');
+    assert.ok([sixHoursAgo(0), sixHoursAgo(-60_000)].includes(shownFrom), `the range starts 6 h ago in ${ZONE}: ${shownFrom}`);
+    await page.getByLabel('From', { exact: true }).fill('2026-01-15T09:00');
+    await page.getByLabel('To', { exact: true }).fill('2026-07-15T09:00');
+    const asked = page.waitForRequest((r) => r.url().includes('/positions?'));
+    await page.getByRole('button', { name: 'Show track' }).click();
+    const query = new URL((await asked).url()).searchParams;
+    assert.equal(Number(query.get('from')), Date.UTC(2026, 0, 15, 0, 0), '09:00 in Tokyo (UTC+9) is 00:00 UTC');
+    assert.equal(Number(query.get('to')), Date.UTC(2026, 6, 15, 0, 0));
+
     // times on screen are in the tenant's zone, not the browser's (UTC here)
     const { device } = await TestDevice.connect(w.p.url, w.world.devices[0]!.token);
     assert.equal((await device.request({ type: 'sos', id: 'sos-tz' })).status, 'accepted');

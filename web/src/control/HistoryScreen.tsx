@@ -3,7 +3,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { TenantApi } from '../lib/api';
 import { createMap, fitTo, maplibregl, type GeoJSONSource, type MLMap } from '../lib/map';
 import type { LonLat, Position, Stop, Trip } from '../lib/types';
-import { clock, duration, fromLocalInput, localInput, metres, time } from '../lib/format';
+import { clock, displayZone, duration, fromLocalInput, localInput, metres, time } from '../lib/format';
 import type { LiveStore } from './live';
 
 const SPEEDS = [1, 10, 60, 300];
@@ -99,6 +99,7 @@ export default function HistoryScreen({ store, api, mapStyleUrl, params }: { sto
               <div><label htmlFor="history-from">From</label><input id="history-from" type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} /></div>
               <div><label htmlFor="history-to">To</label><input id="history-to" type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} /></div>
             </div>
+            <p className="muted">Times in {displayZone()}.</p>
             <button type="submit">Show track</button>
           </form>
           <p role="status">{status}</p>
