@@ -415,7 +415,7 @@ function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerA
     async sos(device, { id, fix, text }) {
       // the position goes on the map like any other; the SOS itself goes to the notification service over the bus
       if (fix) await tracker.ingest(device, [fix]);
-      await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, text });
+      await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, accuracy: fix?.accuracy, text });
     },
   };
 }

@@ -7,6 +7,7 @@ import { fenceRoutes } from './routes/fences.js';
 import { messagingRoutes } from './routes/messaging.js';
 import { notificationSettingsRoutes } from './routes/notification-settings.js';
 import { ruleRoutes } from './routes/rules.js';
+import { sosAlarmRoutes } from './routes/sos-alarms.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { peopleRoutes } from './routes/people.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -41,6 +42,7 @@ export async function registerApi(app: HttpServer, deps: ApiDeps): Promise<Api> 
       messagingRoutes(scoped, deps);
       ruleRoutes(scoped, deps);
       notificationSettingsRoutes(scoped, deps);
+      sosAlarmRoutes(scoped, deps);
       webhookRoutes(scoped, deps);
       liveRoutes(scoped, deps, hub);
       sharingRoutes(scoped, deps, hub);

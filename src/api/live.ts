@@ -12,7 +12,7 @@ import type { Bus, Subscription, Topic } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
 import { deviceStatusChanged, positionAccepted, shareChanged } from '../services/tracker/index.js';
 import { fenceEvent } from '../services/geofence/index.js';
-import { deliveryUpdated, sosRaised } from '../services/notification/index.js';
+import { deliveryUpdated, sosAlarmChanged, sosRaised } from '../services/notification/index.js';
 import { contextOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { TenantParams } from './schemas.js';
@@ -40,6 +40,7 @@ export class LiveHub {
     // Not sent to streams: tells them that what a viewer may see has changed.
     await forward(shareChanged, 'share');
     await forward(sosRaised, 'sos');
+    await forward(sosAlarmChanged, 'sos-alarm');
   }
 
   listen(tenantId: string, listener: Listener): () => void {
@@ -95,7 +96,7 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
   app.get('/tenants/:tenantId/live', {
     schema: {
       tags: ['live'],
-      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery`, `status` and `sos` events. Pass the token as Authorization header or ?access_token=',
+      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery`, `status`, `sos` and `sos-alarm` events. Pass the token as Authorization header or ?access_token=',
       security: [{ bearer: [] }],
       params: TenantParams,
       querystring: Type.Object({ access_token: Type.Optional(Type.String()) }),

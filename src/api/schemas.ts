@@ -14,6 +14,7 @@ export const Tenant = Type.Object({
   slug: Type.String(),
   status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
   createdAt: Type.Number(),
+  timeZone: Type.Optional(Nullable(Type.String({ description: 'IANA time zone the Control Center shows times in and its forms start from (null: not set; the browser\'s is used)' }))),
 });
 
 export const User = Type.Object({
@@ -430,4 +431,25 @@ export const WorkingHours = Type.Object({
 export const VisibilityPolicy = Type.Object({
   operatorVisibility: Type.String({ enum: ['always', 'working-hours', 'while-sharing'], description: "what operators see of people's positions: always; only fixes within workingHours; only through the person's own share, from its start" }),
   workingHours: WorkingHours,
+});
+
+export const SosAlarm = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  sosId: Type.String({ description: "the device's own id for the SOS (a resent SOS keeps it)" }),
+  deviceId: Type.String(),
+  deviceName: Type.String(),
+  userId: Nullable(Type.String({ description: 'the person who carries the device' })),
+  personName: Nullable(Type.String()),
+  raisedAt: Millis('when the server received the SOS'),
+  position: Nullable(Type.Object({ lon: Type.Number(), lat: Type.Number(), accuracy: Nullable(Type.Number({ description: 'metres' })) }, { description: 'where the device was, when it sent a position' })),
+  text: Nullable(Type.String({ description: "the person's own words" })),
+  state: Type.String({ enum: ['open', 'acknowledged', 'resolved'] }),
+  message: Nullable(Type.Object({ id: Type.String(), title: Type.String(), body: Type.String() }, { description: 'the critical alert sent to the responders (null: the tenant had none set)' })),
+  responders: Type.Array(Type.Object({ deviceId: Type.String(), name: Type.String(), state: Nullable(DeliveryState), acknowledgedAt: Nullable(Type.Number()) })),
+  acknowledgedBy: Nullable(Type.Object({ deviceId: Type.String(), name: Type.String() }, { description: 'the first responder who acknowledged the alert' })),
+  acknowledgedAt: Nullable(Type.Number()),
+  resolvedBy: Nullable(Type.Object({ userId: Nullable(Type.String()), name: Type.String() })),
+  resolvedAt: Nullable(Type.Number()),
+  resolution: Nullable(Type.String({ description: "the operator's note on resolving" })),
 });

@@ -14,7 +14,7 @@ import type { Surface } from './rpc.js';
 const tenantData = ['exportTenant', 'purgeTenant', 'importTenant'] as const;
 
 export const clientMethods = [
-  'createTenant', 'listTenants', 'getTenant', 'findTenantBySlug', 'setTenantStatus',
+  'createTenant', 'listTenants', 'getTenant', 'updateTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
   'createDevice', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
@@ -41,7 +41,7 @@ export const geofenceMethods = [
 export const notificationMethods = [
   'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
   'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'updateTemplate', 'deleteTemplate',
-  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled', ...tenantData,
+  'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled', 'listSosAlarms', 'getSosAlarm', 'resolveSosAlarm', ...tenantData,
 ] as const satisfies readonly (keyof NotificationService)[];
 
 /** Geofence event subscriptions (webhooks), part of the notification service, served as `webhooks`. */

@@ -5,7 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createECDH, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createECDH, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,32 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_KEY, eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
 import { freePort } from '../support/cluster.js';
-import { startReceiver, startSmtp } from '../support/receivers.js';
+import { decryptPush, startReceiver, startSmtp } from '../support/receivers.js';
 import { startFakeTwilio, TWILIO, type FakeTwilio } from '../support/twilio.js';
 import { smsReference } from '../../src/services/notification/channels/sms.js';
 
 const twilioEnv = (twilio: { url: string }) => ({ FOLLOWME_SMS_PROVIDER: 'twilio', FOLLOWME_TWILIO_BASE_URL: twilio.url, FOLLOWME_TWILIO_ACCOUNT_SID: TWILIO.accountSid, FOLLOWME_TWILIO_AUTH_TOKEN: TWILIO.authToken, FOLLOWME_TWILIO_FROM: TWILIO.from });
 const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_OUTBOX_RETRY_MS: '40', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' };
 
-/** RFC 8291 (aes128gcm) decryption, as a browser does it, written independently of web-push. */
-function decryptPush(body: Buffer, receiver: ReturnType<typeof createECDH>, authSecret: Buffer): string {
-  const salt = body.subarray(0, 16);
-  const idlen = body[20]!;
-  const senderPublic = body.subarray(21, 21 + idlen);
-  const ciphertext = body.subarray(21 + idlen);
-  const ecdhSecret = receiver.computeSecret(senderPublic);
-  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), receiver.getPublicKey(), senderPublic]);
-  const ikm = Buffer.from(hkdfSync('sha256', ecdhSecret, authSecret, keyInfo, 32));
-  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
-  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-  const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
-  let end = plain.length - 1;
-  while (plain[end] === 0) end--;
-  assert.equal(plain[end], 2, 'the last record ends with the 0x02 padding delimiter');
-  return plain.subarray(0, end).toString('utf8');
-}
 
 describe('notification channels', () => {
   let p: TestPlatform;

@@ -1,5 +1,6 @@
 /** Real local endpoints for the notification channels: an SMTP server, and an HTTP server that records requests. */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { createDecipheriv, createHmac, hkdfSync, timingSafeEqual, type createECDH } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -71,4 +72,24 @@ export function signatureValid(req: Recorded, secret: string, toleranceSeconds =
   if (Math.abs(Date.now() / 1000 - t) > toleranceSeconds) return false;
   const expected = createHmac('sha256', secret).update(`${t}.${req.body.toString('utf8')}`).digest();
   return timingSafeEqual(expected, Buffer.from(match[2]!, 'hex'));
+}
+
+/** RFC 8291 (aes128gcm) decryption, as a browser does it, written independently of web-push. */
+export function decryptPush(body: Buffer, receiver: ReturnType<typeof createECDH>, authSecret: Buffer): string {
+  const salt = body.subarray(0, 16);
+  const idlen = body[20]!;
+  const senderPublic = body.subarray(21, 21 + idlen);
+  const ciphertext = body.subarray(21 + idlen);
+  const ecdhSecret = receiver.computeSecret(senderPublic);
+  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), receiver.getPublicKey(), senderPublic]);
+  const ikm = Buffer.from(hkdfSync('sha256', ecdhSecret, authSecret, keyInfo, 32));
+  const cek = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
+  const nonce = Buffer.from(hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
+  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
+  const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
+  let end = plain.length - 1;
+  while (plain[end] === 0) end--;
+  assert.equal(plain[end], 2, 'the last record ends with the 0x02 padding delimiter');
+  return plain.subarray(0, end).toString('utf8');
 }

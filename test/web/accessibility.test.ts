@@ -1,12 +1,13 @@
 /**
  * axe-core (WCAG 2.1 A and AA rules, colour contrast included) run inside chromium on the main
  * screens: login, live map with each panel, compose, a message, history, administration, and the
- * member app before and after enrolment. Any violation fails with the rule, the elements and why.
+ * member app before and after enrolment; an open SOS alarm in both, and the member's quiet hours. Any violation fails with the rule, the elements and why.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
+import { TestDevice } from '../helpers.js';
 import { chromiumAvailable, enrolMember, loginControlCenter, browserWorldForSuite } from './browser.js';
 
 declare const axe: any;
@@ -95,5 +96,32 @@ describe('accessibility of the main screens (axe-core in chromium)', { skip: !av
     await page.getByRole('button', { name: 'SOS', exact: true }).click();
     assert.deepEqual(await violations(page), [], 'member app, enrolled and logged in');
     await context.close();
+  });
+
+  it('finds nothing with an open SOS alarm (Control Center and member app), the time zone and working hours, and a member\'s quiet hours', async () => {
+    const { device } = await TestDevice.connect(w.p.url, w.world.devices[1]!.token);
+    assert.equal((await device.request({ type: 'sos', id: 'sos-axe', text: 'Smoke in the stairwell' })).status, 'accepted');
+    device.close();
+    const context = await w.browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    await loginControlCenter(page, w.p.url, w.world.tenant.slug, 'ada@acme.test', 'correct horse');
+    await page.getByTestId('sos-alarms').getByRole('button', { name: 'Resolve…' }).click();
+    assert.deepEqual(await violations(page), [], 'open SOS alarm, resolve form');
+    await page.getByRole('link', { name: 'Administration' }).click();
+    await page.getByRole('form', { name: 'Working hours' }).waitFor();
+    assert.deepEqual(await violations(page), [], 'administration with time zone and working hours');
+    await context.close();
+
+    const phone = await w.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const member = await phone.newPage();
+    await enrolMember(member, w.p.url, w.world.devices[1]!.token);
+    await member.getByTestId('sos-alarm').waitFor();
+    await member.getByLabel('Organisation (tenant)').fill(w.world.tenant.slug);
+    await member.getByLabel('E-mail').fill('mo@acme.test');
+    await member.getByLabel('Password').fill('correct horse');
+    await member.getByRole('button', { name: 'Log in' }).click();
+    await member.getByRole('form', { name: 'My quiet hours' }).getByRole('checkbox', { name: /Quiet hours on/ }).check();
+    assert.deepEqual(await violations(member), [], 'member app: SOS state and my quiet hours');
+    await phone.close();
   });
 });

@@ -185,6 +185,7 @@ describe('Control Center and member app: SOS, fence attributes, notification adm
     await page.getByRole('button', { name: 'Log in' }).click();
     const picker = page.getByRole('group', { name: 'Share with' });
     await picker.getByLabel(/Find by name/).fill('bak');
+    await picker.getByRole('checkbox', { name: 'Ben Baker (person)' }).waitFor(); // the directory loads after the login
     assert.equal(await picker.getByRole('checkbox').count(), 1, 'the search narrows the list');
     assert.equal(await picker.getByRole('checkbox', { name: 'Ann Archer (person)' }).count(), 0, 'not myself');
     await picker.getByRole('checkbox', { name: 'Ben Baker (person)' }).check();

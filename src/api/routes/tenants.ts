@@ -47,6 +47,14 @@ export function tenantRoutes(app: HttpServer, { client }: ApiDeps): void {
     return client.getTenant(request.params.tenantId);
   });
 
+  app.patch('/tenants/:tenantId', {
+    schema: {
+      tags: ['tenants'], summary: "Change the tenant's name or time zone (admin)", security: [{ bearer: [] }], params: TenantParams,
+      body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), timeZone: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin; null unsets it' })])) }, { additionalProperties: false }),
+      response: { 200: Tenant, 400: Problem },
+    },
+  }, async (request) => client.updateTenant(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body));
+
   for (const [action, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
     app.post(`/tenants/:tenantId/${action}`, {
       schema: { tags: ['tenants'], summary: `${action === 'suspend' ? 'Suspend' : 'Resume'} a tenant (platform admin)`, security: [{ bearer: [] }], params: TenantParams, response: { 200: Tenant } },

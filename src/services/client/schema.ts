@@ -15,6 +15,8 @@ export interface ClientDB {
     plan: string | null;
     /** White-label settings, JSON (migration 003). */
     branding: string | null;
+    /** The tenant's IANA time zone: what its Control Center shows times in and its forms start from (migration 004); null: not set. */
+    time_zone?: string | null;
   };
   domains: { host: string; tenant_id: string; created_at: number };
   invitations: { id: string; tenant_id: string; user_id: string; token_hash: string; created_at: number; expires_at: number; accepted_at: number | null };
@@ -135,6 +137,12 @@ export const clientMigrations: Migration[] = [
         .addColumn('ip', 'text')
         .execute();
       await db.schema.createIndex('audit_log_tenant_at').on('audit_log').columns(['tenant_id', 'at']).execute();
+    },
+  },
+  {
+    name: '004-tenant-time-zone',
+    async up(db) {
+      await db.schema.alterTable('tenants').addColumn('time_zone', 'text').execute();
     },
   },
 ];

@@ -2,6 +2,7 @@
 import { SignJWT, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { AppError, invalid, notFound } from '../../core/errors.js';
+import { isTimeZone } from '../../core/time-zone.js';
 import { newId } from '../../core/ids.js';
 import { hashPassword, hashToken, newToken, verifyPassword } from '../../core/secrets.js';
 import type { TenantContext } from '../../core/tenancy.js';
@@ -21,6 +22,8 @@ export interface Tenant {
   createdAt: number;
   externalRef: string | null;
   plan: Plan;
+  /** IANA time zone the Control Center shows times in and its forms start from; null: not set (the browser's is used). */
+  timeZone: string | null;
 }
 
 /** One entry of the audit log: who did what, when, from where. */
@@ -345,6 +348,22 @@ export class ClientService {
   async findTenantBySlug(slug: string): Promise<Tenant | undefined> {
     const row = await this.db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
     return row && toTenant(row);
+  }
+
+  /** Changes a tenant's name or time zone (IANA, or null to unset). */
+  async updateTenant(ctx: TenantContext, change: { name?: unknown; timeZone?: unknown }): Promise<Tenant> {
+    await this.getTenant(ctx.tenantId);
+    const set: { name?: string; time_zone?: string | null } = {};
+    if (change.name !== undefined) set.name = requireText(change.name, 'name', 200);
+    if (change.timeZone !== undefined) {
+      if (change.timeZone !== null && !isTimeZone(change.timeZone)) throw invalid('timeZone', `must be an IANA time zone such as "Europe/Berlin" or "UTC", got ${JSON.stringify(change.timeZone)}`);
+      set.time_zone = change.timeZone;
+    }
+    if (Object.keys(set).length > 0) {
+      await this.db.updateTable('tenants').set(set).where('id', '=', ctx.tenantId).execute();
+      await this.bus.publish(clientChanged, ctx.tenantId, { tenantId: ctx.tenantId, kind: 'tenant', id: ctx.tenantId });
+    }
+    return this.getTenant(ctx.tenantId);
   }
 
   async setTenantStatus(id: string, status: Tenant['status']): Promise<Tenant> {
@@ -733,7 +752,7 @@ function slugify(name: string): string {
 
 function toTenant(row: ClientDB['tenants']): Tenant {
   const plan = row.plan ? parsePlan(JSON.parse(row.plan)) : parsePlan(undefined);
-  return { id: row.id, name: row.name, slug: row.slug, status: row.status as Tenant['status'], createdAt: row.created_at, externalRef: row.external_ref, plan };
+  return { id: row.id, name: row.name, slug: row.slug, status: row.status as Tenant['status'], createdAt: row.created_at, externalRef: row.external_ref, plan, timeZone: row.time_zone ?? null };
 }
 
 function toUser(row: ClientDB['users']): User {

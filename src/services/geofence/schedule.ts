@@ -4,6 +4,7 @@
  * 08:00 to 18:00 means 08:00 to 18:00 on the clock on the wall there, summer and winter.
  */
 import { invalid } from '../../core/errors.js';
+import { isTimeZone } from '../../core/time-zone.js';
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -27,7 +28,7 @@ export function parseSchedule(value: unknown, field: string): Schedule {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'expected an object { timeZone, windows }');
   const v = value as Record<string, unknown>;
   const timeZone = v['timeZone'];
-  if (typeof timeZone !== 'string' || !validZone(timeZone)) {
+  if (typeof timeZone !== 'string' || !isTimeZone(timeZone)) {
     throw invalid(`${field}.timeZone`, `expected an IANA time zone such as "Europe/Berlin", got ${JSON.stringify(timeZone) ?? 'nothing'}`);
   }
   const windows = v['windows'];
@@ -94,14 +95,6 @@ export function localTime(timeZone: string, time: number): { day: number; minute
   return result;
 }
 
-function validZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return zone.length > 0;
-  } catch {
-    return false;
-  }
-}
 
 function minutesOf(value: unknown, field: string, allow24: boolean): number {
   const m = typeof value === 'string' ? /^([01]\d|2[0-4]):([0-5]\d)$/.exec(value) : null;

@@ -1,6 +1,7 @@
 import { topic } from '../../ports/bus.js';
 import type { DeliveryState, Priority } from '../../core/types.js';
 import type { ChannelName } from './channels/channel.js';
+import type { SosAlarm } from './sos.js';
 
 /** The `message` frame a device receives (docs/device-protocol.md, section 4). */
 export interface MessageFrame {
@@ -45,9 +46,12 @@ export interface SosRaised {
   at: number;
   lon?: number | undefined;
   lat?: number | undefined;
+  accuracy?: number | undefined;
   text?: string | undefined;
 }
 
 export const dispatch = topic<Dispatch>('notification.dispatch');
 export const deliveryUpdated = topic<DeliveryUpdate>('notification.delivery');
 export const sosRaised = topic<SosRaised>('notification.sos');
+/** An SOS alarm was raised, acknowledged by a responder or resolved: the whole alarm as it is now. */
+export const sosAlarmChanged = topic<SosAlarm>('notification.sos-alarm');

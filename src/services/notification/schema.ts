@@ -198,6 +198,35 @@ export interface NotificationDB {
     detail: string;
     at: number;
   };
+  /** Every SOS a device raised, with its alert, responders and state (src/services/notification/sos.ts). */
+  sos_alarms: {
+    id: string;
+    tenant_id: string;
+    /** The device's own id for the SOS: a resent SOS has the same one. */
+    sos_id: string;
+    device_id: string;
+    device_name: string;
+    user_id: string | null;
+    person_name: string | null;
+    raised_at: number;
+    lon: number | null;
+    lat: number | null;
+    accuracy: number | null;
+    text: string | null;
+    /** The critical alert to the responders; null when the tenant had none set. */
+    message_id: string | null;
+    /** JSON [{ deviceId, name }]: whom the alert went to, named as they were then. */
+    responders: string;
+    /** open, acknowledged or resolved. */
+    state: string;
+    acknowledged_by: string | null;
+    acknowledged_by_name: string | null;
+    acknowledged_at: number | null;
+    resolved_by: string | null;
+    resolved_by_name: string | null;
+    resolved_at: number | null;
+    resolution: string | null;
+  };
 }
 
 /** Columns that migration 002 added to messages, typed here so the rows above stay readable. */
@@ -471,7 +500,41 @@ export const notificationMigrations: Migration[] = [
       await db.schema.createIndex('event_marks_watermark').on('event_marks').columns(['tenant_id', 'lane', 'time']).execute();
     },
   },
+  {
+    name: '008-sos-alarms',
+    async up(db) {
+      await db.schema
+        .createTable('sos_alarms')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('sos_id', 'text', (c) => c.notNull())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('device_name', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('person_name', 'text')
+        .addColumn('raised_at', 'bigint', (c) => c.notNull())
+        .addColumn('lon', 'double precision')
+        .addColumn('lat', 'double precision')
+        .addColumn('accuracy', 'double precision')
+        .addColumn('text', 'text')
+        .addColumn('message_id', 'text')
+        .addColumn('responders', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('acknowledged_by', 'text')
+        .addColumn('acknowledged_by_name', 'text')
+        .addColumn('acknowledged_at', 'bigint')
+        .addColumn('resolved_by', 'text')
+        .addColumn('resolved_by_name', 'text')
+        .addColumn('resolved_at', 'bigint')
+        .addColumn('resolution', 'text')
+        .addUniqueConstraint('sos_alarms_device_sos', ['tenant_id', 'device_id', 'sos_id'])
+        .execute();
+      await db.schema.createIndex('sos_alarms_list').on('sos_alarms').columns(['tenant_id', 'state', 'raised_at']).execute();
+      await db.schema.createIndex('sos_alarms_time').on('sos_alarms').columns(['tenant_id', 'raised_at']).execute();
+      await db.schema.createIndex('sos_alarms_message').on('sos_alarms').column('message_id').execute();
+    },
+  },
 ];
 
 /** The notification service's tenant-owned tables, parents first (import order; purge goes in reverse). */
-export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions', 'webhooks', 'webhook_deliveries', 'webhook_attempts', 'event_marks'] as const;
+export const notificationTenantTables = ['tenant_settings', 'templates', 'rules', 'battery_state', 'profiles', 'push_subscriptions', 'messages', 'deliveries', 'outbox', 'suppressions', 'webhooks', 'webhook_deliveries', 'webhook_attempts', 'event_marks', 'sos_alarms'] as const;

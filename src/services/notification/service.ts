@@ -10,14 +10,15 @@ import { registry } from '../../core/metrics.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
-import { systemContext, type TenantContext } from '../../core/tenancy.js';
+import { roleAtLeast, systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import { settingsChanged, type Bus, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
 import { catchUpEvents, markHandled, pruneMarks, type EventSource } from './catch-up.js';
-import { deliveryUpdated, sosRaised, type MessageFrame, type SosRaised } from './events.js';
+import { deliveryUpdated, sosAlarmChanged, sosRaised, type MessageFrame, type SosRaised } from './events.js';
+import { acknowledgeSosAlarm, getSosAlarm, listSosAlarms, resolveSosAlarm, sosRow, type SosAlarm, type SosFilter, type SosReader } from './sos.js';
 import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { Webhooks, type WebhookSettings } from './webhooks.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
@@ -33,6 +34,7 @@ export type { Target } from './targeting.js';
 export type { Rule, RuleInput } from './rules.js';
 export type { Suppression } from './noise.js';
 export type { TimeWindow } from './windows.js';
+export type { SosAlarm, SosFilter } from './sos.js';
 
 export interface Escalation {
   /** Fewer acknowledgements than this … */
@@ -860,32 +862,77 @@ export class NotificationService {
     if (zones.length > 0) this.outbox.kick();
   }
 
-  /** An SOS from a device: a critical alert to the tenant's responders, once per SOS id. */
+  /**
+   * An SOS from a device: kept as an SOS alarm and sent as a critical alert to the tenant's
+   * responders, in one transaction, once per SOS id; then rules on sos run.
+   */
   private async onSos(sos: SosRaised): Promise<void> {
     const ctx = systemContext(sos.tenantId);
     const messageId = `msg_sos_${sos.deviceId}_${sos.id}`.slice(0, 120);
-    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return;
+    const scope = this.scope(ctx);
+    if (await scope.selectFrom('sos_alarms').select('id').where('device_id', '=', sos.deviceId).where('sos_id', '=', sos.id).executeTakeFirst()) return; // a resent SOS
+    if (await scope.selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return; // alerted before SOS alarms were kept
     const settings = await this.getSettings(ctx);
     const deviceName = await this.resolvers.deviceName(ctx, sos.deviceId).catch(() => sos.deviceId);
-    if (!settings.responders) {
-      this.logger.error({ tenantId: sos.tenantId, deviceId: sos.deviceId }, 'SOS raised but the tenant has no responders set (PUT …/notification-settings); only rules on sos are run');
-      for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars: { event: 'raised an SOS', text: sos.text ?? '' } });
-      return;
-    }
-    const where = sos.lon !== undefined && sos.lat !== undefined ? ` at ${sos.lat.toFixed(5)}, ${sos.lon.toFixed(5)}` : '';
-    const input: SendInput = {
-      target: settings.responders,
-      title: `SOS from ${deviceName}`,
-      body: `${sos.text ? `${sos.text}\n` : ''}Raised ${new Date(sos.at).toISOString()}${where}.${this.liveMapLink(sos.tenantId) ? ` ${this.liveMapLink(sos.tenantId)}` : ''}`,
-      priority: 'critical',
-      ackRequired: true,
-      channels: ['app'],
+    const person = (await this.resolvers.people(ctx, [sos.deviceId], []).catch(() => [] as Person[]))[0];
+    const deviceIds = settings.responders ? await this.resolve(ctx, settings.responders).catch(() => [] as string[]) : [];
+    const responders = await Promise.all(deviceIds.map(async (id) => ({ deviceId: id, name: await this.resolvers.deviceName(ctx, id).catch(() => id) })));
+    const alarmId = newId('sos');
+    const row = sosRow({ id: alarmId, tenantId: sos.tenantId, sosId: sos.id, deviceId: sos.deviceId, deviceName, userId: person?.id ?? null, personName: person?.name ?? null, raisedAt: sos.at, lon: sos.lon, lat: sos.lat, accuracy: sos.accuracy, text: sos.text, messageId: settings.responders ? messageId : null, responders });
+    const keep = async (trx: Kysely<NotificationDB>) => {
+      await trx.insertInto('sos_alarms').values(row).execute();
     };
-    const deviceIds = await this.resolve(ctx, settings.responders).catch(() => [] as string[]);
-    await this.create(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null);
-    this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
+    if (!settings.responders) {
+      this.logger.error({ tenantId: sos.tenantId, deviceId: sos.deviceId }, 'SOS raised but the tenant has no responders set (PUT …/notification-settings); kept as an SOS alarm, and only rules on sos are run');
+      await this.db.transaction().execute(keep);
+    } else {
+      const where = sos.lon !== undefined && sos.lat !== undefined ? ` at ${sos.lat.toFixed(5)}, ${sos.lon.toFixed(5)}` : '';
+      const input: SendInput = {
+        target: settings.responders,
+        title: `SOS from ${person ? `${person.name} (${deviceName})` : deviceName}`.slice(0, 200),
+        body: `${sos.text ? `${sos.text}\n` : ''}Raised ${new Date(sos.at).toISOString()}${where}.${this.liveMapLink(sos.tenantId) ? ` ${this.liveMapLink(sos.tenantId)}` : ''}`,
+        priority: 'critical',
+        ackRequired: true,
+        channels: ['app'],
+      };
+      await this.create(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null, null, null, null, keep);
+      this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
+    }
+    await this.publishSosAlarm(ctx, alarmId);
     const vars = { event: 'raised an SOS', text: sos.text ?? '' };
     for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
+  }
+
+  // ---- SOS alarms ----
+
+  /** SOS alarms, newest first: operators see the tenant's, a device its own, a member those of the devices they carry. */
+  async listSosAlarms(ctx: TenantContext, query: { state?: SosFilter | undefined; limit?: number | undefined; before?: string | undefined } = {}): Promise<SosAlarm[]> {
+    return listSosAlarms(this.db, ctx, await this.sosReader(ctx), query);
+  }
+
+  async getSosAlarm(ctx: TenantContext, id: string): Promise<SosAlarm> {
+    return getSosAlarm(this.db, ctx, await this.sosReader(ctx), id);
+  }
+
+  /** An operator marks the alarm resolved (with an optional note); the live stream hears of it. */
+  async resolveSosAlarm(ctx: TenantContext, id: string, resolution?: string): Promise<SosAlarm> {
+    const p = ctx.principal;
+    const by = p.kind === 'user' ? { userId: p.userId, name: (await this.resolvers.people(ctx, [], [p.userId]).catch(() => [] as Person[]))[0]?.name ?? p.userId } : { userId: null, name: p.kind === 'admin' ? 'the platform admin' : p.kind };
+    await resolveSosAlarm(this.db, ctx, id, by, resolution, Date.now());
+    return this.publishSosAlarm(ctx, id);
+  }
+
+  private async sosReader(ctx: TenantContext): Promise<SosReader> {
+    const p = ctx.principal;
+    if (p.kind === 'admin' || (p.kind === 'user' && roleAtLeast(p.role, 'operator'))) return { all: true };
+    if (p.kind === 'device') return { all: false, deviceIds: [p.deviceId] };
+    return { all: false, deviceIds: await this.resolvers.devicesOf(ctx, { userIds: [p.userId] }) };
+  }
+
+  private async publishSosAlarm(ctx: TenantContext, id: string): Promise<SosAlarm> {
+    const alarm = await getSosAlarm(this.db, ctx, { all: true }, id);
+    await this.bus.publish(sosAlarmChanged, alarm.deviceId, alarm);
+    return alarm;
   }
 
   // ---- background sweeps: expiry, escalation, live-zone windows ----
@@ -1146,6 +1193,12 @@ export class NotificationService {
     if (Number(updated.numUpdatedRows) === 0) return this.advance(ctx, deliveryId, state, response, respondedBy); // a concurrent receipt moved it first
     transitions.inc({ state });
     await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: 'app', deviceId: row.device_id, state, response, at: now });
+    // the first responder to acknowledge an SOS alert acknowledges the SOS alarm
+    if (state === 'acknowledged' && row.message_id.startsWith('msg_sos_')) {
+      const name = await this.resolvers.deviceName(ctx, row.device_id).catch(() => row.device_id);
+      const alarmId = await acknowledgeSosAlarm(this.db, ctx, row.message_id, { deviceId: row.device_id, name }, now);
+      if (alarmId) await this.publishSosAlarm(ctx, alarmId);
+    }
     // an answer to a reminder answers the original message too
     if (state === 'acknowledged' && message.parent_id) {
       const original = await scope.selectFrom('deliveries').select('id').where('message_id', '=', message.parent_id).where('device_id', '=', row.device_id).executeTakeFirst();

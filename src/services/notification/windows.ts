@@ -3,6 +3,7 @@
  * hours ("22:00–07:00"). A window whose `to` is not after its `from` runs across midnight.
  */
 import { invalid } from '../../core/errors.js';
+import { isTimeZone } from '../../core/time-zone.js';
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -32,12 +33,8 @@ export function parseWindow(value: unknown, field: string): TimeWindow {
     out.days = [...new Set(w.days as Weekday[])];
   }
   if (w.timeZone !== undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: w.timeZone as string });
-    } catch {
-      throw invalid(`${field}.timeZone`, `must be an IANA time zone such as "Europe/Berlin", got ${JSON.stringify(w.timeZone)}`);
-    }
-    out.timeZone = w.timeZone as string;
+    if (!isTimeZone(w.timeZone)) throw invalid(`${field}.timeZone`, `must be an IANA time zone such as "Europe/Berlin", got ${JSON.stringify(w.timeZone)}`);
+    out.timeZone = w.timeZone;
   }
   return out;
 }

@@ -14,6 +14,7 @@
  * reached, not where they are (docs/follow-me.md).
  */
 import { invalid } from '../../core/errors.js';
+import { isTimeZone } from '../../core/time-zone.js';
 
 export const OPERATOR_VISIBILITY = ['always', 'working-hours', 'while-sharing'] as const;
 export type OperatorVisibility = (typeof OPERATOR_VISIBILITY)[number];
@@ -69,7 +70,7 @@ function mergeHours(current: WorkingHours, change: unknown): WorkingHours {
       if (typeof value !== 'string' || !HHMM.test(value)) throw invalid(field, `must be a time of day as HH:MM (00:00 to 23:59), got ${JSON.stringify(value)}`);
       next[key] = value;
     } else if (key === 'timeZone') {
-      if (typeof value !== 'string' || !validTimeZone(value)) throw invalid(field, `must be an IANA time zone such as Europe/Berlin or UTC, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'string' || !isTimeZone(value)) throw invalid(field, `must be an IANA time zone such as Europe/Berlin or UTC, got ${JSON.stringify(value)}`);
       next.timeZone = value;
     } else {
       throw invalid(field, 'is not a working-hours field; known: days, from, to, timeZone');
@@ -77,15 +78,6 @@ function mergeHours(current: WorkingHours, change: unknown): WorkingHours {
   }
   if (next.from === next.to) throw invalid('workingHours.to', `must differ from from (${next.from}): the window would be empty`);
   return next;
-}
-
-function validTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };

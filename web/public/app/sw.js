@@ -31,12 +31,46 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
+// A push is the JSON the server's Web Push channel sends (src/services/notification/channels/push.ts):
+// { deliveryId, messageId, title, body, priority, options, link }. One notification per message
+// (tag), so the same message pushed to several of a person's subscriptions, or again, shows once.
 self.addEventListener('push', (event) => {
-  const data = event.data ? event.data.json() : {};
-  event.waitUntil(self.registration.showNotification(data.title ?? 'Follow Me', { body: data.body ?? '', tag: data.deliveryId, requireInteraction: data.priority === 'critical', data }));
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (err) {
+    // not JSON: show the text rather than nothing
+    data = { body: event.data ? event.data.text() : '' };
+    console.warn('push payload is not JSON', err);
+  }
+  const priority = data.priority === 'critical' || data.priority === 'high' ? data.priority : 'normal';
+  const title = `${priority === 'critical' ? 'CRITICAL: ' : priority === 'high' ? 'Important: ' : ''}${data.title ?? 'Follow Me'}`;
+  event.waitUntil(self.registration.showNotification(title, {
+    body: data.body ?? '',
+    tag: data.messageId ?? data.deliveryId,
+    renotify: priority !== 'normal',
+    // a critical message stays until the person acts on it; normal ones may come silently
+    requireInteraction: priority === 'critical',
+    silent: priority === 'normal',
+    icon: '/app/icon.svg',
+    badge: '/app/icon.svg',
+    timestamp: Date.now(),
+    data: { ...data, priority },
+  }));
 });
 
+// A click opens the member app on that message: an open app is focused and told which message
+// (it highlights it); otherwise a new window opens at /app/?message=<id>.
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  event.waitUntil(self.clients.matchAll({ type: 'window' }).then((list) => (list[0] ? list[0].focus() : self.clients.openWindow('/app/'))));
+  const data = event.notification.data ?? {};
+  const url = data.messageId ? `/app/?message=${encodeURIComponent(data.messageId)}` : '/app/';
+  event.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((list) => {
+    const app = list.find((c) => new URL(c.url).pathname.startsWith('/app'));
+    if (app) {
+      app.postMessage({ type: 'followme:open-message', messageId: data.messageId, title: data.title, body: data.body, priority: data.priority });
+      return app.focus();
+    }
+    return self.clients.openWindow(url);
+  }));
 });

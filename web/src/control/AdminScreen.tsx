@@ -2,7 +2,9 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import QRCode from 'qrcode';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
-import type { Device, Rule, TrackingSettings, User, VisibilityPolicy } from '../lib/types';
+import { DAYS, type Day, type Device, type Rule, type Tenant, type TrackingSettings, type User, type VisibilityPolicy } from '../lib/types';
+import { displayZone } from '../lib/format';
+import { QuietHoursFields, quietDraft, quietWindow, validZone, WindowFields, ZoneField } from './WindowFields';
 import type { LiveStore } from './live';
 import { NotificationAdmin } from './NotificationAdmin';
 
@@ -25,12 +27,12 @@ export function Feedback({ error, note }: { error: string; note: string }) {
   return <>{error && <p role="alert" className="error">{error}</p>}<p role="status" className="muted">{note}</p></>;
 }
 
-export function AdminScreen({ store, api }: { store: LiveStore; api: TenantApi; session: Session }) {
+export function AdminScreen({ store, api, tenant, onTenant }: { store: LiveStore; api: TenantApi; session: Session; tenant: Tenant; onTenant: (t: Tenant) => void }) {
   return (
     <div className="screen single">
       <div className="grid2" style={{ gridTemplateColumns: '1fr 1fr' }}>
         <div><Devices store={store} api={api} /><Groups store={store} api={api} /></div>
-        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} /><NotificationAdmin store={store} api={api} /></div>
+        <div><Users api={api} /><Rules store={store} api={api} /><Settings api={api} tenant={tenant} onTenant={onTenant} /><NotificationAdmin store={store} api={api} /></div>
       </div>
     </div>
   );
@@ -153,13 +155,14 @@ function Groups({ store, api }: { store: LiveStore; api: TenantApi }) {
 function Rules({ store, api }: { store: LiveStore; api: TenantApi }) {
   const [rules, setRules] = useState<Rule[]>([]);
   const [form, setForm] = useState({ name: '', on: 'enter', fenceId: '', groupId: '', title: '{device} {event} {fence}', priority: 'high' });
+  const [schedule, setSchedule] = useState(() => ({ ...quietDraft(null), from: '08:00', to: '18:00' }));
   const [error, note, run] = useAction();
   const reload = () => api.get<Rule[]>('/rules').then(setRules);
   useEffect(() => { void reload(); /* eslint-disable-line react-hooks/exhaustive-deps */ }, []);
   const fenceName = (id: string) => store.fences.find((f) => f.id === id)?.name ?? id;
   return (
     <Section title="Rules">
-      <form onSubmit={(e) => { e.preventDefault(); void run(async () => { await api.post('/rules', { name: form.name, on: form.on, fenceId: form.fenceId, target: { groupIds: [form.groupId] }, title: form.title, priority: form.priority }); await reload(); }, 'Rule created.'); }}>
+      <form onSubmit={(e) => { e.preventDefault(); void run(async () => { const window = quietWindow(schedule); await api.post('/rules', { name: form.name, on: form.on, fenceId: form.fenceId, target: { groupIds: [form.groupId] }, title: form.title, priority: form.priority, ...(window ? { schedule: window } : {}) }); await reload(); }, 'Rule created.'); }}>
         <div className="row">
           <div><label htmlFor="rule-name">Name</label><input id="rule-name" required value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></div>
           <div><label htmlFor="rule-on">When someone</label><select id="rule-on" value={form.on} onChange={(e) => setForm({ ...form, on: e.target.value })}><option value="enter">enters</option><option value="exit">leaves</option></select></div>
@@ -168,12 +171,13 @@ function Rules({ store, api }: { store: LiveStore; api: TenantApi }) {
         </div>
         <label htmlFor="rule-title">Title ({'{device} {fence} {event} {time}'})</label>
         <input id="rule-title" required value={form.title} onChange={(e) => setForm({ ...form, title: e.target.value })} style={{ width: '100%' }} />
-        <button type="submit" style={{ marginTop: '.5rem' }}>Create rule</button>
+        <QuietHoursFields label="Schedule" toggle="Only at these times (otherwise always)" value={schedule} onChange={setSchedule} />
+        <button type="submit" style={{ marginTop: '.5rem' }} disabled={schedule.on && !validZone(schedule.timeZone)}>Create rule</button>
       </form>
       <Feedback error={error} note={note} />
       <ul className="list">{rules.map((r) => (
         <li key={r.id} className="row" style={{ padding: '.3rem 0' }}>
-          <span style={{ flex: 1 }}><strong>{r.name}</strong>: on {r.on} of {fenceName(r.fenceId)} → “{r.title}” ({r.priority})</span>
+          <span style={{ flex: 1 }}><strong>{r.name}</strong>: on {r.on} of {fenceName(r.fenceId)} → “{r.title}” ({r.priority}){r.schedule ? `, ${r.schedule.days?.join(' ') ?? 'every day'} ${r.schedule.from}–${r.schedule.to} ${r.schedule.timeZone ?? 'UTC'}` : ''}</span>
           <button type="button" className="danger" aria-label={`Delete rule ${r.name}`} onClick={() => void run(async () => { await api.del(`/rules/${r.id}`); await reload(); }, 'Deleted.')}>Delete</button>
         </li>
       ))}</ul>
@@ -181,7 +185,7 @@ function Rules({ store, api }: { store: LiveStore; api: TenantApi }) {
   );
 }
 
-function Settings({ api }: { api: TenantApi }) {
+function Settings({ api, tenant, onTenant }: { api: TenantApi; tenant: Tenant; onTenant: (t: Tenant) => void }) {
   const [settings, setSettings] = useState<TrackingSettings>();
   const [error, note, run] = useAction();
   useEffect(() => { void api.get<TrackingSettings>('/settings/tracking').then(setSettings); }, [api]);
@@ -197,18 +201,49 @@ function Settings({ api }: { api: TenantApi }) {
         <button type="submit" style={{ marginTop: '.5rem' }}>Save settings</button>
       </form>
       <Feedback error={error} note={note} />
+      <TimeZone api={api} tenant={tenant} onTenant={onTenant} />
       <Visibility api={api} />
     </Section>
   );
 }
 
-/** The operator visibility policy (docs/follow-me.md); working hours are changed through the API. */
+/** The tenant's time zone: the Control Center shows times in it, and new schedules, quiet hours and working hours start from it. */
+function TimeZone({ api, tenant, onTenant }: { api: TenantApi; tenant: Tenant; onTenant: (t: Tenant) => void }) {
+  const [zone, setZone] = useState(tenant.timeZone ?? '');
+  const [error, note, run] = useAction();
+  const ok = zone.trim() === '' || validZone(zone.trim());
+  return (
+    <form style={{ marginTop: '1rem' }} aria-label="Time zone" onSubmit={(e) => { e.preventDefault(); void run(async () => onTenant(await api.patch<Tenant>('', { timeZone: zone.trim() || null })), 'Saved.'); }}>
+      <label htmlFor="tenant-zone">Time zone of the organisation (IANA, e.g. Europe/Berlin)</label>
+      <div className="row">
+        <input id="tenant-zone" type="text" value={zone} placeholder={`not set: this browser's (${Intl.DateTimeFormat().resolvedOptions().timeZone})`} onChange={(e) => setZone(e.target.value)} aria-invalid={!ok} aria-describedby="tenant-zone-help" style={{ minWidth: '16rem' }} />
+        <button type="submit" disabled={!ok}>Save time zone</button>
+      </div>
+      <p id="tenant-zone-help" className="muted">{ok ? `Times are shown in ${displayZone()}; new schedules, quiet hours and working hours start from it.` : 'Not a time zone this browser knows.'}</p>
+      <Feedback error={error} note={note} />
+    </form>
+  );
+}
+
+const ISO_DAYS: Day[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+/** The operator visibility policy (docs/follow-me.md) and the working hours it may use. */
 function Visibility({ api }: { api: TenantApi }) {
   const [policy, setPolicy] = useState<VisibilityPolicy>();
+  const [hours, setHours] = useState<{ days: Day[]; from: string; to: string; timeZone: string }>();
   const [error, note, run] = useAction();
-  useEffect(() => { void api.get<VisibilityPolicy>('/settings/visibility').then(setPolicy); }, [api]);
-  if (!policy) return null;
-  const save = (operatorVisibility: string) => void run(async () => setPolicy(await api.patch<VisibilityPolicy>('/settings/visibility', { operatorVisibility })), 'Saved.');
+  const loaded = (p: VisibilityPolicy) => {
+    setPolicy(p);
+    setHours({ days: p.workingHours.days.map((d) => ISO_DAYS[d - 1]!), from: p.workingHours.from, to: p.workingHours.to, timeZone: p.workingHours.timeZone });
+  };
+  useEffect(() => { void api.get<VisibilityPolicy>('/settings/visibility').then(loaded); }, [api]);
+  if (!policy || !hours) return null;
+  const save = (operatorVisibility: string) => void run(async () => loaded(await api.patch<VisibilityPolicy>('/settings/visibility', { operatorVisibility })), 'Saved.');
+  const saveHours = (e: FormEvent) => {
+    e.preventDefault();
+    const days = DAYS.filter((d) => hours.days.includes(d)).map((d) => ISO_DAYS.indexOf(d) + 1);
+    void run(async () => loaded(await api.patch<VisibilityPolicy>('/settings/visibility', { workingHours: { days, from: hours.from, to: hours.to, timeZone: hours.timeZone.trim() } })), 'Working hours saved.');
+  };
   const h = policy.workingHours;
   return (
     <div style={{ marginTop: '1rem' }}>
@@ -218,6 +253,12 @@ function Visibility({ api }: { api: TenantApi }) {
         <option value="working-hours">{`only in working hours (${h.from}–${h.to} ${h.timeZone})`}</option>
         <option value="while-sharing">only while the person shares with them</option>
       </select>
+      <form aria-label="Working hours" onSubmit={saveHours}>
+        <WindowFields label="Working hours" days={hours.days} from={hours.from} to={hours.to} onChange={(w) => setHours({ ...hours, ...w })} />
+        <ZoneField id="working-hours-zone" value={hours.timeZone} onChange={(timeZone) => setHours({ ...hours, timeZone })} />
+        {hours.timeZone !== displayZone() && <p className="muted"><button type="button" className="secondary" onClick={() => setHours({ ...hours, timeZone: displayZone() })}>Use the organisation&apos;s zone ({displayZone()})</button></p>}
+        <button type="submit" style={{ marginTop: '.5rem' }} disabled={hours.days.length === 0 || !validZone(hours.timeZone)}>Save working hours</button>
+      </form>
       <Feedback error={error} note={note} />
     </div>
   );

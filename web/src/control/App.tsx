@@ -1,8 +1,11 @@
 import { lazy, Suspense, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { applyBranding, loadBranding, loadSession, loadWebConfig, saveSession, tenantApi, type Branding, type Session } from '../lib/api';
+import { displayZone, setDisplayZone } from '../lib/format';
+import type { Tenant } from '../lib/types';
 import { Login } from './Login';
 import { LiveStore } from './live';
 import { MessagesScreen } from './MessagesScreen';
+import { SosAlarms } from './SosAlarms';
 
 // The map screens carry MapLibre: they load only when opened, so the login and first paint stay small.
 const LiveScreen = lazy(() => import('./LiveScreen'));
@@ -50,6 +53,11 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
   const [error, setError] = useState('');
   const [mapStyleUrl, setMapStyleUrl] = useState<string | null | undefined>(undefined);
   const route = useRoute();
+  // The tenant as the server has it now (its time zone may have changed since the login); every time shown uses its zone.
+  const [tenant, setTenant] = useState<Tenant>(session.tenant);
+  setDisplayZone(tenant.timeZone);
+  useEffect(() => { api.get<Tenant>('').then(setTenant, (err: unknown) => console.warn('could not refresh the tenant', err)); }, [api]);
+  const tenantChanged = (t: Tenant) => { setTenant(t); saveSession({ ...session, tenant: t }); };
   useSyncExternalStore(store.subscribe, store.getVersion);
   // The latest onLogout, read when needed: App passes a new function on every render (the branding
   // arriving re-renders it), and with onLogout among the effect's dependencies every such render
@@ -83,16 +91,18 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
         </nav>
         <span className="spacer" />
         <span role="status" aria-live="polite"><span className={`live-dot ${store.connected ? '' : 'off'}`} aria-hidden="true" />{store.connected ? 'Live' : 'Connecting…'}</span>
+        <span className="zone" title="Times are shown in this time zone (Administration, Settings)">{displayZone()}</span>
         <span>{session.user.name} ({session.user.role})</span>
         <button type="button" className="secondary" onClick={onLogout}>Log out</button>
       </header>
       {error && <p role="alert" className="error">{error}</p>}
+      <SosAlarms store={store} api={api} />
       <div id="main" tabIndex={-1}>
         <Suspense fallback={<p className="muted" style={{ padding: '1rem' }}>Loading…</p>}>
           {mapStyleUrl !== undefined && route.screen === 'live' && <LiveScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}
           {route.screen === 'messages' && <MessagesScreen store={store} api={api} messageId={route.id} />}
           {mapStyleUrl !== undefined && route.screen === 'history' && <HistoryScreen store={store} api={api} mapStyleUrl={mapStyleUrl} params={route.params} />}
-          {route.screen === 'admin' && <AdminScreen store={store} api={api} session={session} />}
+          {route.screen === 'admin' && <AdminScreen store={store} api={api} session={session} tenant={tenant} onTenant={tenantChanged} />}
           {route.screen === 'webhooks' && <WebhooksScreen store={store} api={api} />}
         </Suspense>
       </div>

@@ -1,5 +1,5 @@
 import type { LiveStore } from './live';
-import { clock } from '../lib/format';
+import { clock, time } from '../lib/format';
 import type { MapTools } from './LiveScreen';
 
 /** The live event feed: fence events and devices going offline or online; click to see it on the map. */
@@ -11,7 +11,7 @@ export function EventsPanel({ store, tools }: { store: LiveStore; tools: MapTool
       <ul className="list" aria-labelledby="feed-title" aria-live="polite" data-testid="event-feed">
         {store.feed.slice(0, 200).map((e) => (
           <li key={e.id}>
-            <button type="button" className="item" disabled={e.lon === undefined} onClick={() => e.lon !== undefined && tools.show([e.lon, e.lat!], `<strong>${e.text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)}</strong><br>${new Date(e.time).toLocaleString()}`)}>
+            <button type="button" className="item" disabled={e.lon === undefined} onClick={() => e.lon !== undefined && tools.show([e.lon, e.lat!], `<strong>${e.text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)}</strong><br>${time(e.time)}`)}>
               <span className={`badge ${e.type}`}>{e.type}</span>
               <span style={{ flex: 1 }}>{e.text}</span>
               <time className="muted" dateTime={new Date(e.time).toISOString()}>{clock(e.time)}</time>

@@ -3,7 +3,7 @@ import { useId } from 'react';
 import type { AppliesTo, Day, Fence, Hysteresis, Schedule, WeeklyWindow } from '../lib/types';
 import { Picker } from '../lib/Picker';
 import type { LiveStore } from './live';
-import { browserZone, WindowFields, ZoneField } from './WindowFields';
+import { defaultZone, WindowFields, ZoneField } from './WindowFields';
 
 /** The form's view of the attributes: text where the user types, lists where they choose. */
 export interface Attributes { tags: string; applies: string[]; scheduled: boolean; timeZone: string; windows: WeeklyWindow[]; exitMargin: string; useAccuracy: boolean }
@@ -15,7 +15,7 @@ export function attributesOf(f: Fence | undefined): Attributes {
     tags: f?.tags.join(', ') ?? '',
     applies: [...(f?.appliesTo?.groupIds ?? []), ...(f?.appliesTo?.deviceIds ?? [])],
     scheduled: !!f?.schedule,
-    timeZone: f?.schedule?.timeZone ?? browserZone(),
+    timeZone: f?.schedule?.timeZone ?? defaultZone(),
     windows: f?.schedule?.windows.map((w) => ({ ...w })) ?? [{ days: WORKDAYS, from: '07:00', to: '19:00' }],
     exitMargin: String(f?.hysteresis.exitMargin ?? 10),
     useAccuracy: f?.hysteresis.useAccuracy ?? true,

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { TenantApi } from '../lib/api';
 import { createMap, fitTo, maplibregl, type GeoJSONSource, type MLMap } from '../lib/map';
 import type { LonLat, Position, Stop, Trip } from '../lib/types';
-import { clock, duration, localInput, metres } from '../lib/format';
+import { clock, displayZone, duration, fromLocalInput, localInput, metres, time } from '../lib/format';
 import type { LiveStore } from './live';
 
 const SPEEDS = [1, 10, 60, 300];
@@ -37,7 +37,7 @@ export default function HistoryScreen({ store, api, mapStyleUrl, params }: { sto
     return () => m.remove();
   }, [mapStyleUrl]);
 
-  const range = () => ({ from: String(new Date(from).getTime()), to: String(new Date(to).getTime()) });
+  const range = () => ({ from: String(fromLocalInput(from)), to: String(fromLocalInput(to)) });
 
   const load = async (e?: FormEvent) => {
     e?.preventDefault();
@@ -99,6 +99,7 @@ export default function HistoryScreen({ store, api, mapStyleUrl, params }: { sto
               <div><label htmlFor="history-from">From</label><input id="history-from" type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} /></div>
               <div><label htmlFor="history-to">To</label><input id="history-to" type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} /></div>
             </div>
+            <p className="muted">Times in {displayZone()}.</p>
             <button type="submit">Show track</button>
           </form>
           <p role="status">{status}</p>
@@ -113,7 +114,7 @@ export default function HistoryScreen({ store, api, mapStyleUrl, params }: { sto
                 </select>
               </div>
               <label htmlFor="history-time">Time: {current ? clock(current.time) : ''}</label>
-              <input id="history-time" type="range" min={0} max={track.length - 1} value={at} onChange={(e) => { setPlaying(false); setAt(Number(e.target.value)); }} style={{ width: '100%' }} aria-valuetext={current ? new Date(current.time).toLocaleString() : ''} />
+              <input id="history-time" type="range" min={0} max={track.length - 1} value={at} onChange={(e) => { setPlaying(false); setAt(Number(e.target.value)); }} style={{ width: '100%' }} aria-valuetext={current ? time(current.time) : ''} />
               {current && <p className="muted">{current.speed !== undefined ? `${(current.speed * 3.6).toFixed(0)} km/h · ` : ''}{current.battery !== undefined ? `battery ${current.battery}%` : ''}</p>}
             </div>
           )}

@@ -4,7 +4,7 @@ import { flushSync } from 'react-dom';
 import type { TenantApi } from '../lib/api';
 import { addDeviceLayers, addFenceLayers, clusterLabels, createMap, deviceFeatures, fitTo, maplibregl, setFences, STATUS_COLOURS, type DevicePoint, type GeoJSONSource, type MLMap, type StatusKey } from '../lib/map';
 import type { LonLat } from '../lib/types';
-import { ago } from '../lib/format';
+import { ago, time } from '../lib/format';
 import type { LiveStore } from './live';
 import { Drawing, type Drawn, type Shape } from './draw';
 import { DevicesPanel } from './DevicesPanel';
@@ -118,6 +118,15 @@ export default function LiveScreen({ store, api, mapStyleUrl, params }: { store:
     popup.current?.remove();
     if (html) popup.current = new maplibregl.Popup({ closeButton: true }).setLngLat(at).setHTML(html).addTo(map);
   };
+
+  // #/live?sos=<id> (from the SOS alarms): fly to where the SOS was raised.
+  const sosId = params.get('sos');
+  useEffect(() => {
+    const alarm = sosId ? store.sosAlarms.find((a) => a.id === sosId) : undefined;
+    if (!map || !alarm?.position) return;
+    const esc = (t: string) => t.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    show([alarm.position.lon, alarm.position.lat], `<strong>SOS from ${esc(alarm.personName ?? alarm.deviceName)}</strong><br>${esc(alarm.text ?? '')}<br>${time(alarm.raisedAt)}`);
+  }, [map, sosId]); // eslint-disable-line react-hooks/exhaustive-deps -- once per alarm asked for, not on every store change
 
   function showDevice(id: string) {
     const p = store.positions.get(id);

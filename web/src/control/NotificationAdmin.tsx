@@ -2,14 +2,13 @@
  * Administration of notifications: message templates, the tenant's channel settings (webhook,
  * SOS responders, hourly limit) and quiet hours, and each person's phone and quiet hours.
  */
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import type { TenantApi } from '../lib/api';
-import type { Day, NotificationSettings, Target, Template, TimeWindow, User } from '../lib/types';
-import { DAYS } from '../lib/types';
+import type { NotificationSettings, Target, Template, TimeWindow, User } from '../lib/types';
 import { Picker } from '../lib/Picker';
 import type { LiveStore } from './live';
 import { Feedback, Section, useAction } from './AdminScreen';
-import { browserZone, validZone, WindowFields, ZoneField } from './WindowFields';
+import { QuietHoursFields, quietDraft, quietWindow, validZone, type QuietDraft } from './WindowFields';
 
 /** The variables a template's title and body may use (the API's list, docs/messaging.md "Rules"). */
 export const TEMPLATE_VARIABLES: [string, string][] = [
@@ -85,33 +84,6 @@ function variablesIn(text: string): string[] {
   return [...new Set(text.match(/\{[a-z]+\}/g) ?? [])];
 }
 
-/** A quiet-hours window as the form edits it: on or off, days, hours and zone. */
-interface QuietDraft { on: boolean; days: Day[]; from: string; to: string; timeZone: string }
-
-const quietDraft = (w: TimeWindow | null): QuietDraft => ({ on: !!w, days: w?.days ?? DAYS, from: w?.from ?? '22:00', to: w?.to ?? '07:00', timeZone: w?.timeZone ?? browserZone() });
-
-/** The API's window for a draft: no days ticked or all seven is every day (the field left out). */
-function quietWindow(d: QuietDraft): TimeWindow | null {
-  if (!d.on) return null;
-  return { from: d.from, to: d.to, timeZone: d.timeZone.trim(), ...(d.days.length && d.days.length < 7 ? { days: d.days } : {}) };
-}
-
-function QuietHoursFields({ label, value, onChange }: { label: string; value: QuietDraft; onChange: (d: QuietDraft) => void }) {
-  const id = useId();
-  return (
-    <fieldset>
-      <legend>{label}</legend>
-      <label className="inline"><input type="checkbox" checked={value.on} onChange={(e) => onChange({ ...value, on: e.target.checked })} /> Quiet hours on (rule alerts below critical wait)</label>
-      {value.on && (
-        <>
-          <WindowFields label="When" days={value.days} from={value.from} to={value.to} onChange={(w) => onChange({ ...value, ...w })} />
-          {value.days.length === 0 && <p className="muted">No day ticked: every day.</p>}
-          <ZoneField id={`${id}-zone`} value={value.timeZone} onChange={(timeZone) => onChange({ ...value, timeZone })} />
-        </>
-      )}
-    </fieldset>
-  );
-}
 
 function ChannelSettings({ store, api, users }: { store: LiveStore; api: TenantApi; users: User[] }) {
   const [settings, setSettings] = useState<NotificationSettings>();

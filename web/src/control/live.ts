@@ -4,7 +4,7 @@
  * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
  */
 import type { TenantApi } from '../lib/api';
-import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos } from '../lib/types';
+import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos, SosAlarm } from '../lib/types';
 
 export interface FeedItem { id: string; kind: 'fence' | 'status' | 'sos'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
 
@@ -17,6 +17,8 @@ export class LiveStore {
   groups: Group[] = [];
   fences: Fence[] = [];
   feed: FeedItem[] = [];
+  /** SOS alarms not yet resolved, newest first: loaded at start (so they survive a reload) and kept current by `sos-alarm` events. */
+  sosAlarms: SosAlarm[] = [];
   connected = false;
   /** Bumped (at most every 250 ms) when anything changed; React reads it through useSyncExternalStore. */
   version = 0;
@@ -34,20 +36,22 @@ export class LiveStore {
   constructor(private readonly api: TenantApi) {}
 
   async load(): Promise<void> {
-    const [devices, positions, statuses, groups, fences, events] = await Promise.all([
+    const [devices, positions, statuses, groups, fences, events, alarms] = await Promise.all([
       this.api.get<Device[]>('/devices'),
       this.api.get<Position[]>('/positions'),
       this.api.get<DeviceStatus[]>('/status'),
       this.api.get<Group[]>('/groups'),
       this.api.get<Fence[]>('/fences'),
       this.api.get<FenceEvent[]>('/events?limit=100'),
+      this.api.get<SosAlarm[]>('/sos-alarms?state=unresolved&limit=200'),
     ]);
     this.devices = new Map(devices.map((d) => [d.id, d]));
     this.positions = new Map(positions.map((p) => [p.deviceId, p]));
     this.statuses = new Map(statuses.map((s) => [s.deviceId, s]));
     this.groups = groups;
     this.fences = fences;
-    this.feed = events.map((e) => this.fenceItem(e));
+    this.sosAlarms = alarms;
+    this.feed = [...events.map((e) => this.fenceItem(e)), ...alarms.map((a) => this.sosItem(a))].sort((a, b) => b.time - a.time);
     this.devicesDirty = true;
     this.changed(true);
   }
@@ -89,6 +93,12 @@ export class LiveStore {
       const id = `sos-${sos.deviceId}-${sos.id}`;
       if (!this.feed.some((f) => f.id === id)) this.feed.unshift({ id, kind: 'sos', type: 'sos', deviceId: sos.deviceId, time: sos.at, lon: sos.lon, lat: sos.lat, text: `SOS from ${this.name(sos.deviceId)}${sos.text ? `: ${sos.text}` : ''}` });
       this.feed.length = Math.min(this.feed.length, 500);
+      this.changed(true);
+    });
+    source.addEventListener('sos-alarm', (e) => {
+      const alarm = JSON.parse((e as MessageEvent<string>).data) as SosAlarm;
+      this.sosAlarms = [alarm, ...this.sosAlarms.filter((a) => a.id !== alarm.id)].filter((a) => a.state !== 'resolved').sort((a, b) => b.raisedAt - a.raisedAt);
+      if (!this.feed.some((f) => f.id === `sos-${alarm.deviceId}-${alarm.sosId}`)) this.feed.unshift(this.sosItem(alarm));
       this.changed(true);
     });
     source.addEventListener('delivery', (e) => {
@@ -147,6 +157,16 @@ export class LiveStore {
   onDelivery(listener: (d: Delivery) => void): () => void {
     this.deliveryListeners.add(listener);
     return () => this.deliveryListeners.delete(listener);
+  }
+
+  /** An alarm as it changed (after resolving it here, before its live event arrives). */
+  updateSosAlarm(alarm: SosAlarm): void {
+    this.sosAlarms = this.sosAlarms.map((a) => (a.id === alarm.id ? alarm : a)).filter((a) => a.state !== 'resolved');
+    this.changed(true);
+  }
+
+  private sosItem(a: SosAlarm): FeedItem {
+    return { id: `sos-${a.deviceId}-${a.sosId}`, kind: 'sos', type: 'sos', deviceId: a.deviceId, time: a.raisedAt, lon: a.position?.lon, lat: a.position?.lat, text: `SOS from ${a.personName ? `${a.personName} (${a.deviceName})` : a.deviceName}${a.text ? `: ${a.text}` : ''}` };
   }
 
   private fenceItem(e: FenceEvent): FeedItem {

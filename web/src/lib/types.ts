@@ -1,7 +1,7 @@
 /** The API's resources as the web front uses them (the OpenAPI document at /api/v1/openapi.json is the reference). */
 export type LonLat = [number, number];
 
-export interface Tenant { id: string; name: string; slug: string; status: string }
+export interface Tenant { id: string; name: string; slug: string; status: string; timeZone?: string | null }
 export interface User { id: string; tenantId: string; email: string; name: string; role: 'owner' | 'admin' | 'operator' | 'member'; createdAt: number }
 export interface Device { id: string; tenantId: string; name: string; userId: string | null; uniqueId: string | null; disabled: boolean; createdAt: number }
 export interface Group { id: string; name: string; parentId: string | null; members: { userIds: string[]; deviceIds: string[] } }
@@ -24,11 +24,18 @@ export interface Named { id: string; name: string }
 export interface Directory { people: Named[]; groups: Named[] }
 export interface FenceEvent { id: string; deviceId: string; fenceId: string; fenceName: string; type: string; time: number; lon: number; lat: number; distance: number }
 export interface Sos { id: string; deviceId: string; at: number; lon?: number; lat?: number; text?: string }
+/** An SOS alarm (GET …/sos-alarms): open until a responder acknowledges, then resolved by an operator. */
+export interface SosAlarm {
+  id: string; sosId: string; deviceId: string; deviceName: string; userId: string | null; personName: string | null; raisedAt: number;
+  position: { lon: number; lat: number; accuracy: number | null } | null; text: string | null; state: 'open' | 'acknowledged' | 'resolved';
+  message: { id: string; title: string; body: string } | null; responders: { deviceId: string; name: string; state: DeliveryState | null; acknowledgedAt: number | null }[];
+  acknowledgedBy: { deviceId: string; name: string } | null; acknowledgedAt: number | null; resolvedBy: { userId: string | null; name: string } | null; resolvedAt: number | null; resolution: string | null;
+}
 export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed' | 'unknown';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
 export interface Delivery { id: string; messageId: string; deviceId: string; state: DeliveryState; response: string | null; queuedAt: number; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null }
-export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean }
+export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean; schedule: TimeWindow | null }
 export interface Trip { start: number; end: number; from: { lon: number; lat: number }; to: { lon: number; lat: number }; distanceMetres: number; durationSeconds: number; averageSpeed: number; maxSpeed: number; positions: number }
 export interface Stop { start: number; end: number; lon: number; lat: number; durationSeconds: number; positions: number }
 export type TrackingSettings = Record<string, number>;

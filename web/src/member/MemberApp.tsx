@@ -7,24 +7,49 @@ import { DeviceConnection, type InboxMessage } from './protocol';
 import { FollowMe } from './FollowMe';
 import { PushSetup } from './push';
 import { SosPanel } from './Sos';
+import { MyQuietHours } from './QuietHours';
 
 const QrScanner = lazy(() => import('./QrScanner'));
 const TOKEN_KEY = 'followme.device-token';
 
+/** The message a notification was opened for: from /app/?message=<id> (a new window) or the service worker's postMessage (an open app). */
+interface Opened { messageId: string; title?: string; body?: string; priority?: string }
+
+function useOpenedMessage(): Opened | undefined {
+  const [opened, setOpened] = useState<Opened | undefined>(() => {
+    const id = new URLSearchParams(location.search).get('message');
+    return id ? { messageId: id } : undefined;
+  });
+  useEffect(() => {
+    if (!('serviceWorker' in navigator)) return;
+    const on = (e: MessageEvent<{ type?: string } & Opened>) => { if (e.data?.type === 'followme:open-message' && e.data.messageId) setOpened({ messageId: e.data.messageId, title: e.data.title, body: e.data.body, priority: e.data.priority }); };
+    navigator.serviceWorker.addEventListener('message', on);
+    return () => navigator.serviceWorker.removeEventListener('message', on);
+  }, []);
+  return opened;
+}
+
 export function MemberApp() {
   const [token, setToken] = useState(() => localStorage.getItem(TOKEN_KEY) ?? '');
   const [session, setSession] = useState<Session | undefined>(() => loadSession('followme.member'));
+  const opened = useOpenedMessage();
   return (
     <div className="member">
       <header><img src="/app/icon.svg" alt="" /><h1>Follow Me</h1>{session && <span className="muted">{session.user.name}</span>}</header>
       <main>
-        {token ? <Device token={token} session={session} onForget={() => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem('followme.inbox'); setToken(''); }} /> : <Enrol onToken={(t) => { localStorage.setItem(TOKEN_KEY, t); setToken(t); }} />}
+        {token ? <Device token={token} session={session} opened={opened} onForget={() => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem('followme.inbox'); setToken(''); }} /> : <Enrol onToken={(t) => { localStorage.setItem(TOKEN_KEY, t); setToken(t); }} />}
         <section className="card" aria-labelledby="follow-title">
           <h2 id="follow-title">Follow me</h2>
           {session
             ? <FollowMe api={tenantApi(session)} session={session} onLogout={() => { saveSession(undefined, 'followme.member'); setSession(undefined); }} />
             : <Login embedded title="Log in with your e-mail and password to share your location with people and see who shares with you." onLogin={(s) => { saveSession(s, 'followme.member'); setSession(s); }} />}
         </section>
+        {session && (
+          <section className="card" aria-labelledby="quiet-title">
+            <h2 id="quiet-title">Quiet hours</h2>
+            <MyQuietHours api={tenantApi(session)} session={session} />
+          </section>
+        )}
       </main>
     </div>
   );
@@ -51,7 +76,7 @@ function Enrol({ onToken }: { onToken: (t: string) => void }) {
   );
 }
 
-function Device({ token, session, onForget }: { token: string; session: Session | undefined; onForget: () => void }) {
+function Device({ token, session, opened, onForget }: { token: string; session: Session | undefined; opened: Opened | undefined; onForget: () => void }) {
   const connection = useMemo(() => new DeviceConnection(token), [token]);
   const [, render] = useReducer((n: number) => n + 1, 0);
   const [sharing, setSharing] = useState(() => localStorage.getItem('followme.sharing') === 'on');
@@ -87,6 +112,12 @@ function Device({ token, session, onForget }: { token: string; session: Session 
     for (const m of connection.inbox) if (m.state === 'delivered' && document.visibilityState === 'visible') connection.receipt(m.deliveryId, 'read');
   });
 
+  // A message opened from a notification: scrolled to and focused once it is in the inbox.
+  const openedInInbox = opened ? connection.inbox.find((m) => m.messageId === opened.messageId) : undefined;
+  useEffect(() => {
+    if (openedInInbox) document.getElementById(`msg-${openedInInbox.deliveryId}`)?.focus();
+  }, [openedInInbox, opened]);
+
   const s = connection.state;
   const inbox = [...connection.inbox].sort((a, b) => (a.priority === 'critical' ? -1 : 0) - (b.priority === 'critical' ? -1 : 0) || b.sentAt - a.sentAt);
   return (
@@ -103,19 +134,26 @@ function Device({ token, session, onForget }: { token: string; session: Session 
       </section>
       <section className="card" aria-labelledby="inbox-title">
         <h2 id="inbox-title">Messages</h2>
+        {opened && !openedInInbox && (
+          <div className="card msg" data-testid="opened-message" role="status">
+            <p className="muted">Opened from a notification{opened.title ? '' : '; the message appears here once this phone has received it.'}</p>
+            {opened.title && <p><strong>{opened.title}</strong></p>}
+            {opened.body && <p>{opened.body}</p>}
+          </div>
+        )}
         {inbox.length === 0 && <p className="muted">No messages.</p>}
         <ul className="list" aria-live="polite" data-testid="inbox">
-          {inbox.map((m) => <MessageCard key={m.deliveryId} m={m} onAnswer={(response) => connection.receipt(m.deliveryId, 'acknowledged', response)} />)}
+          {inbox.map((m) => <MessageCard key={m.deliveryId} m={m} opened={m === openedInInbox} onAnswer={(response) => connection.receipt(m.deliveryId, 'acknowledged', response)} />)}
         </ul>
       </section>
     </>
   );
 }
 
-function MessageCard({ m, onAnswer }: { m: InboxMessage; onAnswer: (response?: string) => void }) {
+function MessageCard({ m, opened, onAnswer }: { m: InboxMessage; opened: boolean; onAnswer: (response?: string) => void }) {
   const expired = m.expiresAt !== undefined && m.expiresAt < Date.now();
   return (
-    <li className={`card msg ${m.priority}`} aria-label={`${m.priority} message: ${m.title}`}><div role={m.priority === 'critical' ? 'alert' : undefined}>
+    <li id={`msg-${m.deliveryId}`} tabIndex={-1} className={`card msg ${m.priority}${opened ? ' opened' : ''}`} aria-label={`${m.priority} message: ${m.title}`} aria-current={opened ? 'true' : undefined} data-message-id={m.messageId}><div role={m.priority === 'critical' ? 'alert' : undefined}>
       <div className="row"><span className={`badge ${m.priority}`}>{m.priority}</span><strong style={{ flex: 1 }}>{m.title}</strong><time className="muted">{new Date(m.sentAt).toLocaleTimeString()}</time></div>
       {m.body && <p>{m.body}</p>}
       {m.state === 'acknowledged'

@@ -11,7 +11,7 @@ export interface InboxMessage { deliveryId: string; messageId: string; priority:
 /** The SOS this phone raised last: `sending` until the server's ack, then `accepted`. */
 export interface SosState { id: string; state: 'sending' | 'accepted'; raisedAt: number; acceptedAt?: number; withPosition: boolean }
 
-export interface ConnectionState { status: 'offline' | 'connecting' | 'online' | 'refused'; detail?: string; deviceId?: string; interval: number; lastSent?: number; unacked: number; sos?: SosState }
+export interface ConnectionState { status: 'offline' | 'connecting' | 'online' | 'refused'; detail?: string; deviceId?: string; tenantId?: string; interval: number; lastSent?: number; unacked: number; sos?: SosState }
 
 /** A fix is sent when the advised interval has passed, or at once when the device moved this far. */
 const MOVE_NOW_METRES = 100;
@@ -31,7 +31,7 @@ export class DeviceConnection {
   private closed = false;
   private sosFrame: { type: 'sos'; id: string; fix?: Fix; text?: string } | undefined;
 
-  constructor(private readonly token: string, private readonly storageKey = 'followme.inbox') {
+  constructor(readonly token: string, private readonly storageKey = 'followme.inbox') {
     try {
       this.inbox = JSON.parse(localStorage.getItem(storageKey) ?? '[]') as InboxMessage[];
     } catch (err) {
@@ -114,7 +114,7 @@ export class DeviceConnection {
     switch (f.type) {
       case 'welcome': {
         this.backoff = 1000;
-        this.set({ status: 'online', deviceId: f.deviceId as string, detail: undefined });
+        this.set({ status: 'online', deviceId: f.deviceId as string, tenantId: f.tenantId as string, detail: undefined });
         if (this.sosFrame) this.send(this.sosFrame);
         // Resend what no ack covered, oldest first, in one batch (the server deduplicates by time).
         const fixes = [...this.unacked.values()].flat().sort((a, b) => a.time - b.time);
