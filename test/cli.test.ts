@@ -2,7 +2,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +35,25 @@ describe('followme CLI', () => {
     device.close();
     const login = await platform.api('POST', '/auth/login', { tenant: 'pizza-express', email: 'boss@pizza.test', password: 'margherita' }, '');
     assert.equal(login.status, 200);
+  });
+
+  it('imports devices from a CSV file, all or none, and prints their tokens once as CSV', async () => {
+    const file = join(dataDir, 'devices.csv');
+    writeFileSync(file, 'name,uniqueId\n"Bike 1, red",\nBike 2,imei-cli-2\n');
+    const out = (await followme('device', 'import', file, '--tenant', 'pizza-express')).stdout.trim().split('\n');
+    assert.equal(out[0], 'id,name,uniqueId,token');
+    assert.match(out[1]!, /^dev_\w+,"Bike 1, red",,fmd_[\w-]+$/);
+    assert.match(out[2]!, /^dev_\w+,Bike 2,imei-cli-2,fmd_[\w-]+$/);
+    const bad = join(dataDir, 'bad.json');
+    writeFileSync(bad, JSON.stringify([{ name: 'Bike 3' }, { name: 'Bike 4', uniqueId: 'imei-cli-2' }]));
+    await assert.rejects(followme('device', 'import', bad, '--tenant', 'pizza-express'), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr, /error \(conflict\): \[1\]\.uniqueId: a device with the unique id "imei-cli-2" exists already/);
+      return true;
+    });
+    const tenant = (await platform!.api('GET', '/tenants')).body.find((t: { slug: string }) => t.slug === 'pizza-express');
+    const names = (await platform!.api('GET', `/tenants/${tenant.id}/devices`)).body.map((d: { name: string }) => d.name).sort();
+    assert.deepEqual(names, ['Bike 1, red', 'Bike 2', 'Scooter 7'], 'the refused file left no device behind');
   });
 
   it('says what is wrong with a command and exits 2', async () => {

@@ -8,6 +8,7 @@
  *   followme tenant list [--json]
  *   followme user create --tenant T --email E --name N --role owner|admin|operator|member [--password P] [--json]
  *   followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY] [--json]
+ *   followme device import FILE --tenant T [--json]
  *   followme tenant provision NAME --owner-email E [--owner-name N] [--owner-password P] [--external-ref R] [--slug S] [--devices N] [--users N]
  *   followme tenant suspend|resume T
  *   followme tenant export T [--out FILE]
@@ -39,6 +40,9 @@ const USAGE = `usage:
   followme device create --tenant T NAME [--user USER_ID] [--unique-id ID] [--owntracks-key KEY]
                                                    --unique-id: the OsmAnd/Traccar Client device identifier,
                                                    or USER/DEVICE of an OwnTracks topic (external broker)
+  followme device import FILE --tenant T           up to 5,000 devices from CSV (header: name,userId,uniqueId,
+                                                   owntracksKey) or a JSON array, all or none; prints
+                                                   id,name,uniqueId,token as CSV (tokens shown once)
   followme tenant provision NAME --owner-email E [--owner-name N] [--owner-password P]
                             [--external-ref R] [--slug S] [--devices N] [--users N]
                                                    a customer ready for devices: tenant, owner (invitation
@@ -156,6 +160,21 @@ export async function run(argv: string[]): Promise<number> {
       print(json, created, `created device ${created.device.id}${unique}\ndevice token (shown once): ${created.token}`);
       return 0;
     }
+    case 'device import': {
+      const file = rest[0];
+      if (!file) throw new UsageError('device import needs a FILE (.csv, or .json holding an array of devices)');
+      const text = readFileSync(file, 'utf8');
+      const rows: unknown = file.endsWith('.csv') ? parseCsv(text) : JSON.parse(text);
+      const created = await withClient(config, async (c) => {
+        const id = await tenantId(c, values.tenant);
+        const made = await c.createDevices(systemContext(id), rows);
+        await audit(c, 'device import', id, `${file}: ${made.length} devices`);
+        return made;
+      });
+      const csv = ['id,name,uniqueId,token', ...created.map(({ device, token }) => [device.id, device.name, device.uniqueId ?? '', token].map(csvField).join(','))];
+      print(json, created, csv.join('\n'));
+      return 0;
+    }
     case 'tenant provision': {
       const name = rest.join(' ');
       if (!name) throw new UsageError('tenant provision needs a NAME');
@@ -242,6 +261,11 @@ export async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   }
+}
+
+/** A CSV field, quoted when it holds a comma, a quote or a line break. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 run(process.argv.slice(2)).then(

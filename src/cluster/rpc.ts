@@ -15,8 +15,10 @@
  *   coalesced: while a request for the same method (and partition) is in flight, further calls
  *   wait and then leave together as one request `{ b: [args, …] }`, answered `{ r: [answer, …] }`.
  *   Under load that turns one bus round trip per call into one per partition and round trip; alone,
- *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds.
+ *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds;
+ * - an answer over 256 KiB of JSON travels gzipped (`{ z }`), so a bulk answer fits NATS's max_payload.
  */
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from '../core/log.js';
 import { AppError, catalog, type ErrorCode, type FieldProblem } from '../core/errors.js';
 import { partitionOf, type Bus, type Ownership, type Subscription } from '../ports/bus.js';
@@ -33,6 +35,8 @@ interface WireError {
 }
 
 interface Answer {
+  /** An answer larger than PACK_BYTES as JSON: that JSON gzipped, in base64. */
+  z?: string;
   v?: unknown;
   e?: WireError;
   /** The answers to a batch, one per call, in order. */
@@ -66,16 +70,16 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
         }
       };
       const handler = async (request: Request): Promise<Answer> => {
-        if ('a' in request) return call(request.a); // a plain error is logged by the bus, answered as such
+        if ('a' in request) return pack(await call(request.a)); // a plain error is logged by the bus, answered as such
         // A batch: every call starts now, in order; each answers for itself.
         const answers = await Promise.allSettled(request.b.map(call));
-        return {
+        return pack({
           r: answers.map((settled) => {
             if (settled.status === 'fulfilled') return settled.value;
             options.logger?.error({ err: settled.reason, service: name, method }, 'a call of a batch failed');
             return { e: { message: settled.reason instanceof Error ? settled.reason.message : String(settled.reason) } };
           }),
-        };
+        });
       };
       subs.push(await bus.respond(subject(name, method), handler, keyed ? { owner: options.owner } : {}));
     }
@@ -115,7 +119,7 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
+        return unpack(await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key }));
       } catch (err) {
         if (/no responders/.test((err as Error).message) && Date.now() + 50 < deadline) {
           await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
@@ -198,6 +202,21 @@ class Batcher {
       .catch((err: unknown) => calls.forEach((c) => c.reject(err)))
       .finally(() => this.next());
   }
+}
+
+/**
+ * Answers above this many bytes of JSON travel gzipped: a bulk answer (5,000 devices with their
+ * tokens is about 1.3 MB) would not fit NATS's max_payload of 1 MiB; gzipped it is about a third.
+ */
+const PACK_BYTES = 256 * 1024;
+
+function pack(answer: Answer): Answer {
+  const json = JSON.stringify(answer);
+  return json.length <= PACK_BYTES ? answer : { z: gzipSync(json).toString('base64') };
+}
+
+function unpack(answer: Answer): Answer {
+  return answer.z === undefined ? answer : (JSON.parse(gunzipSync(Buffer.from(answer.z, 'base64')).toString()) as Answer);
 }
 
 function subject(service: string, method: string): string {

@@ -16,7 +16,7 @@ const tenantData = ['exportTenant', 'purgeTenant', 'importTenant'] as const;
 export const clientMethods = [
   'createTenant', 'listTenants', 'getTenant', 'updateTenant', 'findTenantBySlug', 'setTenantStatus',
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
-  'createDevice', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
+  'createDevice', 'createDevices', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
   'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
   'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',

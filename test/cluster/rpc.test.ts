@@ -5,6 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../../src/adapters/bus-memory.js';
+import { NatsBus } from '../../src/adapters/bus-nats.js';
+import { serviceReachable } from '../helpers.js';
 import { AppError, invalid } from '../../src/core/errors.js';
 import { remote, serve } from '../../src/cluster/rpc.js';
 
@@ -45,5 +47,22 @@ describe('calls to a service in another process', () => {
     assert.equal(requests, 3);
     await served.close();
     await bus.close();
+  });
+
+  it('carries an answer larger than NATS takes in one message (a bulk enrolment of 5,000 devices with tokens) gzipped', async (t) => {
+    if (!(await serviceReachable('NATS', 4222))) return t.skip('NATS not reachable');
+    const bus = await NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix: `rpc${process.pid}` });
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ device: { id: `dev_${String(i).padStart(26, '0')}`, name: `tag-${i}`, userId: null, uniqueId: null, createdAt: 1764612345678 + i }, token: `fmd_${Buffer.from(String(i * 7919)).toString('base64url').padEnd(32, 'x')}` }));
+    const big = { async list(n: number) { return rows(n); } };
+    const served = await serve(bus, 'big', big, ['list'] as const);
+    try {
+      const proxy = remote<typeof big, 'list'>(bus, 'big', ['list']);
+      assert.ok(JSON.stringify(rows(8000)).length > bus.maxPayload, 'the answer is larger than one NATS message');
+      assert.deepEqual(await proxy.list(8000), rows(8000));
+      assert.deepEqual(await proxy.list(3), rows(3), 'a small answer travels as it is');
+    } finally {
+      await served.close();
+      await bus.close();
+    }
   });
 });

@@ -1,6 +1,9 @@
 /** Users, devices and groups of a tenant. */
 import { Type } from 'typebox';
+import { AppError } from '../../core/errors.js';
 import type { HttpServer } from '../../http/server.js';
+import { parseCsv } from '../../provisioning/index.js';
+import { MAX_BULK_DEVICES } from '../../services/client/index.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { Device, DeviceCreate, DeviceUpdate, DeviceWithToken, Group, Problem, TenantItemParams, TenantParams, User } from '../schemas.js';
@@ -36,6 +39,24 @@ export function peopleRoutes(app: HttpServer, { client }: ApiDeps): void {
       response: { 201: DeviceWithToken, 400: Problem, 409: Problem },
     },
   }, async (request, reply) => reply.status(201).send(await client.createDevice(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body)));
+  app.register(async (bulk) => {
+    // a CSV body: a header row naming the fields (name, userId, uniqueId, owntracksKey), one device per row
+    bulk.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        done(null, parseCsv(body as string));
+      } catch (err) {
+        done(new AppError('validation_failed', `the CSV is not valid: ${(err as Error).message}`), undefined);
+      }
+    });
+    (bulk as unknown as HttpServer).post('/tenants/:tenantId/devices/bulk', {
+      schema: {
+        tags: ['devices'], security, params: TenantParams,
+        summary: `Create up to ${MAX_BULK_DEVICES} devices at once (JSON array, or text/csv with a header row), all or none, within the plan's quota; the answer carries their tokens, shown this once`,
+        body: Type.Array(DeviceCreate, { minItems: 1, maxItems: MAX_BULK_DEVICES }),
+        response: { 201: Type.Array(DeviceWithToken), 400: Problem, 409: Problem },
+      },
+    }, async (request, reply) => reply.status(201).send(await client.createDevices(await contextOf(request, auth, request.params.tenantId, 'admin'), request.body)));
+  });
   app.get('/tenants/:tenantId/devices', { schema: { tags: ['devices'], summary: 'List devices', security, params: TenantParams, response: { 200: Type.Array(Device) } } },
     async (request) => client.listDevices(await contextOf(request, auth, request.params.tenantId, 'operator')));
   app.get('/tenants/:tenantId/devices/:id', { schema: { tags: ['devices'], summary: 'One device', security, params: TenantItemParams, response: { 200: Device } } },

@@ -1,5 +1,5 @@
 /** The client service's public surface. */
-export { ClientService } from './service.js';
+export { ClientService, MAX_BULK_DEVICES } from './service.js';
 export type { Tenant, User, Device, DeviceInput, Group, Directory, Audience, AuditEntry, ProvisionInput, Provisioned } from './service.js';
 export { defaultPlan, parsePlan, type Plan, type Quotas } from './plans.js';
 export { defaultBranding, type Branding } from './branding.js';

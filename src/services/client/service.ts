@@ -117,6 +117,11 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const JWT_TTL = '12h';
 /** Printable ASCII without spaces: IMEIs, serial numbers, OwnTracks `user/device`. */
 const UNIQUE_ID = /^[\x21-\x7e]{1,128}$/;
+/** Most devices in one bulk request (one transaction). */
+export const MAX_BULK_DEVICES = 5000;
+/** Rows per INSERT and ids per IN list: under SQLite's and PostgreSQL's bound-parameter limits. */
+const BULK_CHUNK = 500;
+const BULK_DEVICE_FIELDS = ['name', 'userId', 'uniqueId', 'owntracksKey'];
 
 export class ClientService {
   private jwtKey: Uint8Array | undefined;
@@ -454,6 +459,69 @@ export class ClientService {
     return { device: await this.getDevice(ctx, id), token };
   }
 
+  /**
+   * Creates up to MAX_BULK_DEVICES devices in one transaction, all or none: a bad row is refused
+   * naming it (`[i].field`, the row's index from 0), the plan's device quota is checked for the whole batch, and
+   * each device's token is returned this once.
+   */
+  async createDevices(ctx: TenantContext, rows: unknown): Promise<{ device: Device; token: string }[]> {
+    if (!Array.isArray(rows)) throw invalid('devices', `must be an array of devices, got ${rows === null ? 'null' : typeof rows}`);
+    if (rows.length === 0) throw invalid('devices', 'must hold at least one device');
+    if (rows.length > MAX_BULK_DEVICES) throw invalid('devices', `must hold at most ${MAX_BULK_DEVICES} devices per request, got ${rows.length}; split the file`);
+    const usage = await this.usage(ctx.tenantId);
+    checkQuota(usage.plan, 'devices', usage.devices, rows.length);
+    const createdAt = Date.now();
+    const checked = rows.map((row: unknown, i) => {
+      const at = `[${i}]`;
+      if (row === null || typeof row !== 'object' || Array.isArray(row)) throw invalid(at, 'must be an object with a name');
+      const input = row as Record<string, unknown>;
+      const unknownField = Object.keys(input).find((k) => !BULK_DEVICE_FIELDS.includes(k));
+      if (unknownField) throw invalid(`${at}.${unknownField}`, `is not a device field; expected ${BULK_DEVICE_FIELDS.join(', ')}`);
+      return atRow(at, () => ({
+        id: newId('dev'),
+        name: requireText(input.name, 'name', 200),
+        user_id: optionalText(input.userId, 'userId'),
+        unique_id: checkUniqueIdFormat(input.uniqueId as string | null | undefined),
+        owntracks_key: checkOwntracksKey(input.owntracksKey as string | null | undefined),
+      }));
+    });
+    const userIds = [...new Set(checked.flatMap((r) => (r.user_id ? [r.user_id] : [])))];
+    const uniqueIds = new Map<string, number>();
+    checked.forEach((r, i) => {
+      if (r.unique_id === null) return;
+      const first = uniqueIds.get(r.unique_id);
+      if (first !== undefined) throw new AppError('conflict', `[${i}].uniqueId: "${r.unique_id}" is also the unique id of [${first}]`, [{ field: `[${i}].uniqueId`, reason: `same as [${first}]` }]);
+      uniqueIds.set(r.unique_id, i);
+    });
+    const scope = this.scope(ctx);
+    for (let i = 0; i < userIds.length; i += BULK_CHUNK) {
+      const part = userIds.slice(i, i + BULK_CHUNK);
+      const found = new Set((await scope.selectFrom('users').select('id').where('id', 'in', part).execute()).map((r) => r.id));
+      const missing = part.find((id) => !found.has(id));
+      if (missing !== undefined) {
+        const row = checked.findIndex((r) => r.user_id === missing);
+        throw invalid(`[${row}].userId`, `no user ${missing} in this tenant`);
+      }
+    }
+    const ids = [...uniqueIds.keys()];
+    for (let i = 0; i < ids.length; i += BULK_CHUNK) {
+      const taken = await this.db.selectFrom('devices').select('unique_id').where('unique_id', 'in', ids.slice(i, i + BULK_CHUNK)).executeTakeFirst();
+      if (taken?.unique_id) {
+        const row = uniqueIds.get(taken.unique_id)!;
+        throw new AppError('conflict', `[${row}].uniqueId: a device with the unique id "${taken.unique_id}" exists already (unique ids are unique across the deployment)`, [{ field: `[${row}].uniqueId`, reason: 'already taken' }]);
+      }
+    }
+    const tokens = checked.map(() => newToken('fmd'));
+    const inserts = checked.map((r, i) => ({ ...r, token_hash: hashToken(tokens[i]!), disabled: 0, created_at: createdAt }));
+    await this.db.transaction().execute(async (trx) => {
+      const inTrx = new TenantScope<ClientDB>(trx, ctx.tenantId);
+      for (let i = 0; i < inserts.length; i += BULK_CHUNK) await inTrx.insert('devices', inserts.slice(i, i + BULK_CHUNK));
+    });
+    // the caches keyed by tenant (groups, OwnTracks friends) need one notice for the batch
+    await this.bus.publish(clientChanged, checked[0]!.id, { tenantId: ctx.tenantId, kind: 'device', id: checked[0]!.id });
+    return inserts.map((r, i) => ({ device: toDevice({ ...r, tenant_id: ctx.tenantId }), token: tokens[i]! }));
+  }
+
   /** Changes a device's name, user, unique id or OwnTracks key; fields left out stay as they are. */
   async updateDevice(ctx: TenantContext, id: string, input: DeviceInput): Promise<Device> {
     const current = await this.getDevice(ctx, id);
@@ -679,12 +747,12 @@ export class ClientService {
   }
 
   private async checkUniqueId(value: string | null | undefined): Promise<string | null> {
-    if (value === undefined || value === null) return null;
-    if (typeof value !== 'string' || !UNIQUE_ID.test(value)) throw invalid('uniqueId', `must be 1 to 128 printable characters without spaces, got ${JSON.stringify(value)}`);
-    if (await this.db.selectFrom('devices').select('id').where('unique_id', '=', value).executeTakeFirst()) {
-      throw new AppError('conflict', `a device with the unique id "${value}" exists already (unique ids are unique across the deployment)`, [{ field: 'uniqueId', reason: 'already taken' }]);
+    const uniqueId = checkUniqueIdFormat(value);
+    if (uniqueId === null) return null;
+    if (await this.db.selectFrom('devices').select('id').where('unique_id', '=', uniqueId).executeTakeFirst()) {
+      throw new AppError('conflict', `a device with the unique id "${uniqueId}" exists already (unique ids are unique across the deployment)`, [{ field: 'uniqueId', reason: 'already taken' }]);
     }
-    return value;
+    return uniqueId;
   }
 
   private async requireTenant(id: string): Promise<Tenant> {
@@ -732,6 +800,29 @@ function requireText(value: unknown, field: string, max: number): string {
   if (trimmed.length === 0) throw invalid(field, 'must not be empty');
   if (trimmed.length > max) throw invalid(field, `must be at most ${max} characters, got ${trimmed.length}`);
   return trimmed;
+}
+
+function checkUniqueIdFormat(value: string | null | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !UNIQUE_ID.test(value)) throw invalid('uniqueId', `must be 1 to 128 printable characters without spaces, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalText(value: unknown, field: string): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') throw invalid(field, `must be a string, got ${typeof value}`);
+  return value;
+}
+
+/** Runs one row's checks, naming the row in a refusal: `name` becomes `[3].name`. */
+function atRow<T>(at: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    const errors = err.errors.map((e) => ({ ...e, field: `${at}.${e.field}` }));
+    throw new AppError(err.code, errors[0] ? `${errors[0].field}: ${errors[0].reason}` : `${at}: ${err.message}`, errors);
+  }
 }
 
 function checkOwntracksKey(value: string | null | undefined): string | null {
