@@ -219,7 +219,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     opened.push(store);
     return store;
   };
-  // Cluster: partitions of devices are owned by one tracker and one geofence process at a time.
+  // Cluster: partitions of devices are owned by one tracker, one geofence and one notification process at a time.
   const ownerships: LeasedOwnership[] = [];
   const ownership = async (name: string) => {
     if (!cluster) return undefined;
@@ -266,7 +266,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       bus,
       resolvers(client, geofence, tracker),
       logger,
-      notificationOptions(config),
+      { ...notificationOptions(config), ownership: await ownership('notification') },
     );
   }
   const notification: NotificationApi =

@@ -12,7 +12,7 @@ import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
-import type { Bus, Subscription } from '../../ports/bus.js';
+import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
@@ -168,6 +168,12 @@ export interface NotificationOptions {
   sweepMs: number;
   /** Base URL of the Control Center, for {link} and channel links. */
   publicUrl?: string | undefined;
+  /**
+   * Cluster: the partitions of devices this process consumes events for (geofence events, SOS,
+   * statuses, positions). Only the owner pulls a partition, so it has many events in flight, handled
+   * in order per device; without it (several processes pulling) each partition has one.
+   */
+  ownership?: Ownership | undefined;
 }
 
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5 };
@@ -226,12 +232,14 @@ export class NotificationService {
   /** Loads (or generates and keeps) the VAPID keys, consumes geofence and SOS events, starts the outbox worker and the sweeps. */
   async start(): Promise<void> {
     this.channels.push.useKeys(await this.vapidKeys());
-    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data)));
-    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
-    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
-    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
+    // every event is keyed by its device: one lane per device, its events in order
+    const owner = this.options.ownership;
+    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.onFenceEvent(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data), { owner }));
     this.outbox.start();
-    await this.webhooks.start();
+    await this.webhooks.start(owner);
     // one sweep at a time: a tick that finds the previous one still running skips
     this.sweeper = setInterval(() => {
       this.sweeping ??= this.sweep()
