@@ -7,6 +7,10 @@
  *    alternating inside and outside a fence so that every fix makes an enter or exit
  *    event. Reported: acknowledged positions per second, and the time from sending a fix to its
  *    fence event arriving on the bus (p50, p90, p99).
+ *    BENCH_CLUSTER_ALERTS=on adds a rule on entering the fence that alerts one more connected
+ *    device (the responder), so every other fix also makes a rule alert, a delivery and a dispatch:
+ *    reported are alerts received per second and the time from sending a fix to its alert arriving
+ *    on the responder's socket (p50, p90, p99).
  * 2. Connections held: BENCH_CLUSTER_CONNECTIONS devices connected and said hello across four edge
  *    processes at once (one process may open at most 20,000 files here; each edge holds a quarter).
  *
@@ -29,6 +33,7 @@ const num = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const DEVICES = num('BENCH_CLUSTER_DEVICES', 200);
 const SECONDS = num('BENCH_CLUSTER_SECONDS', 15);
 const CONNECTIONS = num('BENCH_CLUSTER_CONNECTIONS', 4000);
+const ALERTS = process.env.BENCH_CLUSTER_ALERTS === 'on';
 const WORKERS = (process.env.BENCH_CLUSTER_WORKERS ?? '1,2,4').split(',').map(Number);
 const CENTRE = { lon: 13.3777, lat: 52.5163 };
 const OUT = { lon: CENTRE.lon + 0.015, lat: CENTRE.lat };
@@ -39,16 +44,16 @@ interface Device {
   token: string;
 }
 
-async function provision(cluster: Cluster, count: number): Promise<{ tenantId: string; devices: Device[] }> {
+async function provision(cluster: Cluster, count: number): Promise<{ tenantId: string; fenceId: string; devices: Device[] }> {
   const tenant = (await cluster.api('POST', '/tenants', { name: 'Bench' })).body;
   await cluster.api('PATCH', `/tenants/${tenant.id}/settings/tracking`, { maxSpeed: 0, jitterDistance: 0 });
-  await cluster.api('POST', `/tenants/${tenant.id}/fences`, { name: 'Gate', geometry: { type: 'Point', coordinates: [CENTRE.lon, CENTRE.lat] }, radius: 300 });
+  const fence = (await cluster.api('POST', `/tenants/${tenant.id}/fences`, { name: 'Gate', geometry: { type: 'Point', coordinates: [CENTRE.lon, CENTRE.lat] }, radius: 300 })).body;
   const devices: Device[] = [];
   for (let i = 0; i < count; i += 50) {
     const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => cluster.api('POST', `/tenants/${tenant.id}/devices`, { name: `bench-${i + k}` })));
     for (const r of batch) devices.push({ id: r.body.device.id, token: r.body.token });
   }
-  return { tenantId: tenant.id, devices };
+  return { tenantId: tenant.id, fenceId: fence.id, devices };
 }
 
 function connect(url: string, token: string): Promise<WebSocket> {
@@ -113,9 +118,28 @@ async function ingestRun(workers: number) {
     if (m.status !== 0) throw new Error(m.output);
     const roles: [string, number][] = [['client', 1], ['api', 1], ['notification', 1], ['edge', 2], ['tracker', workers], ['geofence', workers]];
     await Promise.all(roles.flatMap(([role, n]) => Array.from({ length: n }, (_, i) => cluster.start(`${role}-${i}`, role))));
-    const { devices } = await provision(cluster, DEVICES);
+    const { tenantId, fenceId, devices } = await provision(cluster, DEVICES);
     const edges = cluster.procs.filter((p) => p.roles === 'edge');
     const sockets = await Promise.all(devices.map((d, i) => connect(edges[i % edges.length]!.url, d.token)));
+    // Alerts: every enter alerts the responder, titled with the device's name and the fix's time.
+    const alertMs: number[] = [];
+    const storedMs: number[] = [];
+    let responder: WebSocket | undefined;
+    if (ALERTS) {
+      const r = (await cluster.api('POST', `/tenants/${tenantId}/devices`, { name: 'responder' })).body;
+      await cluster.api('POST', `/tenants/${tenantId}/rules`, { name: 'Gate alert', on: 'enter', fenceId, target: { deviceIds: [r.device.id] }, title: '{device}|{time}', cooldownSeconds: 0 });
+      responder = await connect(edges[0]!.url, r.token);
+      responder.on('message', (data) => {
+        const frame = JSON.parse(data.toString());
+        if (frame.type !== 'message') return;
+        const [name, time] = String(frame.title).split('|');
+        const device = devices[Number(name!.slice('bench-'.length))];
+        const at = device && sentAt.get(`${device.id}|${Date.parse(time!)}`);
+        if (at === undefined) return;
+        alertMs.push(performance.now() - at);
+        storedMs.push(frame.sentAt - (Date.now() - (performance.now() - at))); // the alert's creation, on the wall clock
+      });
+    }
     const bus = await NatsBus.connect({ servers: NATS_URL, prefix: cluster.prefix });
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
@@ -167,6 +191,9 @@ async function ingestRun(workers: number) {
     await sub.close();
     await bus.close();
     for (const ws of sockets) ws.close();
+    responder?.close();
+    const alerts = alertMs.sort((a, b) => a - b);
+    const stored = storedMs.sort((a, b) => a - b);
     const sorted = latencies.sort((a, b) => a - b);
     const acks = ackMs.sort((a, b) => a - b);
     return {
@@ -174,6 +201,7 @@ async function ingestRun(workers: number) {
       latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) },
       ackMs: { p50: percentile(acks, 50), p90: percentile(acks, 90), p99: percentile(acks, 99) },
       cpuMsPerPosition,
+      ...(ALERTS ? { alerts: alerts.length, alertsPerSecond: Math.round(alerts.length / elapsed), alertMs: { p50: percentile(alerts, 50), p90: percentile(alerts, 90), p99: percentile(alerts, 99) }, alertStoredMs: { p50: percentile(stored, 50), p90: percentile(stored, 90), p99: percentile(stored, 99) } } : {}),
     };
   } finally {
     await cluster.destroy();
@@ -213,7 +241,7 @@ async function connectionsRun() {
 const result = { benchmark: 'cluster', at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, ingest: [] as unknown[], connections: null as unknown };
 for (const w of WORKERS) {
   const run = await ingestRun(w);
-  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → ack p50 ${run.ackMs.p50} ms, p99 ${run.ackMs.p99} ms; fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events); CPU ms per position ${JSON.stringify(run.cpuMsPerPosition)}`);
+  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → ack p50 ${run.ackMs.p50} ms, p99 ${run.ackMs.p99} ms; fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events); CPU ms per position ${JSON.stringify(run.cpuMsPerPosition)}${run.alertMs ? `; ${run.alerts} alerts (${run.alertsPerSecond}/s while fixes were sent), fix → alert on the responder p50 ${run.alertMs.p50} ms, p90 ${run.alertMs.p90} ms, p99 ${run.alertMs.p99} ms (fix → alert stored p50 ${run.alertStoredMs!.p50} ms, p90 ${run.alertStoredMs!.p90} ms)` : ''}`);
   result.ingest.push(run);
 }
 if (CONNECTIONS > 0) {

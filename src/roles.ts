@@ -224,7 +224,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     opened.push(store);
     return store;
   };
-  // Cluster: partitions of devices are owned by one tracker and one geofence process at a time.
+  // Cluster: partitions of devices are owned by one tracker, one geofence and one notification process at a time.
   const ownerships: LeasedOwnership[] = [];
   const ownership = async (name: string) => {
     if (!cluster) return undefined;
@@ -272,7 +272,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       resolvers(client, geofence, tracker),
       logger,
       // the in-process bus keeps nothing across a crash: fence events the geofence service committed are read back from it
-      { ...notificationOptions(config), catchUp: !cluster && config.catchUp === 'on' && local.geofence ? eventsOf(local.geofence) : undefined },
+      {
+        ...notificationOptions(config),
+        catchUp: !cluster && config.catchUp === 'on' && local.geofence ? eventsOf(local.geofence) : undefined,
+        ownership: await ownership('notification'),
+      },
     );
   }
   const notification: NotificationApi =

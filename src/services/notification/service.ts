@@ -12,7 +12,7 @@ import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { roleAtLeast, systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
-import { settingsChanged, type Bus, type Subscription } from '../../ports/bus.js';
+import { settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
@@ -178,6 +178,12 @@ export interface NotificationOptions {
    * in-process bus lost in a crash (catch-up.ts). Unset in a cluster: JetStream redelivers.
    */
   catchUp?: EventSource | undefined;
+  /**
+   * Cluster: the partitions of devices this process consumes events for (geofence events, SOS,
+   * statuses, positions). Only the owner pulls a partition, so it has many events in flight, handled
+   * in order per device; without it (several processes pulling) each partition has one.
+   */
+  ownership?: Ownership | undefined;
 }
 
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5, unknown: 5 };
@@ -243,17 +249,19 @@ export class NotificationService {
       const caught = await catchUpEvents(this.db, source, (event) => this.handleFenceEvent(event));
       if (caught.events > 0) this.logger.warn({ ...caught, ms: Date.now() - started }, 'handled fence events missed before an unclean stop');
     }
-    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.handleFenceEvent(m.data)));
-    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data)));
-    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data)));
-    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data)));
+    // every event is keyed by its device: one lane per device, its events in order
+    const owner = this.options.ownership;
+    this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.handleFenceEvent(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data), { owner }));
     this.subscriptions.push(
       await this.bus.subscribe(settingsChanged, (m) => {
         if (m.data.service === 'notification') this.batteryRules.delete(m.data.tenantId);
       }),
     );
     this.outbox.start();
-    await this.webhooks.start();
+    await this.webhooks.start(owner);
     // one sweep at a time: a tick that finds the previous one still running skips
     this.sweeper = setInterval(() => {
       this.sweeping ??= this.sweep()

@@ -12,7 +12,7 @@ import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
-import type { Bus, Subscription } from '../../ports/bus.js';
+import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import type { NotificationDB } from './schema.js';
@@ -117,9 +117,9 @@ export class Webhooks {
     return new TenantScope(this.db, ctx.tenantId);
   }
 
-  /** Consumes geofence events (durable, so what was published while stopped comes now) and starts the worker. */
-  async start(): Promise<void> {
-    this.subscription = await this.bus.consume(fenceEvent, 'notification-webhooks', (m) => this.take(m.data));
+  /** Consumes geofence events (durable, so what was published while stopped comes now; in a cluster the partitions `owner` holds) and starts the worker. */
+  async start(owner?: Ownership): Promise<void> {
+    this.subscription = await this.bus.consume(fenceEvent, 'notification-webhooks', (m) => this.take(m.data), { owner });
     this.worker.start();
   }
 
