@@ -87,7 +87,9 @@ describe('Web Push in the member app\'s service worker', { skip: !available }, (
     await cdp.send('ServiceWorker.deliverPushMessage', { origin: w.p.url, registrationId: registration.registrationId, data: critical.payload });
     const normal = await pushed('Canteen opens at 12', 'normal');
     await cdp.send('ServiceWorker.deliverPushMessage', { origin: w.p.url, registrationId: registration.registrationId, data: normal.payload });
-    const both = await eventually(async () => { const n = await notifications(page); return n.length === 2 ? n : undefined; }, 5000, 'two notifications');
+    let seen: Shown[] = [];
+    const both = await eventually(async () => { seen = await notifications(page); return seen.length === 2 ? seen : undefined; }, 15_000, 'two notifications')
+      .catch((err: Error) => { throw new Error(`${err.message}; shown: ${JSON.stringify(seen.map((n) => [n.title, n.tag]))}`); });
     const quiet = both.find((n) => n.tag === normal.messageId)!;
     assert.deepEqual([quiet.title, quiet.requireInteraction, quiet.silent], ['Canteen opens at 12', false, true]);
 
