@@ -31,7 +31,13 @@ export interface SosAlarm {
   message: { id: string; title: string; body: string } | null; responders: { deviceId: string; name: string; state: DeliveryState | null; acknowledgedAt: number | null }[];
   acknowledgedBy: { deviceId: string; name: string } | null; acknowledgedAt: number | null; resolvedBy: { userId: string | null; name: string } | null; resolvedAt: number | null; resolution: string | null;
 }
-export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
+export interface Target {
+  deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[];
+  /** An area drawn for the message: the server resolves it against last known positions. */
+  area?: { geometry: Geometry; radius?: number }; maxAgeMinutes?: number;
+}
+/** POST …/messages/preview: whom a target reaches now. */
+export interface Preview { devices: number; deviceIds: string[]; people: number; persons: Named[] }
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed' | 'unknown';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
 export interface Delivery { id: string; messageId: string; deviceId: string; state: DeliveryState; response: string | null; queuedAt: number; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null }
