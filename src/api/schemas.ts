@@ -299,6 +299,7 @@ export const Delivery = Type.Object({
   expiredAt: Nullable(Type.Number()),
   failedAt: Nullable(Type.Number()),
   unknownAt: Nullable(Type.Number()),
+  settled: Nullable(Type.Object({ by: Type.String(), name: Type.String(), at: Type.Number(), note: Nullable(Type.String()) }, { description: 'an unknown delivery an operator settled as sent or failed afterwards: who, when, their note' })),
 });
 
 const Tally = Type.Record(Type.String(), Type.Number());
