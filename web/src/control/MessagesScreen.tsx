@@ -95,12 +95,18 @@ function MessageView({ store, api, id }: { store: LiveStore; api: TenantApi; id:
   const resend = async (escalate: boolean) => {
     setError('');
     try {
+      if (!escalate) {
+        // a reminder (POST …/remind): an answer to it answers this message, so its tallies stay here
+        const m = await api.post<Message>(`/messages/${id}/remind`, {});
+        setNote(`Reminded ${m.recipients} ${m.recipients === 1 ? 'recipient' : 'recipients'}; their answers count here.`);
+        return;
+      }
       const m = await api.post<Message>('/messages', {
         target: { deviceIds: unanswered.map((d) => d.deviceId!) },
-        title: `${escalate ? 'URGENT' : 'Reminder'}: ${message.title}`, body: message.body || undefined,
-        priority: escalate ? 'critical' : message.priority, ackRequired: message.ackRequired, options: message.options ?? undefined,
+        title: `URGENT: ${message.title}`, body: message.body || undefined,
+        priority: 'critical', ackRequired: message.ackRequired, options: message.options ?? undefined,
       });
-      setNote(`${escalate ? 'Escalated' : 'Reminded'} ${m.recipients} recipients.`);
+      setNote(`Escalated to ${m.recipients} recipients.`);
       navigate(`#/messages/${m.id}`);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));

@@ -2,12 +2,13 @@
  * A message's channel deliveries in the Control Center, in Debian's chromium: an SMS that Twilio
  * took without answering (and whose message list is down) ends `unknown`; the operator sees it
  * under "Other channels" with the reason, records that it arrived with a note, and the row shows
- * who recorded it, after a reload too. The in-app recipients table lists devices only.
+ * who recorded it, after a reload too. The in-app recipients table lists devices only. And "Remind
+ * them" sends a reminder whose answer counts on the original message.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { eventually, seedTenant, startTestPlatform, type TestPlatform } from '../helpers.js';
+import { eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
 import { startFakeTwilio, twilioEnv, type FakeTwilio } from '../support/twilio.js';
 import { chromiumAvailable, ensureWebBuilt, launch, loginControlCenter, watchErrors } from './browser.js';
 
@@ -66,6 +67,28 @@ describe('a channel delivery whose outcome is unknown, in the Control Center', {
     await page.reload();
     await page.getByTestId('channel-deliveries').getByText('recorded by Olga Operator: Uli called back').waitFor({ timeout: 10_000 });
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('reminds those who have not answered with one click, and an answer to the reminder counts on the original', async () => {
+    const t = (path: string) => `/tenants/${world.tenant.id}${path}`;
+    const { device } = await TestDevice.connect(p.url, world.devices[1]!.token);
+    const poll = await p.api('POST', t('/messages'), { target: { deviceIds: [world.devices[1]!.device.id] }, title: 'Shift swap on Friday?', options: ['Yes', 'No'] }, world.operatorToken);
+    assert.equal(poll.status, 201, JSON.stringify(poll.body));
+    await device.next((f) => f.type === 'message' && f.title === 'Shift swap on Friday?', 10_000);
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await loginControlCenter(page, p.url, world.tenant.slug, world.operator.email, 'correct horse');
+    await page.goto(`${p.url}/#/messages/${poll.body.id}`);
+    await page.getByRole('button', { name: 'Remind them' }).click();
+    await page.getByText('Reminded 1 recipient; their answers count here.').waitFor();
+    const reminder = await device.next((f) => f.type === 'message' && f.title === 'Reminder: Shift swap on Friday?', 10_000);
+    assert.equal((await device.request({ type: 'receipt', id: 'r1', deliveryId: reminder.deliveryId, status: 'acknowledged', response: 'No' })).status, 'accepted');
+    await eventually(async () => (await page.locator('[data-option="No"]').textContent()) === '1', 10_000, 'the original\'s tally to count the answer');
+    assert.deepEqual(errors, []);
+    device.ws.close();
     await context.close();
   });
 });
