@@ -5,7 +5,9 @@
  * JetStream and PostgreSQL on loopback, as test/cluster and bench/cluster.ts run them).
  *
  *   BENCH_FANOUT_CLUSTER=100000 npm run bench        (off by default; any count from 1,000)
+ *   BENCH_FANOUT_CLUSTER=10000,100000 npm run bench  (several sizes, one after the other)
  *   node dist/bench/fanout-cluster.js 20000           (on its own)
+ *   BENCH_FANOUT_EDGES=3 …                            (more edge processes than the file limit needs)
  *
  * Two phases over the same topology: E = ceil(N / PER_EDGE) server processes, and client
  * processes (bench/fanout-client.ts) of at most PER_CLIENT devices each, every client on one
@@ -19,11 +21,12 @@
  *    connect to E edge processes and say hello; one `POST …/messages` to the group. Time: from
  *    sending the request until the last device has the message (notification service → durable
  *    outbox in PostgreSQL → `notification.dispatch` over NATS → every edge → its sockets).
- * Three rounds each; medians and their ratio. Results: bench/results/fanout-cluster.json.
+ * Three rounds each; medians and their ratio, and the load average before and after. Results:
+ * bench/results/fanout-cluster.json (fanout-cluster-N.json for each of several sizes).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from '../test/support/cluster.js';
@@ -48,6 +51,7 @@ export interface ClusterFanoutResult {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round1 = (x: number) => Math.round(x * 10) / 10;
 const seconds = (since: number) => Math.round((performance.now() - since) / 100) / 10;
 
 type ClientMessage = { kind: 'connected' | 'done' | 'error'; messageId?: string; at?: number; error?: string };
@@ -150,8 +154,18 @@ async function baselineServer(): Promise<{ child: ChildProcess; url: string; bro
   };
 }
 
+/** Edge (and bare server) processes for `devices`: as many as the file limit needs, or BENCH_FANOUT_EDGES if that is more. */
+export function edgesFor(devices: number): number {
+  const needed = Math.ceil(devices / PER_EDGE);
+  const asked = process.env.BENCH_FANOUT_EDGES;
+  if (asked === undefined || asked === '') return needed;
+  const n = Number(asked);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new Error(`BENCH_FANOUT_EDGES must be a whole number from 1 to 32, got "${asked}"`);
+  return Math.max(needed, n);
+}
+
 export async function runClusterFanout(devices: number): Promise<ClusterFanoutResult> {
-  const edges = Math.ceil(devices / PER_EDGE);
+  const edges = edgesFor(devices);
   const log = (line: string) => console.log(`fan-out cluster: ${line}`);
 
   // 1. Baseline: bare servers, the same number of sockets and the same spread.
@@ -257,11 +271,19 @@ export function clusterFanoutTable(r: ClusterFanoutResult): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const devices = Number(process.argv[2] ?? process.env.BENCH_FANOUT_CLUSTER ?? 100_000);
-  if (!Number.isInteger(devices) || devices < 1000) throw new Error(`devices must be a whole number of at least 1000, got "${process.argv[2] ?? process.env.BENCH_FANOUT_CLUSTER}"`);
-  const result = await runClusterFanout(devices);
-  console.log(clusterFanoutTable(result));
-  const record = { benchmark: 'fanout-cluster', at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, ...result };
+  const asked = process.argv[2] ?? process.env.BENCH_FANOUT_CLUSTER ?? '100000';
+  const sizes = asked.split(',').map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1000)) throw new Error(`devices must be whole numbers of at least 1000 (comma-separated for several runs), got "${asked}"`);
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(repoRoot, 'bench', 'results', 'fanout-cluster.json'), `${JSON.stringify(record, null, 2)}\n`);
+  for (const devices of sizes) {
+    const loadBefore = loadavg()[0]!;
+    const result = await runClusterFanout(devices);
+    const load = { before: round1(loadBefore), after: round1(loadavg()[0]!) };
+    console.log(clusterFanoutTable(result));
+    console.log(`load average (1 min): ${load.before} before, ${load.after} after`);
+    const record = { benchmark: 'fanout-cluster', at: new Date().toISOString(), machine, load, ...result };
+    const file = sizes.length === 1 ? 'fanout-cluster.json' : `fanout-cluster-${devices}.json`;
+    writeFileSync(join(repoRoot, 'bench', 'results', file), `${JSON.stringify(record, null, 2)}\n`);
+  }
 }
