@@ -8,6 +8,7 @@
  *   BENCH_FANOUT_CLUSTER=10000,100000 npm run bench  (several sizes, one after the other)
  *   node dist/bench/fanout-cluster.js 20000           (on its own)
  *   BENCH_FANOUT_EDGES=3 …                            (more edge processes than the file limit needs)
+ *   BENCH_FANOUT_ROUNDS=1 …                           (rounds per phase, default 3)
  *
  * Two phases over the same topology: E = ceil(N / PER_EDGE) server processes, and client
  * processes (bench/fanout-client.ts) of at most PER_CLIENT devices each, every client on one
@@ -21,7 +22,7 @@
  *    connect to E edge processes and say hello; one `POST …/messages` to the group. Time: from
  *    sending the request until the last device has the message (notification service → durable
  *    outbox in PostgreSQL → `notification.dispatch` over NATS → every edge → its sockets).
- * Three rounds each; medians and their ratio, and the load average before and after. Results:
+ * Three rounds each (BENCH_FANOUT_ROUNDS); medians and their ratio, and the load average before and after. Results:
  * bench/results/fanout-cluster.json (fanout-cluster-N.json for each of several sizes).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -37,7 +38,8 @@ const repoRoot = resolve(here, '..', '..');
 const PER_EDGE = 16_000;
 /** Devices per client process (each also holds one file per socket). */
 const PER_CLIENT = 8_000;
-const ROUNDS = 3;
+/** Sends measured per phase (BENCH_FANOUT_ROUNDS; 100,000 devices on two cores can afford one). */
+const ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 3);
 
 export interface ClusterFanoutResult {
   devices: number;
@@ -272,6 +274,7 @@ export function clusterFanoutTable(r: ClusterFanoutResult): string {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const asked = process.argv[2] ?? process.env.BENCH_FANOUT_CLUSTER ?? '100000';
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_FANOUT_ROUNDS must be a whole number of at least 1, got "${process.env.BENCH_FANOUT_ROUNDS}"`);
   const sizes = asked.split(',').map((s) => Number(s.trim()));
   if (sizes.some((n) => !Number.isInteger(n) || n < 1000)) throw new Error(`devices must be whole numbers of at least 1000 (comma-separated for several runs), got "${asked}"`);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
