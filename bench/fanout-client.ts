@@ -61,6 +61,8 @@ async function connectAll(url: string, tokens: string[]): Promise<void> {
 
 process.on('message', (m: Start | Expect) => {
   if (m.kind === 'start') {
+    // how far connecting got, for the parent's progress line (100,000 devices take many minutes here)
+    setInterval(() => send({ kind: 'progress', n: sockets.length }), 10_000).unref();
     connectAll(m.url, m.tokens).then(
       () => send({ kind: 'connected', n: sockets.length }),
       (err: unknown) => send({ kind: 'error', error: String(err) }),
