@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import { registry } from '../../core/metrics.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
@@ -203,6 +204,19 @@ const BATTERY_RULES_TTL_MS = 60_000;
 /** A low-battery rule re-arms only once the battery is this many points above its threshold (hysteresis). */
 export const BATTERY_REARM_MARGIN = 5;
 
+/** Most devices whose pending deliveries are read in one round. */
+const PENDING_LOOKUP_MAX = 500;
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = keyOf(item);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(item);
+  }
+  return groups;
+}
+
 const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 export class NotificationService {
@@ -221,6 +235,8 @@ export class NotificationService {
    */
   private readonly batteryRules = new Map<string, { rules: Rule[]; until: number }>();
   private sentFlush: Promise<void> | undefined;
+  /** The pending deliveries of devices saying hello together (thousands connecting at once): one statement per tenant. */
+  private readonly pendingLookups = new GroupCommit<{ tenantId: string; deviceId: string }, MessageFrame[]>((devices) => this.pendingOf(devices), 0, PENDING_LOOKUP_MAX);
   /** Geofence event subscriptions and their deliveries; served to other processes as `webhooks`. */
   readonly webhooks: Webhooks;
 
@@ -356,18 +372,34 @@ export class NotificationService {
 
   /** Message frames waiting for a device (not yet receipted delivered, not expired), oldest first. */
   async pendingFor(ctx: TenantContext, deviceId: string): Promise<MessageFrame[]> {
+    const [frames] = await this.pendingLookups.submit([{ tenantId: ctx.tenantId, deviceId }]);
+    return frames!;
+  }
+
+  /** What each of these devices has queued or sent and not yet receipted, oldest first. */
+  private async pendingOf(devices: { tenantId: string; deviceId: string }[]): Promise<MessageFrame[][]> {
     const now = Date.now();
-    const rows = await this.scope(ctx)
-      .selectFrom('deliveries')
-      .innerJoin('messages', 'messages.id', 'deliveries.message_id')
-      .selectAll('messages')
-      .select('deliveries.id as delivery_id')
-      .where('deliveries.device_id', '=', deviceId)
-      .where('deliveries.state', 'in', ['queued', 'sent'])
-      .orderBy('deliveries.queued_at')
-      .orderBy('deliveries.id')
-      .execute();
-    return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => appFrame({ id: r.delivery_id, message: outgoing(r) }));
+    const byDevice = new Map<string, MessageFrame[]>();
+    const key = (tenantId: string, deviceId: string) => `${tenantId} ${deviceId}`;
+    for (const [tenantId, ids] of groupBy(devices, (d) => d.tenantId)) {
+      const rows = await this.scope(systemContext(tenantId))
+        .selectFrom('deliveries')
+        .innerJoin('messages', 'messages.id', 'deliveries.message_id')
+        .selectAll('messages')
+        .select(['deliveries.id as delivery_id', 'deliveries.device_id as delivery_device_id'])
+        .where('deliveries.device_id', 'in', [...new Set(ids.map((d) => d.deviceId))])
+        .where('deliveries.state', 'in', ['queued', 'sent'])
+        .orderBy('deliveries.queued_at')
+        .orderBy('deliveries.id')
+        .execute();
+      for (const r of rows) {
+        if (r.expires_at !== null && r.expires_at <= now) continue;
+        const k = key(tenantId, r.delivery_device_id!);
+        if (!byDevice.has(k)) byDevice.set(k, []);
+        byDevice.get(k)!.push(appFrame({ id: r.delivery_id, message: outgoing(r) }));
+      }
+    }
+    return devices.map((d) => byDevice.get(key(d.tenantId, d.deviceId)) ?? []);
   }
 
   /**
