@@ -16,8 +16,12 @@
  *   wait and then leave together as one request `{ b: [args, …] }`, answered `{ r: [answer, …] }`.
  *   Under load that turns one bus round trip per call into one per partition and round trip; alone,
  *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds;
- * - an answer over 256 KiB of JSON travels gzipped (`{ z }`), so a bulk answer fits NATS's max_payload.
+ * - an answer over 256 KiB of JSON travels gzipped (`{ z }`), so a bulk answer fits NATS's max_payload;
+ *   one still larger gzipped (the members of a 100,000-device group) is answered in parts: the first
+ *   comes as the answer with where to fetch the rest (`more`), the answering process keeps the rest
+ *   for a minute and hands each part out on a subject of its own (`svc.<service>._parts.<id>`).
  */
+import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from '../core/log.js';
 import { AppError, catalog, type ErrorCode, type FieldProblem } from '../core/errors.js';
@@ -41,6 +45,8 @@ interface Answer {
   e?: WireError;
   /** The answers to a batch, one per call, in order. */
   r?: Answer[];
+  /** `z` is the first of `n` parts; fetch parts 1…n-1 of answer `id` on `subject`. */
+  more?: { subject: string; id: string; n: number };
 }
 
 type Request = { a: unknown[] } | { b: unknown[][] };
@@ -56,7 +62,10 @@ export interface ServeOptions<T> {
 /** Answers `methods` of `impl` on the bus as service `name`; resolves once every responder listens. */
 export async function serve<T extends object, M extends Method<T>>(bus: Bus, name: string, impl: T, methods: readonly M[], options: ServeOptions<T> = {}): Promise<Subscription> {
   const subs: Subscription[] = [];
+  const parts = new Parts(`svc.${name}._parts.${randomUUID()}`);
+  const pack = (answer: Answer) => parts.pack(answer);
   try {
+    subs.push(await bus.respond(parts.subject, async (request: { id: string; i: number }) => parts.take(request.id, request.i)));
     for (const method of methods) {
       const fn = (impl[method] as (...args: unknown[]) => Promise<unknown>).bind(impl);
       const keyed = options.byKey?.includes(method) ?? false;
@@ -85,11 +94,13 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
     }
   } catch (err) {
     for (const s of subs) await s.close();
+    parts.clear();
     throw err;
   }
   return {
     async close() {
       await Promise.all(subs.map((s) => s.close()));
+      parts.clear();
     },
   };
 }
@@ -119,7 +130,8 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return unpack(await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key }));
+        const answer = await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
+        return unpack(answer.more ? { z: await fetchParts(bus, answer.z!, answer.more, deadline) } : answer);
       } catch (err) {
         if (/no responders/.test((err as Error).message) && Date.now() + 50 < deadline) {
           await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
@@ -210,9 +222,57 @@ class Batcher {
  */
 const PACK_BYTES = 256 * 1024;
 
-function pack(answer: Answer): Answer {
-  const json = JSON.stringify(answer);
-  return json.length <= PACK_BYTES ? answer : { z: gzipSync(json).toString('base64') };
+/** Most characters of gzipped base64 in one answer or part (NATS's max_payload is 1 MiB). */
+const PART_CHARS = 768 * 1024;
+/** How long a process keeps the parts of an answer nobody fetched. */
+const PARTS_KEPT_MS = 60_000;
+
+/** The parts of large answers a serving process keeps until they are fetched. */
+class Parts {
+  private readonly kept = new Map<string, { parts: string[]; left: number; timer: NodeJS.Timeout }>();
+
+  constructor(readonly subject: string) {}
+
+  pack(answer: Answer): Answer {
+    const json = JSON.stringify(answer);
+    if (json.length <= PACK_BYTES) return answer;
+    const z = gzipSync(json).toString('base64');
+    if (z.length <= PART_CHARS) return { z };
+    const parts: string[] = [];
+    for (let at = 0; at < z.length; at += PART_CHARS) parts.push(z.slice(at, at + PART_CHARS));
+    const id = randomUUID();
+    const timer = setTimeout(() => this.kept.delete(id), PARTS_KEPT_MS);
+    timer.unref();
+    this.kept.set(id, { parts, left: parts.length - 1, timer });
+    return { z: parts[0], more: { subject: this.subject, id, n: parts.length } };
+  }
+
+  /** Part i (1…n-1) of answer id; the answer is forgotten once every part was taken. */
+  take(id: string, i: number): { p: string } {
+    const entry = this.kept.get(id);
+    const part = entry?.parts[i];
+    if (!entry || i < 1 || part === undefined) throw new Error(`part ${i} of answer ${id} is gone (kept ${PARTS_KEPT_MS / 1000} s)`);
+    if (--entry.left === 0) {
+      clearTimeout(entry.timer);
+      this.kept.delete(id);
+    }
+    return { p: part };
+  }
+
+  clear(): void {
+    for (const entry of this.kept.values()) clearTimeout(entry.timer);
+    this.kept.clear();
+  }
+}
+
+/** The rest of an answer given in parts, fetched in order from the process that answered. */
+async function fetchParts(bus: Bus, first: string, more: NonNullable<Answer['more']>, deadline: number): Promise<string> {
+  const parts = [first];
+  for (let i = 1; i < more.n; i++) {
+    const { p } = await bus.request<{ id: string; i: number }, { p: string }>(more.subject, { id: more.id, i }, Math.max(100, deadline - Date.now()));
+    parts.push(p);
+  }
+  return parts.join('');
 }
 
 function unpack(answer: Answer): Answer {

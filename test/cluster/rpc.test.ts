@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
 import { serviceReachable } from '../helpers.js';
@@ -63,6 +64,34 @@ describe('calls to a service in another process', () => {
     } finally {
       await served.close();
       await bus.close();
+    }
+  });
+
+  it('carries an answer larger than NATS takes even gzipped in parts, from the process that answered, with two processes serving', async (t) => {
+    if (!(await serviceReachable('NATS', 4222))) return t.skip('NATS not reachable');
+    const prefix = `rpcparts${process.pid}`;
+    const buses = [await NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix }), await NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix })];
+    // random text does not compress: 3 MB stays about 3 MB gzipped, four parts of 768 KiB
+    const blob = (seed: number) => Array.from({ length: 3000 }, (_, i) => `${seed}-${i}-${randomBytes(750).toString('base64')}`);
+    const answers = new Map<number, string[]>();
+    const huge = (which: number) => ({
+      async get(seed: number): Promise<{ which: number; value: string[] }> {
+        const value = answers.get(seed) ?? blob(seed);
+        answers.set(seed, value);
+        return { which, value };
+      },
+    });
+    const servers = await Promise.all(buses.map((bus, which) => serve(bus, 'huge', huge(which), ['get'] as const)));
+    const caller = await NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix });
+    try {
+      const proxy = remote<ReturnType<typeof huge>, 'get'>(caller, 'huge', ['get']);
+      const got = await Promise.all([1, 2, 3, 4, 5, 6].map((seed) => proxy.get(seed)));
+      got.forEach((g, i) => assert.deepEqual(g.value, answers.get(i + 1), `answer ${i + 1} whole and in order`));
+      assert.ok(JSON.stringify(got[0]).length > 3 * 768 * 1024, 'each answer is four parts of 768 KiB');
+      assert.deepEqual(new Set(got.map((g) => g.which)).size, 2, 'both processes answered some');
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+      await Promise.all([...buses, caller].map((b) => b.close()));
     }
   });
 });
