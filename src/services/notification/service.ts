@@ -800,14 +800,14 @@ export class NotificationService {
       this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: blocked.reason }, 'rule alert suppressed');
       return;
     }
-    const described = await this.resolvers.describeDevice(ctx, occurrence.deviceId).catch(() => undefined);
-    const device = described?.name ?? occurrence.deviceId;
-    const person = described?.person ?? device;
-    const vars: Record<string, string> = { device, person, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
-    const text = rule.templateId ? await this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
-    const input: SendInput = { target: rule.target, title: fill(text.title, vars).slice(0, 200) || rule.name, body: fill(text.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
+    // the names for the text and the recipients are independent lookups: one round trip, not two
+    const described = this.resolvers.describeDevice(ctx, occurrence.deviceId).catch(() => undefined);
+    const text = rule.templateId ? this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
     try {
-      const deviceIds = await this.resolve(ctx, rule.target);
+      const [deviceIds, about, wording] = await Promise.all([this.resolve(ctx, rule.target), described, text]);
+      const device = about?.name ?? occurrence.deviceId;
+      const vars: Record<string, string> = { device, person: about?.person ?? device, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
+      const input: SendInput = { target: rule.target, title: fill(wording.title, vars).slice(0, 200) || rule.name, body: fill(wording.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
       const quiet = await this.quietHoursOf(ctx, deviceIds);
       const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
       await this.insertMessage(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId, null, (trx) => this.noise.holdRuleLimit(trx, rule, now));
@@ -830,9 +830,8 @@ export class NotificationService {
 
   /** The tenant's quiet hours and hourly limit, and each device's person's quiet hours. */
   private async quietHoursOf(ctx: TenantContext, deviceIds: string[]): Promise<{ tenant: TimeWindow | null; byDevice: Map<string, TimeWindow>; hourlyLimit: number | null }> {
-    const settings = await this.getSettings(ctx);
+    const [settings, profiles] = await Promise.all([this.getSettings(ctx), this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute()]);
     const byDevice = new Map<string, TimeWindow>();
-    const profiles = await this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute();
     if (profiles.length > 0 && deviceIds.length > 0) {
       const quietOf = new Map(profiles.map((p) => [p.user_id, JSON.parse(p.quiet_hours!) as TimeWindow]));
       for (const person of await this.resolvers.people(ctx, deviceIds, [])) {
