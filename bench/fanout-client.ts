@@ -8,6 +8,9 @@ import WebSocket from 'ws';
 interface Start { kind: 'start'; url: string; tokens: string[] }
 interface Expect { kind: 'expect'; messageId: string }
 
+/** A hello not welcomed by then fails the run (a server out of file descriptors must not hang it); generous, as 100,000 devices connect on two shared cores. */
+const WELCOME_TIMEOUT_MS = 60_000;
+
 const sockets: WebSocket[] = [];
 const counts = new Map<string, number>();
 let expected: string | undefined;
@@ -35,7 +38,7 @@ async function connectAll(url: string, tokens: string[]): Promise<void> {
       const ws = new WebSocket(url, { perMessageDeflate: false });
       await new Promise<void>((resolve, reject) => {
         // a connection the server cannot take (out of file descriptors) must fail the run, not hang it
-        const timer = setTimeout(() => reject(new Error(`device ${next} not welcomed within 30 s (${sockets.length} connected)`)), 30_000);
+        const timer = setTimeout(() => reject(new Error(`device ${next} not welcomed within ${WELCOME_TIMEOUT_MS / 1000} s (${sockets.length} connected)`)), WELCOME_TIMEOUT_MS);
         ws.once('error', (err) => {
           clearTimeout(timer);
           reject(err);
@@ -58,6 +61,8 @@ async function connectAll(url: string, tokens: string[]): Promise<void> {
 
 process.on('message', (m: Start | Expect) => {
   if (m.kind === 'start') {
+    // how far connecting got, for the parent's progress line (100,000 devices take many minutes here)
+    setInterval(() => send({ kind: 'progress', n: sockets.length }), 10_000).unref();
     connectAll(m.url, m.tokens).then(
       () => send({ kind: 'connected', n: sockets.length }),
       (err: unknown) => send({ kind: 'error', error: String(err) }),

@@ -14,7 +14,8 @@
  * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
  * BENCH_CLUSTER=on adds the cluster run (bench/cluster.ts: NATS and PostgreSQL on loopback, processes per role).
  * BENCH_FANOUT_CLUSTER=100000 adds the fan-out to that many devices over several edge processes
- * (bench/fanout-cluster.ts; off by default: it provisions and connects every device).
+ * (bench/fanout-cluster.ts; off by default: it provisions and connects every device);
+ * BENCH_FANOUT_CLUSTER=10000,100000 runs both sizes, BENCH_FANOUT_EDGES=N asks for more edges.
  *
  * Loopback only; every child process is killed at the end, also on failure.
  */

@@ -4,6 +4,12 @@ import { Type, type TSchema } from 'typebox';
 export const Id = (description: string) => Type.String({ minLength: 1, maxLength: 80, description });
 export const Millis = (description: string) => Type.Number({ description: `${description} (epoch milliseconds)` });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * A number in a request body that may be null (clears it). Not `Nullable(Type.Integer())`: requests
+ * are validated with type coercion (for query strings), and in a union ajv coerces a JSON null to 0
+ * in the number branch before the null branch is tried. One schema with both types is not coerced.
+ */
+export const NullableIntegerInput = (options: { minimum?: number; description?: string } = {}) => Type.Unsafe<number | null>({ type: ['integer', 'null'], ...options });
 
 export const TenantParams = Type.Object({ tenantId: Id('tenant id') });
 export const TenantItemParams = Type.Object({ tenantId: Id('tenant id'), id: Id('resource id') });
@@ -149,7 +155,7 @@ export const FenceBody = Type.Object({
   schedule: Type.Optional(Nullable(Type.Any({ description: 'Schedule (see Fence.schedule)' }))),
   enabled: Type.Optional(Type.Boolean()),
   hysteresis: Type.Optional(Type.Object({ exitMargin: Type.Optional(Type.Number()), useAccuracy: Type.Optional(Type.Boolean()) })),
-  dwellMinutes: Type.Optional(Nullable(Type.Integer())),
+  dwellMinutes: Type.Optional(NullableIntegerInput({ description: 'a dwell event fires after this many minutes inside; null clears it' })),
 });
 
 export const FeatureCollection = Type.Object(
@@ -293,6 +299,7 @@ export const Delivery = Type.Object({
   expiredAt: Nullable(Type.Number()),
   failedAt: Nullable(Type.Number()),
   unknownAt: Nullable(Type.Number()),
+  settled: Nullable(Type.Object({ by: Type.String(), name: Type.String(), at: Type.Number(), note: Nullable(Type.String()) }, { description: 'an unknown delivery an operator settled as sent or failed afterwards: who, when, their note' })),
 });
 
 const Tally = Type.Record(Type.String(), Type.Number());

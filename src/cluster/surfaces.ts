@@ -39,7 +39,7 @@ export const geofenceMethods = [
 ] as const satisfies readonly (keyof GeofenceService)[];
 
 export const notificationMethods = [
-  'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'createRule', 'listRules', 'deleteRule',
+  'send', 'preview', 'getMessage', 'listMessages', 'listDeliveries', 'pendingFor', 'markSent', 'receipt', 'respondOnBehalf', 'settleDelivery', 'createRule', 'listRules', 'deleteRule',
   'importCap', 'exportCap', 'responses', 'remind', 'suppressed', 'createTemplate', 'listTemplates', 'updateTemplate', 'deleteTemplate',
   'getSettings', 'updateSettings', 'setPhone', 'setQuietHours', 'getProfile', 'vapidPublicKey', 'addPushSubscription', 'deletePushSubscription', 'settled', 'listSosAlarms', 'getSosAlarm', 'resolveSosAlarm', ...tenantData,
 ] as const satisfies readonly (keyof NotificationService)[];

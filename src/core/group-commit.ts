@@ -2,7 +2,8 @@
  * Group commit: items submitted within a short window (or until the batch is full) are written in
  * one transaction, and every caller's promise settles when that transaction has committed. One
  * write runs at a time; items that arrive meanwhile go into the next one. This is how the tracker
- * acknowledges positions only once they are durable, without a disk write per position.
+ * acknowledges positions only once they are durable, without a disk write per position; and how a
+ * burst of lookups (device tokens at hello, their pending deliveries) becomes one statement.
  */
 interface Waiting<T, R> {
   item: T;

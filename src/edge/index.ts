@@ -4,7 +4,7 @@
  */
 import type { Bus, Subscription } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
-import { dispatch } from '../services/notification/index.js';
+import { dispatch, frameFor } from '../services/notification/index.js';
 import { deviceConnection } from '../services/tracker/index.js';
 import type { EdgeDeps } from './deps.js';
 import { registerHttpBatch } from './http-batch.js';
@@ -80,10 +80,19 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
   }
   // Deliveries go to whichever edge holds the device's connection; a device that is not connected
   // anywhere gets them from pendingFor when it next says hello.
+  // A dispatch names up to DISPATCH_BATCH devices; what this edge handed over is reported in one call.
   const subscription: Subscription = await bus.subscribe(dispatch, async ({ data }) => {
-    const session = sessions.get(data.deviceId);
-    if (!session || session.tenantId !== data.tenantId) return;
-    if (session.send(data.frame)) await deps.markSent({ tenantId: data.tenantId, deviceId: data.deviceId }, [data.frame.deliveryId]);
+    const sent: string[] = [];
+    let someone: { tenantId: string; deviceId: string } | undefined;
+    for (const { deviceId, deliveryId } of data.to) {
+      const session = sessions.get(deviceId);
+      if (!session || session.tenantId !== data.tenantId) continue;
+      if (session.send(frameFor(data, deliveryId))) {
+        sent.push(deliveryId);
+        someone ??= { tenantId: data.tenantId, deviceId };
+      }
+    }
+    if (someone) await deps.markSent(someone, sent);
   });
   return {
     sessions,

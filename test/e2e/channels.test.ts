@@ -14,10 +14,9 @@ import { join } from 'node:path';
 import { ADMIN_KEY, eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
 import { freePort } from '../support/cluster.js';
 import { decryptPush, startReceiver, startSmtp } from '../support/receivers.js';
-import { startFakeTwilio, TWILIO, type FakeTwilio } from '../support/twilio.js';
+import { startFakeTwilio, twilioEnv, TWILIO, type FakeTwilio } from '../support/twilio.js';
 import { smsReference } from '../../src/services/notification/channels/sms.js';
 
-const twilioEnv = (twilio: { url: string }) => ({ FOLLOWME_SMS_PROVIDER: 'twilio', FOLLOWME_TWILIO_BASE_URL: twilio.url, FOLLOWME_TWILIO_ACCOUNT_SID: TWILIO.accountSid, FOLLOWME_TWILIO_AUTH_TOKEN: TWILIO.authToken, FOLLOWME_TWILIO_FROM: TWILIO.from });
 const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_OUTBOX_RETRY_MS: '40', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' };
 
 
@@ -358,6 +357,24 @@ describe('an SMS whose outcome nobody can know', () => {
       const metrics = await (await fetch(`${p.url}/metrics`)).text();
       assert.match(metrics, /followme_notification_channel_sends_total\{channel="sms",outcome="unknown"\} [1-9]/);
 
+      // the operator learns from the person that it arrived, and records it, once, with who and why
+      const settle = (id: string, body: unknown) => p.api('POST', `/tenants/${t.tenant.id}/deliveries/${id}/settle`, body, t.operatorToken);
+      const wrong = await settle(d.id, { outcome: 'delivered' });
+      assert.equal(wrong.status, 400);
+      assert.equal(wrong.body.errors[0].field, 'outcome');
+      assert.equal((await settle('obx_nothing', { outcome: 'sent' })).status, 404);
+      const settled = await settle(d.id, { outcome: 'sent', note: 'she read it to me on the phone' });
+      assert.equal(settled.status, 200, JSON.stringify(settled.body));
+      assert.equal(settled.body.state, 'sent');
+      assert.equal(settled.body.unknownAt, d.unknownAt, 'when it was given up stays on record');
+      assert.ok(settled.body.sentAt >= d.queuedAt && settled.body.sentAt <= d.unknownAt, 'sent when the unanswered attempt went out');
+      assert.deepEqual([settled.body.settled.name, settled.body.settled.note, settled.body.settled.by], ['Olga Operator', 'she read it to me on the phone', t.operator.id]);
+      assert.deepEqual((await p.api('GET', `/tenants/${t.tenant.id}/messages/${first.body.id}`, undefined, t.operatorToken)).body.channelCounts, { sms: { sent: 1 } });
+      await eventually(() => states.lastIndexOf('sent') > states.indexOf('unknown'), 5000, 'sent on the live stream after unknown');
+      const again = await settle(d.id, { outcome: 'failed' });
+      assert.equal(again.status, 409);
+      assert.match(again.body.detail, /is sent, settled by Olga Operator at /);
+
       // the same lost answer, but the list works at the next attempt: found there, recorded as sent, not resent
       twilio.listUnavailable(false);
       twilio.hang(confirmed);
@@ -368,6 +385,8 @@ describe('an SMS whose outcome nobody can know', () => {
       }, 10_000, 'sms reconciled');
       assert.equal(s.attempts, 2);
       assert.equal(s.unknownAt, null);
+      assert.equal(s.settled, null);
+      assert.equal((await p.api('POST', `/tenants/${t.tenant.id}/deliveries/${s.id}/settle`, { outcome: 'failed' }, t.operatorToken)).status, 409, 'only an unknown delivery can be settled');
       assert.equal(twilio.messages.filter((m) => m.to === confirmed).length, 1);
     } finally {
       live.abort();

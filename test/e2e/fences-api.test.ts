@@ -84,6 +84,21 @@ void describe('fences API', () => {
     assert.equal((await api('GET', '/fences?tag=depot')).body.length, 2);
   });
 
+  void it('clears a dwell time with null and refuses 0 naming the field (null is not read as 0)', async () => {
+    const fence = (await api('POST', '/fences', { name: 'Yard', geometry: square(13.30, 52.40, 0.002), dwellMinutes: 10 })).body;
+    assert.equal(fence.dwellMinutes, 10);
+    const cleared = await api('PATCH', `/fences/${fence.id}`, { dwellMinutes: null });
+    assert.equal(cleared.status, 200, JSON.stringify(cleared.body));
+    assert.equal(cleared.body.dwellMinutes, null);
+    assert.equal((await api('GET', `/fences/${fence.id}`)).body.dwellMinutes, null);
+    const zero = await api('PATCH', `/fences/${fence.id}`, { dwellMinutes: 0 });
+    assert.equal(zero.status, 400);
+    assert.equal(zero.body.errors[0].field, 'dwellMinutes');
+    const text = await api('PATCH', `/fences/${fence.id}`, { dwellMinutes: 'soon' });
+    assert.equal(text.status, 400);
+    assert.match(JSON.stringify(text.body.errors), /dwellMinutes/);
+  });
+
   void it('evaluates a shuffled batch in fix-time order, then answers inside-now, nearby and stays', async () => {
     const fence = (await api('POST', '/fences', { name: 'Square', geometry: square(13.40, 52.52, 0.01) })).body;
     const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);

@@ -224,6 +224,9 @@ describe('rules and noise control', () => {
   it('holds back alerts outside the rule schedule and beyond the per-recipient hourly limit', async () => {
     const closed = (await api('POST', '/rules', { name: 'night only', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'night', schedule: { from: utc(120), to: utc(180) } })).body;
     const first = (await api('POST', '/rules', { name: 'first', on: 'sos', target: { deviceIds: [t.devices[1]!.device.id] }, title: 'first', priority: 'high' })).body;
+    const zero = await api('PUT', '/notification-settings', { recipientHourlyLimit: 0 });
+    assert.equal(zero.status, 400, 'a limit of 0 is refused, not read as "no limit"');
+    assert.match(JSON.stringify(zero.body.errors), /recipientHourlyLimit/);
     assert.equal((await api('PUT', '/notification-settings', { recipientHourlyLimit: 1 })).status, 200);
     const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
     await device.request({ type: 'sos', id: 's3' });

@@ -108,6 +108,44 @@ describe('native device protocol', () => {
     back.close();
   });
 
+  it('welcomes forty devices saying hello at once as themselves, each with its own queued messages, and refuses a rotated token among them', async () => {
+    const crowd = await seedTenant(p, 'Crowd Co');
+    const enrolled = (await p.api('POST', `/tenants/${crowd.tenant.id}/devices/bulk`, Array.from({ length: 40 }, (_, i) => ({ name: `crowd-${i}` })))).body as { device: { id: string }; token: string }[];
+    assert.equal(enrolled.length, 40);
+    // every third device has one message waiting, device 0 has two
+    const waiting = new Map<string, string[]>();
+    for (const [i, d] of enrolled.entries()) {
+      if (i % 3 !== 0) continue;
+      const titles = i === 0 ? ['first', 'second'] : [`for ${i}`];
+      for (const title of titles) {
+        const sent = await p.api('POST', `/tenants/${crowd.tenant.id}/messages`, { target: { deviceIds: [d.device.id] }, title });
+        assert.equal(sent.status, 201);
+      }
+      waiting.set(d.device.id, titles);
+    }
+    const rotated = (await p.api('POST', `/tenants/${crowd.tenant.id}/devices/${enrolled[7]!.device.id}/token`)).body as { token: string };
+    // all at once: the hellos reach the services together and are looked up together
+    const sockets = await Promise.all(enrolled.map(() => TestDevice.open(p.url)));
+    sockets.forEach((s, i) => s.send({ type: 'hello', token: enrolled[i]!.token }));
+    const answers = await Promise.all(sockets.map((s) => s.next((f) => f.type === 'welcome' || f.type === 'error')));
+    for (const [i, answer] of answers.entries()) {
+      if (i === 7) {
+        assert.equal(answer.code, 'unauthenticated', 'the replaced token is refused at once');
+        assert.equal((await sockets[i]!.waitClose()).code, 4401);
+        continue;
+      }
+      assert.equal(answer.type, 'welcome', `device ${i}: ${JSON.stringify(answer)}`);
+      assert.equal(answer.deviceId, enrolled[i]!.device.id);
+      const titles = waiting.get(answer.deviceId) ?? [];
+      assert.equal(answer.pending, titles.length, `device ${i}'s pending count`);
+      const frames = await Promise.all(titles.map(() => sockets[i]!.next((f) => f.type === 'message')));
+      assert.deepEqual(frames.map((f) => f.title), titles, `device ${i} gets its own messages, oldest first`);
+    }
+    const { device: again, welcome } = await TestDevice.connect(p.url, rotated.token);
+    assert.equal(welcome.deviceId, enrolled[7]!.device.id);
+    for (const s of [...sockets, again]) s.close();
+  });
+
   it('takes a batch of positions over HTTP with the device token', async () => {
     const res = await fetch(`${p.url}/device/v1/positions`, {
       method: 'POST',

@@ -12,6 +12,9 @@ import { startReceiver, type Recorded } from './receivers.js';
 
 export const TWILIO = { accountSid: 'ACtest0001', authToken: 'secret-token', from: '+15005550006' };
 
+/** The platform's environment for sending SMS through this fake Twilio. */
+export const twilioEnv = (twilio: { url: string }) => ({ FOLLOWME_SMS_PROVIDER: 'twilio', FOLLOWME_TWILIO_BASE_URL: twilio.url, FOLLOWME_TWILIO_ACCOUNT_SID: TWILIO.accountSid, FOLLOWME_TWILIO_AUTH_TOKEN: TWILIO.authToken, FOLLOWME_TWILIO_FROM: TWILIO.from });
+
 /** A number Twilio refuses with error 21211 (Twilio's own magic test number). */
 export const INVALID_NUMBER = '+15005550001';
 

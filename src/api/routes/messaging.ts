@@ -62,4 +62,11 @@ export function messagingRoutes(app: HttpServer, { client, notification }: ApiDe
   app.post('/tenants/:tenantId/deliveries/:id/response', {
     schema: { tags: ['messages'], summary: "Record a response on the recipient's behalf", security, params: TenantItemParams, body: Type.Object({ response: Type.String({ minLength: 1, maxLength: 1000 }) }), response: { 200: Delivery, 400: Problem } },
   }, async (request) => notification.respondOnBehalf(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id, request.body.response));
+  app.post('/tenants/:tenantId/deliveries/:id/settle', {
+    schema: {
+      tags: ['messages'], summary: 'Record whether a channel delivery given up as unknown arrived after all (sent or failed), with a note; only an unknown one, once', security, params: TenantItemParams,
+      body: Type.Object({ outcome: Type.String({ description: 'sent or failed' }), note: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+      response: { 200: Delivery, 400: Problem, 404: Problem, 409: Problem },
+    },
+  }, async (request) => notification.settleDelivery(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id, request.body.outcome, request.body.note));
 }

@@ -5,7 +5,7 @@ import { AppError } from '../../core/errors.js';
 import type { HttpServer } from '../../http/server.js';
 import { contextOf } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { Id, NotificationSettings, Problem, Target, TenantParams, TimeWindow } from '../schemas.js';
+import { Id, NotificationSettings, NullableIntegerInput, Problem, Target, TenantParams, TimeWindow } from '../schemas.js';
 
 const PushSubscription = Type.Object({
   endpoint: Type.String({ minLength: 1, maxLength: 2000 }),
@@ -33,7 +33,7 @@ export function notificationSettingsRoutes(app: HttpServer, { client, notificati
         webhookUrl: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 2000 })])),
         responders: Type.Optional(Type.Union([Type.Null(), Target])),
         quietHours: Type.Optional(Type.Union([Type.Null(), TimeWindow])),
-        recipientHourlyLimit: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 1 })])),
+        recipientHourlyLimit: Type.Optional(NullableIntegerInput({ minimum: 1 })),
       }, { additionalProperties: false }),
       response: { 200: NotificationSettings, 400: Problem },
     },

@@ -2,6 +2,7 @@
 import { SignJWT, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { AppError, invalid, notFound } from '../../core/errors.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { isTimeZone } from '../../core/time-zone.js';
 import { newId } from '../../core/ids.js';
 import { hashPassword, hashToken, newToken, verifyPassword } from '../../core/secrets.js';
@@ -131,8 +132,20 @@ export const MAX_BULK_DEVICES = 5000;
 const BULK_CHUNK = 500;
 const BULK_DEVICE_FIELDS = ['name', 'userId', 'uniqueId', 'owntracksKey'];
 
+/** Most device tokens looked up in one statement. */
+const TOKEN_LOOKUP_MAX = 500;
+
+type DeviceWithTenant = ClientDB['devices'] & { tenant_status: string; tenant_slug: string };
+
 export class ClientService {
   private jwtKey: Uint8Array | undefined;
+  /**
+   * Device tokens are random secrets, so a SHA-256 lookup is the whole check (no KDF). Hellos that
+   * arrive together (thousands of devices connecting, a batch from an edge) share one statement
+   * that also reads their tenants' status: no cache, so a rotated token, a deleted device or a
+   * suspended tenant is refused at the next hello.
+   */
+  private readonly tokenLookups = new GroupCommit<string, DeviceWithTenant | undefined>((hashes) => this.devicesByTokenHash(hashes), 0, TOKEN_LOOKUP_MAX);
 
   constructor(
     private readonly store: Store<ClientDB>,
@@ -750,10 +763,24 @@ export class ClientService {
 
   /** The device a device token belongs to; throws tenant_suspended for a suspended tenant's or a disabled device. */
   async authenticateDevice(token: string): Promise<Device | undefined> {
-    const row = await this.db.selectFrom('devices').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    const [row] = await this.tokenLookups.submit([hashToken(token)]);
     if (!row) return undefined;
-    await this.checkUsable(row);
+    if (row.tenant_status !== 'active') throw new AppError('tenant_suspended', `tenant ${row.tenant_slug} is suspended`);
+    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
     return toDevice(row);
+  }
+
+  /** The devices with these token hashes and their tenants' status, one per hash (undefined: no such token). */
+  private async devicesByTokenHash(hashes: string[]): Promise<(DeviceWithTenant | undefined)[]> {
+    const rows = await this.db
+      .selectFrom('devices')
+      .innerJoin('tenants', 'tenants.id', 'devices.tenant_id')
+      .selectAll('devices')
+      .select(['tenants.status as tenant_status', 'tenants.slug as tenant_slug'])
+      .where('devices.token_hash', 'in', [...new Set(hashes)])
+      .execute();
+    const byHash = new Map(rows.map((r) => [r.token_hash, r]));
+    return hashes.map((h) => byHash.get(h));
   }
 
   /** The device an OsmAnd `id` or an OwnTracks topic names; same refusals as authenticateDevice. */

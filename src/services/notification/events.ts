@@ -17,11 +17,23 @@ export interface MessageFrame {
   options?: string[];
 }
 
-/** A delivery to hand to a device, wherever it is connected. */
+/**
+ * In-app deliveries of one message to hand to devices, wherever they are connected: one bus message
+ * for up to DISPATCH_BATCH devices (a fan-out to 100,000 devices is 200 bus messages, not 100,000).
+ * Each edge sends the frame to the devices of `to` it holds, each copy with its own `deliveryId`.
+ */
 export interface Dispatch {
   tenantId: string;
-  deviceId: string;
-  frame: MessageFrame;
+  frame: Omit<MessageFrame, 'deliveryId'>;
+  to: { deviceId: string; deliveryId: string }[];
+}
+
+/** Most devices in one dispatch: about 35 KB of ids, far below NATS's max_payload with any frame. */
+export const DISPATCH_BATCH = 500;
+
+/** The frame one device of a dispatch gets. */
+export function frameFor(d: Dispatch, deliveryId: string): MessageFrame {
+  return { ...d.frame, deliveryId };
 }
 
 /** A delivery moved to a new state. In-app deliveries name the device; channel deliveries the channel and recipient. */

@@ -111,15 +111,14 @@ export class OutboxWorker {
     if (rows.length === 0) return 0;
     const messageIds = [...new Set(rows.map((r) => r.message_id))];
     const messages = new Map((await this.db.selectFrom('messages').selectAll().where('id', 'in', messageIds).execute()).map((m) => [m.id, outgoing(m)]));
-    // Every dispatch of the batch in flight at once (one bus round trip, not one per delivery); they
-    // leave on the connection in this order.
-    await Promise.all(
-      rows.map((row) => {
-        const message = messages.get(row.message_id);
-        if (!message || (message.expiresAt !== null && message.expiresAt <= now)) return undefined; // the expiry sweep marks it
-        return this.channels.app.send({ id: row.id, channel: 'app', recipient: row.device_id, address: row.device_id, message });
-      }),
-    );
+    // One bus message per message and DISPATCH_BATCH devices, all in flight at once; they leave on
+    // the connection in this order.
+    const jobs = rows.flatMap((row) => {
+      const message = messages.get(row.message_id);
+      if (!message || (message.expiresAt !== null && message.expiresAt <= now)) return []; // the expiry sweep marks it
+      return [{ id: row.id, address: row.device_id, message }];
+    });
+    await this.channels.app.dispatchAll(jobs);
     const ids = rows.map((r) => r.id);
     for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('deliveries').set({ dispatch_at: null }).where('id', 'in', ids.slice(i, i + 500)).execute();
     return rows.length;

@@ -53,6 +53,11 @@ export interface NotificationDB {
     expired_at: number | null;
     /** Set just before the provider is called, cleared when its answer is recorded: still set at the next claim means that attempt's outcome is unknown. */
     sending_at?: number | null;
+    /** An `unknown` delivery settled by an operator (sent or failed): who (user id or principal kind, and name), when, and their note. */
+    settled_by?: string | null;
+    settled_by_name?: string | null;
+    settled_at?: number | null;
+    settled_note?: string | null;
   };
   /** Low-battery hysteresis per rule and device: `low` = alerted; re-armed only above the threshold plus a margin. */
   battery_state: {
@@ -532,6 +537,15 @@ export const notificationMigrations: Migration[] = [
       await db.schema.createIndex('sos_alarms_list').on('sos_alarms').columns(['tenant_id', 'state', 'raised_at']).execute();
       await db.schema.createIndex('sos_alarms_time').on('sos_alarms').columns(['tenant_id', 'raised_at']).execute();
       await db.schema.createIndex('sos_alarms_message').on('sos_alarms').column('message_id').execute();
+    },
+  },
+  {
+    name: '009-settle-unknown',
+    async up(db) {
+      await db.schema.alterTable('outbox').addColumn('settled_by', 'text').execute();
+      await db.schema.alterTable('outbox').addColumn('settled_by_name', 'text').execute();
+      await db.schema.alterTable('outbox').addColumn('settled_at', 'bigint').execute();
+      await db.schema.alterTable('outbox').addColumn('settled_note', 'text').execute();
     },
   },
 ];

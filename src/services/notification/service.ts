@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import { registry } from '../../core/metrics.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
@@ -108,7 +109,12 @@ export interface Delivery {
   failedAt: number | null;
   /** When a channel send was given up with its outcome unknown (state `unknown`: it may have arrived; `lastError` says why). */
   unknownAt: number | null;
+  /** An `unknown` delivery an operator settled as sent or failed afterwards: who, when, and their note. */
+  settled: { by: string; name: string; at: number; note: string | null } | null;
 }
+
+/** What an operator may record for a delivery whose outcome was unknown. */
+export const SETTLED_OUTCOMES = ['sent', 'failed'] as const;
 
 export interface Person {
   id: string;
@@ -202,6 +208,19 @@ const RULES_TTL_MS = 60_000;
 /** A low-battery rule re-arms only once the battery is this many points above its threshold (hysteresis). */
 export const BATTERY_REARM_MARGIN = 5;
 
+/** Most devices whose pending deliveries are read in one round. */
+const PENDING_LOOKUP_MAX = 500;
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = keyOf(item);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(item);
+  }
+  return groups;
+}
+
 const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 export class NotificationService {
@@ -219,6 +238,8 @@ export class NotificationService {
    */
   private readonly rules: RuleCache;
   private sentFlush: Promise<void> | undefined;
+  /** The pending deliveries of devices saying hello together (thousands connecting at once): one statement per tenant. */
+  private readonly pendingLookups = new GroupCommit<{ tenantId: string; deviceId: string }, MessageFrame[]>((devices) => this.pendingOf(devices), 0, PENDING_LOOKUP_MAX);
   /** Geofence event subscriptions and their deliveries; served to other processes as `webhooks`. */
   readonly webhooks: Webhooks;
 
@@ -355,18 +376,34 @@ export class NotificationService {
 
   /** Message frames waiting for a device (not yet receipted delivered, not expired), oldest first. */
   async pendingFor(ctx: TenantContext, deviceId: string): Promise<MessageFrame[]> {
+    const [frames] = await this.pendingLookups.submit([{ tenantId: ctx.tenantId, deviceId }]);
+    return frames!;
+  }
+
+  /** What each of these devices has queued or sent and not yet receipted, oldest first. */
+  private async pendingOf(devices: { tenantId: string; deviceId: string }[]): Promise<MessageFrame[][]> {
     const now = Date.now();
-    const rows = await this.scope(ctx)
-      .selectFrom('deliveries')
-      .innerJoin('messages', 'messages.id', 'deliveries.message_id')
-      .selectAll('messages')
-      .select('deliveries.id as delivery_id')
-      .where('deliveries.device_id', '=', deviceId)
-      .where('deliveries.state', 'in', ['queued', 'sent'])
-      .orderBy('deliveries.queued_at')
-      .orderBy('deliveries.id')
-      .execute();
-    return rows.filter((r) => r.expires_at === null || r.expires_at > now).map((r) => appFrame({ id: r.delivery_id, message: outgoing(r) }));
+    const byDevice = new Map<string, MessageFrame[]>();
+    const key = (tenantId: string, deviceId: string) => `${tenantId} ${deviceId}`;
+    for (const [tenantId, ids] of groupBy(devices, (d) => d.tenantId)) {
+      const rows = await this.scope(systemContext(tenantId))
+        .selectFrom('deliveries')
+        .innerJoin('messages', 'messages.id', 'deliveries.message_id')
+        .selectAll('messages')
+        .select(['deliveries.id as delivery_id', 'deliveries.device_id as delivery_device_id'])
+        .where('deliveries.device_id', 'in', [...new Set(ids.map((d) => d.deviceId))])
+        .where('deliveries.state', 'in', ['queued', 'sent'])
+        .orderBy('deliveries.queued_at')
+        .orderBy('deliveries.id')
+        .execute();
+      for (const r of rows) {
+        if (r.expires_at !== null && r.expires_at <= now) continue;
+        const k = key(tenantId, r.delivery_device_id!);
+        if (!byDevice.has(k)) byDevice.set(k, []);
+        byDevice.get(k)!.push(appFrame({ id: r.delivery_id, message: outgoing(r) }));
+      }
+    }
+    return devices.map((d) => byDevice.get(key(d.tenantId, d.deviceId)) ?? []);
   }
 
   /**
@@ -920,10 +957,52 @@ export class NotificationService {
 
   /** An operator marks the alarm resolved (with an optional note); the live stream hears of it. */
   async resolveSosAlarm(ctx: TenantContext, id: string, resolution?: string): Promise<SosAlarm> {
-    const p = ctx.principal;
-    const by = p.kind === 'user' ? { userId: p.userId, name: (await this.resolvers.people(ctx, [], [p.userId]).catch(() => [] as Person[]))[0]?.name ?? p.userId } : { userId: null, name: p.kind === 'admin' ? 'the platform admin' : p.kind };
-    await resolveSosAlarm(this.db, ctx, id, by, resolution, Date.now());
+    await resolveSosAlarm(this.db, ctx, id, await this.actor(ctx), resolution, Date.now());
     return this.publishSosAlarm(ctx, id);
+  }
+
+  /** Who acts, by name, for records that say who did something. */
+  private async actor(ctx: TenantContext): Promise<{ userId: string | null; name: string }> {
+    const p = ctx.principal;
+    return p.kind === 'user' ? { userId: p.userId, name: (await this.resolvers.people(ctx, [], [p.userId]).catch(() => [] as Person[]))[0]?.name ?? p.userId } : { userId: null, name: p.kind === 'admin' ? 'the platform admin' : p.kind };
+  }
+
+  /**
+   * An operator who learnt from the person or the provider's console whether a channel delivery
+   * given up as `unknown` arrived records it: `sent` or `failed`, with who, when and a note. Only an
+   * unknown delivery can be settled, once; the live stream hears of it.
+   */
+  async settleDelivery(ctx: TenantContext, deliveryId: string, outcome: string, note?: string): Promise<Delivery> {
+    if (!(SETTLED_OUTCOMES as readonly string[]).includes(outcome)) throw invalid('outcome', `must be one of ${SETTLED_OUTCOMES.join(', ')}, got ${JSON.stringify(outcome)}`);
+    if (note !== undefined && (typeof note !== 'string' || note.length > 1000)) throw invalid('note', 'must be text of at most 1000 characters');
+    const scope = this.scope(ctx);
+    const row = await scope.selectFrom('outbox').selectAll().where('id', '=', deliveryId).executeTakeFirst();
+    if (!row) throw notFound('delivery', deliveryId);
+    if (row.state !== 'unknown') {
+      const already = row.settled_at != null ? `, settled by ${row.settled_by_name ?? 'someone'} at ${new Date(row.settled_at).toISOString()}` : '';
+      throw new AppError('conflict', `delivery ${deliveryId} is ${row.state}${already}; only a delivery whose outcome is unknown can be settled`, [{ field: 'outcome', reason: `the delivery is ${row.state}, not unknown` }]);
+    }
+    const by = await this.actor(ctx);
+    const at = Date.now();
+    const updated = await scope
+      .updateTable('outbox')
+      .set({
+        state: outcome,
+        // sent: from the attempt whose answer was lost (sending_at), as the provider's records would show it
+        ...(outcome === 'sent' ? { sent_at: row.sending_at ?? row.failed_at ?? at } : {}),
+        sending_at: null,
+        settled_by: by.userId ?? ctx.principal.kind,
+        settled_by_name: by.name,
+        settled_at: at,
+        settled_note: note?.trim() || null,
+      })
+      .where('id', '=', deliveryId)
+      .where('state', '=', 'unknown')
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return this.settleDelivery(ctx, deliveryId, outcome, note); // settled meanwhile: answers the conflict
+    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: row.channel as ChannelName, recipient: row.recipient, state: outcome as 'sent' | 'failed', at });
+    const settled = await scope.selectFrom('outbox').selectAll().where('id', '=', deliveryId).executeTakeFirstOrThrow();
+    return outboxToDelivery(settled);
   }
 
   private async sosReader(ctx: TenantContext): Promise<SosReader> {
@@ -1309,6 +1388,7 @@ function toDelivery(row: NotificationDB['deliveries']): Delivery {
     expiredAt: row.expired_at,
     failedAt: null,
     unknownAt: null,
+    settled: null,
   };
 }
 
@@ -1332,6 +1412,8 @@ function outboxToDelivery(row: NotificationDB['outbox']): Delivery {
     expiredAt: row.expired_at,
     // failed_at is when the outbox gave up on the row, failed or with its outcome unknown
     failedAt: row.state === 'failed' ? row.failed_at : null,
-    unknownAt: row.state === 'unknown' ? row.failed_at : null,
+    // an unknown delivery settled afterwards keeps when it was given up
+    unknownAt: row.state === 'unknown' || row.settled_at != null ? row.failed_at : null,
+    settled: row.settled_at != null ? { by: row.settled_by ?? '', name: row.settled_by_name ?? row.settled_by ?? '', at: row.settled_at, note: row.settled_note ?? null } : null,
   };
 }

@@ -1,22 +1,28 @@
 /**
- * Compose a message: pick devices, groups, fences and/or a drawn area, see how many it reaches
- * (POST /messages/preview) before sending, choose priority, acknowledgement and poll options.
- * The API has no "area" target: a drawn area is resolved here to the devices whose last known
- * position lies inside it, and sent as device ids (docs/web.md).
+ * Compose a message: pick devices, groups, fences and/or a drawn area, see how many it reaches and
+ * who (POST /messages/preview) before sending, choose channels, priority, acknowledgement and poll
+ * options. A drawn area is sent as the target's `area` (with an optional freshness limit) and the
+ * server resolves it against last known positions; with a live window, a fence or an area also
+ * reaches whoever enters it while the window is open (docs/messaging.md, "Live zones").
  */
 import { useEffect, useState, type FormEvent } from 'react';
 import { ApiError, type TenantApi } from '../lib/api';
-import { pointInPolygon } from '../lib/geo';
-import type { LonLat, Message, Target } from '../lib/types';
+import type { Geometry, Message, Preview, Target } from '../lib/types';
 import type { LiveStore } from './live';
 import type { MapTools } from './LiveScreen';
 import { navigate } from './App';
+
+type Channel = 'app' | 'push' | 'email' | 'sms' | 'webhook';
+const CHANNELS: [Channel, string][] = [['app', 'In the app'], ['push', 'Web Push'], ['email', 'E-mail'], ['sms', 'SMS'], ['webhook', 'Webhook']];
 
 export function ComposePanel({ store, api, tools, initialFence }: { store: LiveStore; api: TenantApi; tools: MapTools; initialFence?: string }) {
   const [groupIds, setGroupIds] = useState<string[]>([]);
   const [fenceIds, setFenceIds] = useState<string[]>(initialFence ? [initialFence] : []);
   const [deviceIds, setDeviceIds] = useState<string[]>([]);
-  const [area, setArea] = useState<{ ring: LonLat[]; deviceIds: string[] }>();
+  const [area, setArea] = useState<Geometry>();
+  const [maxAge, setMaxAge] = useState('');
+  const [liveMinutes, setLiveMinutes] = useState('');
+  const [channels, setChannels] = useState<Channel[]>(['app']);
   const [deviceQuery, setDeviceQuery] = useState('');
   const [title, setTitle] = useState('');
   const [body, setBody] = useState('');
@@ -24,22 +30,26 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
   const [ackRequired, setAckRequired] = useState(false);
   const [options, setOptions] = useState('');
   const [ttl, setTtl] = useState('');
-  const [reach, setReach] = useState<number>();
+  const [preview, setPreview] = useState<Preview>();
+  const reach = preview?.devices;
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
   const target: Target = {};
-  const allDevices = [...new Set([...deviceIds, ...(area?.deviceIds ?? [])])];
-  if (allDevices.length) target.deviceIds = allDevices;
+  if (deviceIds.length) target.deviceIds = deviceIds;
   if (groupIds.length) target.groupIds = groupIds;
   if (fenceIds.length) target.fenceIds = fenceIds;
+  if (area) {
+    target.area = { geometry: area };
+    if (Number(maxAge) > 0) target.maxAgeMinutes = Number(maxAge);
+  }
   const targetKey = JSON.stringify(target);
   const empty = targetKey === '{}';
 
   useEffect(() => {
-    if (empty) { setReach(undefined); return; }
+    if (empty) { setPreview(undefined); return; }
     const timer = setTimeout(() => {
-      api.post<{ devices: number }>('/messages/preview', { target }).then((r) => setReach(r.devices), (err: Error) => setError(err.message));
+      api.post<Preview>('/messages/preview', { target }).then((r) => { setPreview(r); setError(''); }, (err: Error) => setError(err.message));
     }, 250);
     return () => clearTimeout(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -47,11 +57,7 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
 
   const toggle = (list: string[], set: (l: string[]) => void, id: string) => set(list.includes(id) ? list.filter((x) => x !== id) : [...list, id]);
 
-  const drawArea = () => tools.draw('polygon', (d) => {
-    const ring = (d.geometry.coordinates as LonLat[][])[0]!;
-    const inside = [...store.positions.values()].filter((p) => pointInPolygon([p.lon, p.lat], [ring])).map((p) => p.deviceId);
-    setArea({ ring, deviceIds: inside });
-  });
+  const drawArea = () => tools.draw('polygon', (d) => setArea(d.geometry));
 
   const send = async (e: FormEvent) => {
     e.preventDefault();
@@ -64,6 +70,8 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
         ackRequired: ackRequired || pollOptions.length > 0 || undefined,
         options: pollOptions.length ? pollOptions : undefined,
         ttlSeconds: ttl ? Number(ttl) * 60 : undefined,
+        channels,
+        liveMinutes: liveMinutes ? Number(liveMinutes) : undefined,
       });
       tools.drawing?.stop();
       navigate(`#/messages/${message.id}`);
@@ -102,9 +110,20 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
           <button type="button" className="secondary" disabled={!tools.drawing} onClick={drawArea}>Draw an area on the map</button>
           {area && <button type="button" className="secondary" onClick={() => { setArea(undefined); tools.drawing?.stop(); }}>Clear area</button>}
         </div>
-        {area && <p className="muted">{area.deviceIds.length} devices in the drawn area now.</p>}
+        {area && (
+          <div><label htmlFor="compose-max-age">Only positions fresher than (minutes; empty: any)</label>
+            <input id="compose-max-age" type="number" min="1" value={maxAge} onChange={(e) => setMaxAge(e.target.value)} style={{ width: '8rem' }} /></div>
+        )}
       </fieldset>
-      <p role="status" aria-live="polite" data-testid="reach"><strong>{empty ? 'Choose whom to reach.' : reach === undefined ? 'Counting…' : `Reaches ${reach} ${reach === 1 ? 'device' : 'devices'} now.`}</strong></p>
+      <div><label htmlFor="compose-live">Also reach whoever enters in the next (minutes; one fence or the area)</label>
+        <input id="compose-live" type="number" min="1" value={liveMinutes} onChange={(e) => setLiveMinutes(e.target.value)} style={{ width: '8rem' }} /></div>
+      <p role="status" aria-live="polite" data-testid="reach"><strong>{empty ? 'Choose whom to reach.' : reach === undefined ? 'Counting…' : `Reaches ${reach} ${reach === 1 ? 'device' : 'devices'} now.`}</strong>
+        {preview && preview.people > 0 && <span data-testid="reach-people"> {preview.people === 1 ? '1 person' : `${preview.people} people`}: {preview.persons.slice(0, 8).map((p) => p.name).join(', ')}{preview.people > 8 ? ', …' : ''}</span>}
+      </p>
+      <fieldset>
+        <legend>Channels</legend>
+        {CHANNELS.map(([c, label]) => <label className="inline" key={c}><input type="checkbox" checked={channels.includes(c)} onChange={() => setChannels(channels.includes(c) ? channels.filter((x) => x !== c) : [...channels, c])} /> {label}</label>)}
+      </fieldset>
       <label htmlFor="compose-title">Title</label>
       <input id="compose-title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} style={{ width: '100%' }} />
       <label htmlFor="compose-body">Text</label>
@@ -120,7 +139,7 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
       <label htmlFor="compose-options">Poll options (one per line; empty: no poll)</label>
       <textarea id="compose-options" rows={3} value={options} onChange={(e) => setOptions(e.target.value)} style={{ width: '100%' }} />
       {error && <p role="alert" className="error">{error}</p>}
-      <button type="submit" disabled={busy || empty || reach === 0}>Send to {reach ?? '…'} {reach === 1 ? 'device' : 'devices'}</button>
+      <button type="submit" disabled={busy || empty || channels.length === 0 || (reach === 0 && !liveMinutes)}>Send to {reach ?? '…'} {reach === 1 ? 'device' : 'devices'}</button>
     </form>
   );
 }

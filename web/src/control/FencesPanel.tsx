@@ -49,8 +49,8 @@ export function FencesPanel({ store, api, tools, onMessage }: { store: LiveStore
     setError('');
     const drawn = draft.id ? tools.drawing?.current() : draft.drawn;
     const body: Record<string, unknown> = { name: draft.name.trim(), enabled: draft.enabled, ...attributesBody(draft.attributes) };
-    // The API coerces a JSON null to 0 for this integer field (ajv coerceTypes), so "none" is sent by leaving it out.
     if (draft.dwellMinutes) body.dwellMinutes = Number(draft.dwellMinutes);
+    else if (draft.id) body.dwellMinutes = null; // cleared: no dwell events any more
     if (drawn) {
       body.geometry = drawn.geometry;
       if (drawn.geometry.type === 'Point') body.radius = Number(draft.radius);

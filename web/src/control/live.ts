@@ -4,7 +4,7 @@
  * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
  */
 import type { TenantApi } from '../lib/api';
-import type { Delivery, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos, SosAlarm } from '../lib/types';
+import type { DeliveryUpdate, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos, SosAlarm } from '../lib/types';
 
 export interface FeedItem { id: string; kind: 'fence' | 'status' | 'sos'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
 
@@ -29,7 +29,7 @@ export class LiveStore {
   devicesVersion = 0;
   private devicesDirty = false;
   private listeners = new Set<Listener>();
-  private deliveryListeners = new Set<(d: Delivery) => void>();
+  private deliveryListeners = new Set<(d: DeliveryUpdate) => void>();
   private source: EventSource | undefined;
   private pending: ReturnType<typeof setTimeout> | undefined;
 
@@ -102,7 +102,7 @@ export class LiveStore {
       this.changed(true);
     });
     source.addEventListener('delivery', (e) => {
-      const d = JSON.parse((e as MessageEvent<string>).data) as Delivery;
+      const d = JSON.parse((e as MessageEvent<string>).data) as DeliveryUpdate;
       for (const l of this.deliveryListeners) l(d);
     });
   }
@@ -154,7 +154,7 @@ export class LiveStore {
 
   getVersion = (): number => this.version;
 
-  onDelivery(listener: (d: Delivery) => void): () => void {
+  onDelivery(listener: (d: DeliveryUpdate) => void): () => void {
     this.deliveryListeners.add(listener);
     return () => this.deliveryListeners.delete(listener);
   }

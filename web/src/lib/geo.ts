@@ -39,21 +39,5 @@ export function circleOf(ring: LonLat[]): { center: LonLat; radius: number } {
 
 export const round = (n: number, digits = 6) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-export function pointInRing([x, y]: LonLat, ring: LonLat[]): boolean {
-  let inside = false;
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    const [xi, yi] = ring[i]!;
-    const [xj, yj] = ring[j]!;
-    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
-}
-
-/** Whether a point is inside a polygon given as rings (outer first, then holes). */
-export function pointInPolygon(point: LonLat, rings: LonLat[][]): boolean {
-  if (!rings[0] || !pointInRing(point, rings[0])) return false;
-  return !rings.slice(1).some((hole) => pointInRing(point, hole));
-}
-
 /** Metres per CSS pixel at a zoom and latitude in MapLibre (512-pixel tiles). */
 export const metresPerPixel = (zoom: number, lat: number) => (40_075_016.7 * Math.cos(rad(lat))) / (512 * 2 ** zoom);

@@ -31,10 +31,23 @@ export interface SosAlarm {
   message: { id: string; title: string; body: string } | null; responders: { deviceId: string; name: string; state: DeliveryState | null; acknowledgedAt: number | null }[];
   acknowledgedBy: { deviceId: string; name: string } | null; acknowledgedAt: number | null; resolvedBy: { userId: string | null; name: string } | null; resolvedAt: number | null; resolution: string | null;
 }
-export interface Target { deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[] }
+export interface Target {
+  deviceIds?: string[]; userIds?: string[]; groupIds?: string[]; fenceIds?: string[];
+  /** An area drawn for the message: the server resolves it against last known positions. */
+  area?: { geometry: Geometry; radius?: number }; maxAgeMinutes?: number;
+}
+/** POST …/messages/preview: whom a target reaches now. */
+export interface Preview { devices: number; deviceIds: string[]; people: number; persons: Named[] }
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'read' | 'acknowledged' | 'expired' | 'failed' | 'unknown';
 export interface Message { id: string; title: string; body: string; priority: 'normal' | 'high' | 'critical'; ackRequired: boolean; options: string[] | null; target: Target; createdAt: number; expiresAt: number | null; recipients: number; counts: Record<string, number> }
-export interface Delivery { id: string; messageId: string; deviceId: string; state: DeliveryState; response: string | null; queuedAt: number; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null }
+/** GET …/messages/{id}/deliveries: in the app per device (channel `app`), or per channel and recipient. */
+export interface Delivery {
+  id: string; messageId: string; channel: string; recipient: string; deviceId: string | null; state: DeliveryState; response: string | null; respondedBy: string | null;
+  attempts: number | null; lastError: string | null; queuedAt: number; sentAt: number | null; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null; unknownAt: number | null;
+  settled: { by: string; name: string; at: number; note: string | null } | null;
+}
+/** A `delivery` event on the live stream. */
+export interface DeliveryUpdate { messageId: string; deliveryId: string; channel?: string; deviceId?: string; recipient?: string; state: DeliveryState; response?: string; error?: string; at: number }
 export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean; schedule: TimeWindow | null }
 export interface Trip { start: number; end: number; from: { lon: number; lat: number }; to: { lon: number; lat: number }; distanceMetres: number; durationSeconds: number; averageSpeed: number; maxSpeed: number; positions: number }
 export interface Stop { start: number; end: number; lon: number; lat: number; durationSeconds: number; positions: number }

@@ -1,10 +1,11 @@
 /**
  * In-app: the native WebSocket. The message goes on the `notification.dispatch` bus topic to
- * whichever edge holds the device's connection; a device that is not connected gets it from the
- * store (deliveries still `queued`) at its next hello. The edge reports `sent`, the device its receipts.
+ * whichever edge holds the device's connection, up to DISPATCH_BATCH devices of one message in one
+ * bus message; a device that is not connected gets it from the store (deliveries still `queued`) at
+ * its next hello. The edge reports `sent`, the device its receipts.
  */
 import type { Bus } from '../../../ports/bus.js';
-import { dispatch, type MessageFrame } from '../events.js';
+import { dispatch, DISPATCH_BATCH, type MessageFrame } from '../events.js';
 import type { Channel, ChannelJob, ChannelOutcome } from './channel.js';
 
 export class AppChannel implements Channel {
@@ -15,8 +16,23 @@ export class AppChannel implements Channel {
 
   /** `job.id` is the delivery id, `job.address` the device id. */
   async send(job: ChannelJob): Promise<ChannelOutcome> {
-    await this.bus.publish(dispatch, job.address, { tenantId: job.message.tenantId, deviceId: job.address, frame: appFrame(job) });
+    await this.dispatchAll([job]);
     return 'dispatched';
+  }
+
+  /** Hands these deliveries to the bus: per message, DISPATCH_BATCH devices to a bus message, published in order. */
+  async dispatchAll(jobs: Pick<ChannelJob, 'id' | 'address' | 'message'>[]): Promise<void> {
+    const byMessage = new Map<string, Pick<ChannelJob, 'id' | 'address' | 'message'>[]>();
+    for (const job of jobs) (byMessage.get(job.message.id) ?? byMessage.set(job.message.id, []).get(job.message.id)!).push(job);
+    const publishing: Promise<void>[] = [];
+    for (const [messageId, mine] of byMessage) {
+      const { deliveryId: _, ...frame } = appFrame(mine[0]!);
+      for (let i = 0; i < mine.length; i += DISPATCH_BATCH) {
+        const to = mine.slice(i, i + DISPATCH_BATCH).map((j) => ({ deviceId: j.address, deliveryId: j.id }));
+        publishing.push(this.bus.publish(dispatch, messageId, { tenantId: mine[0]!.message.tenantId, frame, to }));
+      }
+    }
+    await Promise.all(publishing);
   }
 }
 

@@ -20,7 +20,7 @@ export interface ChannelSettings {
   vapidSubject: string;
 }
 
-export type ChannelSet = { [K in ChannelName]: Channel } & { push: PushChannel; close(): void };
+export type ChannelSet = { [K in ChannelName]: Channel } & { app: AppChannel; push: PushChannel; close(): void };
 
 /** Builds every channel from the settings. */
 export function createChannels(bus: Bus, settings: ChannelSettings): ChannelSet {
