@@ -10,7 +10,9 @@
  *    BENCH_CLUSTER_ALERTS=on adds a rule on entering the fence that alerts one more connected
  *    device (the responder), so every other fix also makes a rule alert, a delivery and a dispatch:
  *    reported are alerts received per second and the time from sending a fix to its alert arriving
- *    on the responder's socket (p50, p90, p99).
+ *    on the responder's socket (p50, p90, p99). After the load the run waits (up to
+ *    BENCH_CLUSTER_DRAIN_SECONDS, 120) until every enter seen on the bus has alerted, and reports the
+ *    rate the notification service kept while it had a backlog: alerts / (last alert − first alert).
  * 2. Connections held: BENCH_CLUSTER_CONNECTIONS devices connected and said hello across four edge
  *    processes at once (one process may open at most 20,000 files here; each edge holds a quarter).
  *
@@ -34,6 +36,7 @@ const DEVICES = num('BENCH_CLUSTER_DEVICES', 200);
 const SECONDS = num('BENCH_CLUSTER_SECONDS', 15);
 const CONNECTIONS = num('BENCH_CLUSTER_CONNECTIONS', 4000);
 const ALERTS = process.env.BENCH_CLUSTER_ALERTS === 'on';
+const DRAIN_SECONDS = num('BENCH_CLUSTER_DRAIN_SECONDS', 120);
 const WORKERS = (process.env.BENCH_CLUSTER_WORKERS ?? '1,2,4').split(',').map(Number);
 const CENTRE = { lon: 13.3777, lat: 52.5163 };
 const OUT = { lon: CENTRE.lon + 0.015, lat: CENTRE.lat };
@@ -123,6 +126,8 @@ async function ingestRun(workers: number) {
     const sockets = await Promise.all(devices.map((d, i) => connect(edges[i % edges.length]!.url, d.token)));
     // Alerts: every enter alerts the responder, titled with the device's name and the fix's time.
     const alertMs: number[] = [];
+    const alertAt: number[] = [];
+    let enters = 0;
     const storedMs: number[] = [];
     let responder: WebSocket | undefined;
     if (ALERTS) {
@@ -137,6 +142,7 @@ async function ingestRun(workers: number) {
         const at = device && sentAt.get(`${device.id}|${Date.parse(time!)}`);
         if (at === undefined) return;
         alertMs.push(performance.now() - at);
+        alertAt.push(performance.now());
         storedMs.push(frame.sentAt - (Date.now() - (performance.now() - at))); // the alert's creation, on the wall clock
       });
     }
@@ -146,6 +152,7 @@ async function ingestRun(workers: number) {
     const sub = await bus.subscribe(fenceEvent, (msg) => {
       const at = sentAt.get(`${msg.data.deviceId}|${msg.data.time}`);
       if (at !== undefined) latencies.push(performance.now() - at);
+      if (at !== undefined && msg.data.type === 'enter') enters++;
     });
     // BENCH_CLUSTER_WATCH=on: every 2 s, the backlog (pending, unacknowledged) of every durable consumer
     const watch = process.env.BENCH_CLUSTER_WATCH === 'on' ? setInterval(() => void backlog(cluster.prefix).then((b) => console.log(`backlog ${JSON.stringify(b)}`)), 2000) : undefined;
@@ -188,6 +195,15 @@ async function ingestRun(workers: number) {
     clearInterval(watch);
     const cpuMsPerPosition = cpuPerPosition(cluster.procs, cpuBefore, acked);
     await new Promise((r) => setTimeout(r, 3000)); // events still in the streams
+    const alertsBy3s = alertMs.length;
+    // alerts: until every enter seen has alerted (and no more enters come), or DRAIN_SECONDS
+    const stopped = performance.now();
+    let seen = -1;
+    while (ALERTS && performance.now() - stopped < DRAIN_SECONDS * 1000 && !(alertMs.length >= enters && enters === seen)) {
+      seen = enters;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const drainS = (performance.now() - stopped) / 1000 + 3;
     await sub.close();
     await bus.close();
     for (const ws of sockets) ws.close();
@@ -201,7 +217,7 @@ async function ingestRun(workers: number) {
       latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) },
       ackMs: { p50: percentile(acks, 50), p90: percentile(acks, 90), p99: percentile(acks, 99) },
       cpuMsPerPosition,
-      ...(ALERTS ? { alerts: alerts.length, alertsPerSecond: Math.round(alerts.length / elapsed), alertMs: { p50: percentile(alerts, 50), p90: percentile(alerts, 90), p99: percentile(alerts, 99) }, alertStoredMs: { p50: percentile(stored, 50), p90: percentile(stored, 90), p99: percentile(stored, 99) } } : {}),
+      ...(ALERTS ? { enters, alertsBy3s, alertsPerSecondBy3s: Math.round(alertsBy3s / elapsed), alerts: alerts.length, drainSeconds: Math.round(drainS), alertsPerSecond: alertAt.length > 1 ? Math.round(((alertAt.length - 1) / (alertAt[alertAt.length - 1]! - alertAt[0]!)) * 10000) / 10 : null, alertMs: { p50: percentile(alerts, 50), p90: percentile(alerts, 90), p99: percentile(alerts, 99) }, alertStoredMs: { p50: percentile(stored, 50), p90: percentile(stored, 90), p99: percentile(stored, 99) } } : {}),
     };
   } finally {
     await cluster.destroy();
@@ -241,7 +257,7 @@ async function connectionsRun() {
 const result = { benchmark: 'cluster', at: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, ingest: [] as unknown[], connections: null as unknown };
 for (const w of WORKERS) {
   const run = await ingestRun(w);
-  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → ack p50 ${run.ackMs.p50} ms, p99 ${run.ackMs.p99} ms; fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events); CPU ms per position ${JSON.stringify(run.cpuMsPerPosition)}${run.alertMs ? `; ${run.alerts} alerts (${run.alertsPerSecond}/s while fixes were sent), fix → alert on the responder p50 ${run.alertMs.p50} ms, p90 ${run.alertMs.p90} ms, p99 ${run.alertMs.p99} ms (fix → alert stored p50 ${run.alertStoredMs!.p50} ms, p90 ${run.alertStoredMs!.p90} ms)` : ''}`);
+  console.log(`cluster ingest, ${w} worker(s): ${run.rate} positions/s acknowledged, fix → ack p50 ${run.ackMs.p50} ms, p99 ${run.ackMs.p99} ms; fix → fence event p50 ${run.latencyMs.p50} ms, p90 ${run.latencyMs.p90} ms, p99 ${run.latencyMs.p99} ms (${run.events} events); CPU ms per position ${JSON.stringify(run.cpuMsPerPosition)}${run.alertMs ? `; ${run.alertsBy3s} alerts by 3 s after the load (${run.alertsPerSecondBy3s}/s while fixes were sent), ${run.alerts} of ${run.enters} enters alerted ${run.drainSeconds} s after the load, ${run.alertsPerSecond} alerts/s from the first to the last; fix → alert on the responder p50 ${run.alertMs.p50} ms, p90 ${run.alertMs.p90} ms, p99 ${run.alertMs.p99} ms (fix → alert stored p50 ${run.alertStoredMs!.p50} ms, p90 ${run.alertStoredMs!.p90} ms)` : ''}`);
   result.ingest.push(run);
 }
 if (CONNECTIONS > 0) {

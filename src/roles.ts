@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Config, type Role } from './config.js';
 import { createLogger, type Logger } from './core/log.js';
+import { notFound } from './core/errors.js';
 import { systemContext, type TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
 import { NatsBus } from './adapters/bus-nats.js';
@@ -168,20 +169,16 @@ function resolvers(client: ClientApi, geofence: GeofenceApi, tracker: TrackerApi
     devicesOf: (ctx, audience) => client.resolveDevices(ctx, audience),
     insideFence: (ctx, fenceId) => geofence.insideNow(ctx, fenceId),
     deviceName: async (ctx, deviceId) => (await client.getDevice(ctx, deviceId)).name,
+    async describeDevice(ctx, deviceId) {
+      const { devices, users } = await client.peopleOf(ctx, { deviceIds: [deviceId] });
+      if (!devices[0]) throw notFound('device', deviceId);
+      return { name: devices[0].name, person: users[0]?.name ?? null };
+    },
     async people(ctx, deviceIds, userIds) {
-      const wanted = new Set(userIds);
+      if (deviceIds.length === 0 && userIds.length === 0) return [];
+      const { devices, users } = await client.peopleOf(ctx, { deviceIds, userIds });
       const carried = new Map<string, string[]>();
-      if (deviceIds.length > 0) {
-        const named = new Set(deviceIds);
-        for (const d of await client.listDevices(ctx)) {
-          if (!d.userId || !named.has(d.id)) continue;
-          wanted.add(d.userId);
-          carried.set(d.userId, [...(carried.get(d.userId) ?? []), d.id]);
-        }
-      }
-      if (wanted.size === 0) return [];
-      const users = (await client.listUsers(ctx)).filter((u) => wanted.has(u.id));
-      if (users.length < userIds.length) await client.resolveDevices(ctx, { userIds }); // names the unknown user id
+      for (const d of devices) if (d.userId) carried.set(d.userId, [...(carried.get(d.userId) ?? []), d.id]);
       return users.map((u) => ({ id: u.id, name: u.name, email: u.email, deviceIds: carried.get(u.id) ?? [] }));
     },
     lastKnown: async (ctx) => (await tracker.lastKnownPositions(ctx)).map((p) => ({ deviceId: p.deviceId, lon: p.lon, lat: p.lat, time: p.time })),
@@ -240,7 +237,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice'] });
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice', 'peopleOf', 'resolveDevices'] });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);

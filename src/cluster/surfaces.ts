@@ -18,7 +18,7 @@ export const clientMethods = [
   'createUser', 'listUsers', 'getUser', 'deleteUser', 'login',
   'createDevice', 'createDevices', 'updateDevice', 'listDevices', 'getDevice', 'rotateDeviceToken', 'deleteDevice',
   'createGroup', 'addGroupMembers', 'removeGroupMember', 'listGroups', 'getGroup', 'deleteGroup', 'directory',
-  'resolveDevices', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
+  'resolveDevices', 'peopleOf', 'groupsOfUser', 'devicesOfUser', 'authenticate', 'authenticateDevice', 'authenticateByUniqueId', 'owntracksKey',
   'record', 'acceptInvitation', 'usage', 'setPlan', 'getBranding', 'setBranding', 'listDomains', 'addDomain', 'removeDomain', 'auditLog', 'tenantByHost',
   ...tenantData, 'provisionTenant', 'findTenantByExternalRef',
 ] as const satisfies readonly (keyof ClientService)[];

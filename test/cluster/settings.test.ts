@@ -3,7 +3,8 @@
  * every tracker process (the filters run on the hot path), and a change goes to one of them through
  * the api process. Every tracker must judge the next fix by the new settings, not only the one that
  * took the change: `settings.changed` on the bus makes each drop its copy. The same for the
- * low-battery rules every notification process caches. Real processes on the local NATS and
+ * rules every notification process caches (low-battery rules on positions, fence rules on fence
+ * events). Real processes on the local NATS and
  * PostgreSQL: one with client, geofence, edge and api, two trackers sharing the devices'
  * partitions, two notification processes sharing the positions. The tracking setting is flipped
  * several times, so that changes land on both trackers while each owns some of the devices.
@@ -16,6 +17,8 @@ import { Cluster, type Proc } from '../support/cluster.js';
 const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('PostgreSQL', 5432));
 const DEVICES = 8;
 const AT = { lon: 13.3777, lat: 52.5163 };
+/** 1 km east of AT: outside the 300 m fence around it. */
+const AWAY = { lon: AT.lon + 0.015, lat: AT.lat };
 
 describe('tracking settings changed through the api process, in a cluster', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 240_000 }, () => {
   const cluster = new Cluster('settings');
@@ -101,6 +104,59 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       await report(10);
       const alerts = async () => ((await cluster.api('GET', tp('/messages'))).body as { title: string }[]).filter((m) => m.title.endsWith('is low on battery')).length;
       await eventually(async () => ((await alerts()) === DEVICES ? true : undefined), 8000, `one low-battery alert per device (${DEVICES})`);
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      for (const d of devices) d.ws.close();
+    }
+  });
+  it('fence rules created and deleted through the api process take effect in every notification process at once', async () => {
+    const tenant = (await cluster.api('POST', '/tenants', { name: 'Rules' })).body;
+    const tp = (path: string) => `/tenants/${tenant.id}${path}`;
+    assert.equal((await cluster.api('PATCH', tp('/settings/tracking'), { maxSpeed: 0, jitterDistance: 0 })).status, 200);
+    const fence = await cluster.api('POST', tp('/fences'), { name: 'Gate', geometry: { type: 'Point', coordinates: [AT.lon, AT.lat] }, radius: 300 });
+    assert.equal(fence.status, 201, JSON.stringify(fence.body));
+    const devices: { id: string; ws: TestDevice }[] = [];
+    for (let i = 0; i < DEVICES; i++) {
+      const made = (await cluster.api('POST', tp('/devices'), { name: `van-${i}` })).body;
+      devices.push({ id: made.device.id, ws: (await TestDevice.connect(front.url, made.token)).device });
+    }
+    let time = Date.now() - 600_000;
+    let n = 0;
+    // every device leaves the fence and comes back: one enter event per device
+    const enter = async () => {
+      for (const at of [AWAY, AT]) {
+        time += 1000;
+        await Promise.all(devices.map(async (d) => assert.equal((await d.ws.request({ type: 'position', id: `r${n++}`, fix: { time, ...at, accuracy: 5 } })).status, 'accepted')));
+      }
+    };
+    const rule = async (name: string) => {
+      const made = await cluster.api('POST', tp('/rules'), { name, on: 'enter', fenceId: fence.body.id, target: { deviceIds: [devices[0]!.id] }, title: `${name}: {device} {event} {fence}`, cooldownSeconds: 0 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      return made.body.id as string;
+    };
+    const alerts = async (name: string) => ((await cluster.api('GET', tp('/messages'))).body as { title: string }[]).filter((m) => m.title.startsWith(`${name}: `)).length;
+    try {
+      // both notification processes handle enter events of the tenant and cache "no rules on this fence"
+      await enter();
+      await enter();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const first = await rule('first');
+      await rule('second');
+      // Created in one notification process: each device's next enter, wherever it is handled, alerts
+      // for both, well within the 60 s after which a stale cache would be read again anyway.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await enter();
+      await eventually(async () => ((await alerts('first')) === DEVICES && (await alerts('second')) === DEVICES ? true : undefined), 8000, `one alert per device (${DEVICES}) for each new rule`);
+      // Deleted in one notification process: the next enters alert for the second rule only. The
+      // second rule's alerts say every enter was handled; both rules run in the same handler.
+      assert.equal((await cluster.api('DELETE', tp(`/rules/${first}`))).status, 204);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await enter();
+      await eventually(async () => ((await alerts('second')) === 2 * DEVICES ? true : undefined), 8000, `a second alert per device (${2 * DEVICES}) for the rule kept`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.equal(await alerts('first'), DEVICES, 'the deleted rule alerted again in a process that still had it cached');
     } catch (err) {
       failed = true;
       throw err;

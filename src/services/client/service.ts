@@ -106,6 +106,14 @@ export interface Directory {
   groups: { id: string; name: string }[];
 }
 
+/** Named devices and users with what a message needs of them (see `peopleOf`). */
+export interface PeopleOf {
+  /** The named devices that exist, with the user carrying each (null: nobody). */
+  devices: { id: string; name: string; userId: string | null }[];
+  /** The named users and the users carrying the named devices. */
+  users: User[];
+}
+
 /** Whom a message or rule is for, before expansion to devices. */
 export interface Audience {
   deviceIds?: string[];
@@ -684,6 +692,31 @@ export class ClientService {
       for (const d of carried) deviceIds.add(d.id);
     }
     return [...deviceIds].sort();
+  }
+
+  /**
+   * Only the devices and users named, and the users who carry those devices: what a notification
+   * needs to name an alert's device and reach its people, without the tenant's whole lists. Unknown
+   * device ids are left out; an unknown user id is refused (naming `target.userIds`).
+   */
+  async peopleOf(ctx: TenantContext, ids: { deviceIds?: string[] | undefined; userIds?: string[] | undefined }): Promise<PeopleOf> {
+    const scope = this.scope(ctx);
+    const deviceIds = [...new Set(ids.deviceIds ?? [])];
+    const userIds = [...new Set(ids.userIds ?? [])];
+    const devices: PeopleOf['devices'] = [];
+    for (let i = 0; i < deviceIds.length; i += BULK_CHUNK) {
+      const rows = await scope.selectFrom('devices').select(['id', 'name', 'user_id']).where('id', 'in', deviceIds.slice(i, i + BULK_CHUNK)).orderBy('id').execute();
+      for (const r of rows) devices.push({ id: r.id, name: r.name, userId: r.user_id });
+    }
+    const wanted = [...new Set([...userIds, ...devices.flatMap((d) => (d.userId ? [d.userId] : []))])];
+    const users: User[] = [];
+    for (let i = 0; i < wanted.length; i += BULK_CHUNK) {
+      for (const row of await scope.selectFrom('users').selectAll().where('id', 'in', wanted.slice(i, i + BULK_CHUNK)).orderBy('id').execute()) users.push(toUser(row));
+    }
+    const found = new Set(users.map((u) => u.id));
+    const missing = userIds.filter((id) => !found.has(id));
+    if (missing.length > 0) throw invalid('target.userIds', `no user ${missing.slice(0, 5).join(', ')} in this tenant`);
+    return { devices, users };
   }
 
   /** The groups a user belongs to, directly or through a sub-group (so a share with a parent group reaches its sub-groups' members). */

@@ -24,7 +24,8 @@ import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { Webhooks, type WebhookSettings } from './webhooks.js';
 import { notificationTenantTables, type NotificationDB } from './schema.js';
 import { areaShape, devicesInArea, normalizeChannels, normalizeTarget, type KnownPosition, type Target } from './targeting.js';
-import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput } from './rules.js';
+import { fill, FENCE_TRIGGERS, normalizeRule, PROXIMITY_TRIGGERS, ruleColumns, toRule, type Rule, type RuleInput, type RuleTrigger } from './rules.js';
+import { RuleCache } from './rule-cache.js';
 import { NoiseControl, RuleLimitReached, toSuppression, type Suppression } from './noise.js';
 import { parseWindow, type TimeWindow } from './windows.js';
 import { readCap, writeCap } from './cap.js';
@@ -157,7 +158,9 @@ export interface Resolvers {
   devicesOf(ctx: TenantContext, audience: { deviceIds?: string[] | undefined; userIds?: string[] | undefined; groupIds?: string[] | undefined }): Promise<string[]>;
   insideFence(ctx: TenantContext, fenceId: string): Promise<string[]>;
   deviceName(ctx: TenantContext, deviceId: string): Promise<string>;
-  /** The people who carry these devices, plus these users. */
+  /** An alert's device: its name and the name of the person carrying it (null: nobody), in one lookup. */
+  describeDevice(ctx: TenantContext, deviceId: string): Promise<{ name: string; person: string | null }>;
+  /** The people who carry these devices, plus these users (only those: never the tenant's whole lists). */
   people(ctx: TenantContext, deviceIds: string[], userIds: string[]): Promise<Person[]>;
   /** The tenant's last known positions. */
   lastKnown(ctx: TenantContext): Promise<KnownPosition[]>;
@@ -200,7 +203,8 @@ const transitions = new Counter({ name: 'followme_notification_deliveries_total'
 const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
 const escalations = new Counter({ name: 'followme_notification_escalations_total', help: 'Messages escalated for too few confirmations', registers: [registry] });
 
-const BATTERY_RULES_TTL_MS = 60_000;
+/** Cached rules are read again after this long even without a `settings.changed` signal (rule-cache.ts). */
+const RULES_TTL_MS = 60_000;
 /** A low-battery rule re-arms only once the battery is this many points above its threshold (hysteresis). */
 export const BATTERY_REARM_MARGIN = 5;
 
@@ -228,12 +232,11 @@ export class NotificationService {
   private pendingSent: { tenantId: string; id: string }[] = [];
   private readonly noise: NoiseControl;
   /**
-   * low_battery rules per tenant, so a position costs a map lookup: dropped when any process
-   * changes the tenant's rules (`settings.changed`), and reloaded after BATTERY_RULES_TTL_MS anyway,
-   * should that signal be missed (it is at most once, e.g. across a NATS reconnect). The alert
-   * state per rule and device is in the store (battery_state).
+   * Every tenant's enabled rules, so a fence event, status or position costs a map lookup: dropped
+   * when any process changes the tenant's rules (`settings.changed`), and read again after
+   * RULES_TTL_MS anyway. Per-rule state (cooldowns, battery_state) stays in the store.
    */
-  private readonly batteryRules = new Map<string, { rules: Rule[]; until: number }>();
+  private readonly rules: RuleCache;
   private sentFlush: Promise<void> | undefined;
   /** The pending deliveries of devices saying hello together (thousands connecting at once): one statement per tenant. */
   private readonly pendingLookups = new GroupCommit<{ tenantId: string; deviceId: string }, MessageFrame[]>((devices) => this.pendingOf(devices), 0, PENDING_LOOKUP_MAX);
@@ -251,6 +254,7 @@ export class NotificationService {
     this.noise = new NoiseControl(store.db, store.dialect);
     this.outbox = new OutboxWorker(store.db, bus, this.channels, options.outbox, logger, (tenantId) => this.liveMapLink(tenantId), (tenantId) => resolvers.emailFrom(tenantId));
     this.webhooks = new Webhooks(store, bus, resolvers, logger, options.webhooks);
+    this.rules = new RuleCache(async (tenantId) => (await new TenantScope(this.db, tenantId).selectFrom('rules').selectAll().where('enabled', '=', 1).orderBy('id').execute()).map(toRule), RULES_TTL_MS);
   }
 
   private get db(): Kysely<NotificationDB> {
@@ -278,7 +282,7 @@ export class NotificationService {
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data), { owner }));
     this.subscriptions.push(
       await this.bus.subscribe(settingsChanged, (m) => {
-        if (m.data.service === 'notification') this.batteryRules.delete(m.data.tenantId);
+        if (m.data.service === 'notification') this.rules.drop(m.data.tenantId);
       }),
     );
     this.outbox.start();
@@ -750,7 +754,7 @@ export class NotificationService {
 
   /** Drops the cached rules here and, through `settings.changed`, in every other notification process. */
   private async rulesChanged(tenantId: string): Promise<void> {
-    this.batteryRules.delete(tenantId);
+    this.rules.drop(tenantId);
     await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'notification', what: 'rules' });
   }
 
@@ -764,7 +768,7 @@ export class NotificationService {
   private async onFenceEvent(event: FenceEvent): Promise<void> {
     const ctx = systemContext(event.tenantId);
     if (event.type === 'enter') await this.reachLiveZones(ctx, event);
-    const rules = await this.enabledRules(ctx, event.type, event.fenceId);
+    const rules = (await this.rules.get(ctx.tenantId)).of(event.type as RuleTrigger, event.fenceId);
     if (rules.length === 0) return;
     const other = event.otherDeviceId ? await this.resolvers.deviceName(ctx, event.otherDeviceId).catch(() => event.otherDeviceId!) : '';
     const words: Record<string, string> = { enter: 'entered', exit: 'left', dwell: 'stayed in', within: 'came near', apart: 'moved away from' };
@@ -778,7 +782,7 @@ export class NotificationService {
     const ctx = systemContext(status.tenantId);
     // offlineSince names this outage: every status event about it (a later disconnect, a redelivery) gives the same alert id
     const at = status.offlineSince ?? status.connectionAt ?? Date.now();
-    for (const rule of await this.enabledRules(ctx, 'offline')) await this.fireRule(ctx, rule, { deviceId: status.deviceId, key: `off_${status.deviceId}_${at}`, at, vars: { event: 'went offline' } });
+    for (const rule of (await this.rules.get(ctx.tenantId)).of('offline')) await this.fireRule(ctx, rule, { deviceId: status.deviceId, key: `off_${status.deviceId}_${at}`, at, vars: { event: 'went offline' } });
   }
 
   /**
@@ -791,15 +795,14 @@ export class NotificationService {
    */
   private async onPosition(position: Position): Promise<void> {
     if (position.battery === undefined || position.late) return;
+    const rules = (await this.rules.get(position.tenantId)).of('low_battery');
+    if (rules.length === 0) return;
     const ctx = systemContext(position.tenantId);
     const now = Date.now();
-    let cached = this.batteryRules.get(position.tenantId);
-    if (!cached || cached.until <= now) this.batteryRules.set(position.tenantId, (cached = { rules: await this.enabledRules(ctx, 'low_battery'), until: now + BATTERY_RULES_TTL_MS }));
-    if (cached.rules.length === 0) return;
     const states = new Map(
       (await this.scope(ctx).selectFrom('battery_state').select(['rule_id', 'low']).where('device_id', '=', position.deviceId).execute()).map((r) => [r.rule_id, r.low === 1]),
     );
-    for (const rule of cached.rules) {
+    for (const rule of rules) {
       const threshold = rule.batteryBelow ?? 20;
       const low = states.get(rule.id) ?? false;
       if (position.battery <= threshold && !low) {
@@ -819,50 +822,44 @@ export class NotificationService {
       .execute();
   }
 
-  private async enabledRules(ctx: TenantContext, on: string, fenceId?: string): Promise<Rule[]> {
-    let q = this.scope(ctx).selectFrom('rules').selectAll().where('on_event', '=', on).where('enabled', '=', 1);
-    if (fenceId !== undefined) q = q.where('fence_id', '=', fenceId);
-    return (await q.execute()).map(toRule);
-  }
-
   /**
    * One rule, one occurrence about one device: once per occurrence (the message id is derived from
    * it), subject to the rule's schedule, cooldown and hourly limit, and to quiet hours and hourly
    * limits per recipient. What noise control leaves out is recorded with the reason.
    */
-  private async fireRule(ctx: TenantContext, rule: Rule, occurrence: { deviceId: string; key: string; at: number; vars: Record<string, string> }): Promise<Message | undefined> {
+  private async fireRule(ctx: TenantContext, rule: Rule, occurrence: { deviceId: string; key: string; at: number; vars: Record<string, string> }): Promise<void> {
     const messageId = `msg_${occurrence.key}_${rule.id}`.slice(0, 160);
-    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return undefined; // redelivered event
+    if (await this.scope(ctx).selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return; // redelivered event
     const now = Date.now();
     const blocked = await this.noise.ruleBlocked(rule, occurrence.deviceId, now);
     if (blocked) {
       await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...blocked, at: now }]);
       this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: blocked.reason }, 'rule alert suppressed');
-      return undefined;
+      return;
     }
-    const device = await this.resolvers.deviceName(ctx, occurrence.deviceId).catch(() => occurrence.deviceId);
-    const person = (await this.resolvers.people(ctx, [occurrence.deviceId], []).catch(() => [] as Person[]))[0]?.name ?? device;
-    const vars: Record<string, string> = { device, person, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
-    const text = rule.templateId ? await this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
-    const input: SendInput = { target: rule.target, title: fill(text.title, vars).slice(0, 200) || rule.name, body: fill(text.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
+    // the names for the text and the recipients are independent lookups: one round trip, not two
+    const described = this.resolvers.describeDevice(ctx, occurrence.deviceId).catch(() => undefined);
+    const text = rule.templateId ? this.template(ctx, rule.templateId, 'templateId').catch(() => ({ title: rule.title || rule.name, body: rule.body })) : rule;
     try {
-      const deviceIds = await this.resolve(ctx, rule.target);
+      const [deviceIds, about, wording] = await Promise.all([this.resolve(ctx, rule.target), described, text]);
+      const device = about?.name ?? occurrence.deviceId;
+      const vars: Record<string, string> = { device, person: about?.person ?? device, time: new Date(occurrence.at).toISOString(), link: this.liveMapLink(ctx.tenantId) ?? '', fence: '', event: '', ...occurrence.vars };
+      const input: SendInput = { target: rule.target, title: fill(wording.title, vars).slice(0, 200) || rule.name, body: fill(wording.body, vars), priority: rule.priority, channels: rule.channels, ackRequired: rule.priority === 'critical' };
       const quiet = await this.quietHoursOf(ctx, deviceIds);
       const { kept, left } = await this.noise.filterRecipients(ctx.tenantId, deviceIds, rule.priority, quiet, quiet.hourlyLimit, now);
-      const message = await this.create(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId, null, (trx) => this.noise.holdRuleLimit(trx, rule, now));
+      await this.insertMessage(ctx, messageId, input, kept, { kind: 'rule', ruleId: rule.id }, rule.id, null, occurrence.deviceId, null, (trx) => this.noise.holdRuleLimit(trx, rule, now));
       await this.noise.record(ctx.tenantId, left.map((l) => ({ ruleId: rule.id, messageId, subject: occurrence.deviceId, recipient: l.recipient, reason: l.reason, detail: l.detail, at: now })));
       rulesFired.inc();
       this.logger.info({ tenantId: ctx.tenantId, ruleId: rule.id, key: occurrence.key, recipients: kept.length, suppressed: left.length }, 'rule fired');
-      return message;
     } catch (err) {
       if (err instanceof RuleLimitReached) {
         await this.noise.record(ctx.tenantId, [{ ruleId: rule.id, messageId: null, subject: occurrence.deviceId, recipient: null, ...err.blocked, at: now }]);
         this.logger.info({ ruleId: rule.id, deviceId: occurrence.deviceId, reason: err.blocked.reason }, 'rule alert suppressed');
-        return undefined;
+        return;
       }
       if (err instanceof AppError && err.code === 'validation_failed') {
         this.logger.warn({ err, ruleId: rule.id }, 'rule target no longer resolves; alert not sent');
-        return undefined;
+        return;
       }
       throw err;
     }
@@ -870,9 +867,8 @@ export class NotificationService {
 
   /** The tenant's quiet hours and hourly limit, and each device's person's quiet hours. */
   private async quietHoursOf(ctx: TenantContext, deviceIds: string[]): Promise<{ tenant: TimeWindow | null; byDevice: Map<string, TimeWindow>; hourlyLimit: number | null }> {
-    const settings = await this.getSettings(ctx);
+    const [settings, profiles] = await Promise.all([this.getSettings(ctx), this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute()]);
     const byDevice = new Map<string, TimeWindow>();
-    const profiles = await this.scope(ctx).selectFrom('profiles').select(['user_id', 'quiet_hours']).where('quiet_hours', 'is not', null).execute();
     if (profiles.length > 0 && deviceIds.length > 0) {
       const quietOf = new Map(profiles.map((p) => [p.user_id, JSON.parse(p.quiet_hours!) as TimeWindow]));
       for (const person of await this.resolvers.people(ctx, deviceIds, [])) {
@@ -940,12 +936,12 @@ export class NotificationService {
         ackRequired: true,
         channels: ['app'],
       };
-      await this.create(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null, null, null, null, keep);
+      await this.insertMessage(ctx, messageId, input, deviceIds, { kind: 'sos', deviceId: sos.deviceId }, null, null, null, null, keep);
       this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
     }
     await this.publishSosAlarm(ctx, alarmId);
     const vars = { event: 'raised an SOS', text: sos.text ?? '' };
-    for (const rule of await this.enabledRules(ctx, 'sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
+    for (const rule of (await this.rules.get(ctx.tenantId)).of('sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
   }
 
   // ---- SOS alarms ----
@@ -1174,6 +1170,7 @@ export class NotificationService {
 
   /** Outbox rows for the person channels: one per user and channel (per subscription for push), where the person has an address. */
   private async personRows(ctx: TenantContext, messageId: string, channels: ChannelName[], deviceIds: string[], userIds: string[], now: number): Promise<NotificationDB['outbox'][]> {
+    if (channels.length === 0) return []; // in-app and webhook only: nobody to look up
     const people = await this.resolvers.people(ctx, deviceIds, userIds);
     const rows: NotificationDB['outbox'][] = [];
     const row = (channel: ChannelName, recipient: string, address: string): NotificationDB['outbox'] => ({ id: newId('obx'), tenant_id: ctx.tenantId, message_id: messageId, channel, recipient, address, state: 'queued', attempts: 0, next_attempt_at: now, last_error: null, queued_at: now, sent_at: null, delivered_at: null, failed_at: null, expired_at: null });
@@ -1189,7 +1186,18 @@ export class NotificationService {
     return rows;
   }
 
-  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null, inTransaction?: (trx: Kysely<NotificationDB>) => Promise<void>): Promise<Message> {
+  /** Stores a message (see `insertMessage`) and answers it with its delivery counts. */
+  private async create(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null): Promise<Message> {
+    const [message] = await this.withCounts(ctx, [await this.insertMessage(ctx, id, input, deviceIds, sender, ruleId, parentId, subject, source)]);
+    return message!;
+  }
+
+  /**
+   * The message with its deliveries and outbox rows in one transaction (plus `inTransaction`'s
+   * writes), then a `queued` update per delivery. Rule alerts and SOS stop here: nobody reads the
+   * counts of a message just made by a consumer, so they skip `create`'s two counting queries.
+   */
+  private async insertMessage(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null, inTransaction?: (trx: Kysely<NotificationDB>) => Promise<void>): Promise<NotificationDB['messages']> {
     const now = Date.now();
     const channels = input.channels ?? ['app'];
     let liveFenceId: string | null = null;
@@ -1252,8 +1260,7 @@ export class NotificationService {
       if (deliveries.length > FANOUT_CHUNK) await yieldToLoop();
     }
     for (const o of outboxRows) await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: o.id, channel: o.channel as ChannelName, recipient: o.recipient, state: 'queued', at: now });
-    const [message] = await this.withCounts(ctx, [row]);
-    return message!;
+    return row;
   }
 
   private async advance(ctx: TenantContext, deliveryId: string, state: 'sent' | ReceiptKind, response: string | undefined, respondedBy: string | undefined): Promise<Delivery> {
