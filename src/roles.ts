@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Config, type Role } from './config.js';
-import { createLogger, type Logger } from './core/log.js';
+import { createLogger, Phases, type Logger } from './core/log.js';
 import { systemContext, type TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
 import { NatsBus } from './adapters/bus-nats.js';
@@ -58,6 +58,8 @@ export interface Platform {
   readonly generatedAdminKey: string | undefined;
   /** Readiness false, stops accepting (devices told to reconnect elsewhere), drains in-flight work, hands partitions on, closes stores. */
   close(): Promise<void>;
+  /** The phase of close() in progress and for how long, e.g. "handing partitions on (3012 ms)" (for the log when the stop overruns). */
+  stoppingPhase(): string | undefined;
 }
 
 /** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
@@ -216,20 +218,28 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const roles = config.roles;
   const has = (role: Role) => roles.includes(role);
   const cluster = roles.length < ROLES.length;
+  // Each phase of the start is timed and logged once ready: where a slow start spent its time.
+  const starting = new Phases();
+  starting.begin('bus');
   const bus = await openBus(config, logger);
   const stores = storeFactory(config);
   const opened: { close(): Promise<void> }[] = [];
   const open = async <DB>(name: string, migrations: Migration[]) => {
+    starting.begin(`${name} store`);
     const store = await stores.open<DB>(name, migrations);
     opened.push(store);
+    starting.end();
     return store;
   };
   // Cluster: partitions of devices are owned by one tracker, one geofence and one notification process at a time.
   const ownerships: LeasedOwnership[] = [];
   const ownership = async (name: string) => {
     if (!cluster) return undefined;
-    const o = await LeasedOwnership.start(bus, { name, partitions: (bus as NatsBus).partitions, ttlMs: config.leaseMs, logger });
+    starting.begin(`${name} leases`);
+    // joined now, partitions taken once the process is otherwise ready (below)
+    const o = await LeasedOwnership.join(bus, { name, partitions: (bus as NatsBus).partitions, ttlMs: config.leaseMs, logger });
     ownerships.push(o);
+    starting.end();
     return o;
   };
 
@@ -315,9 +325,13 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   }
 
   // ---- background work, then answering other processes ----
+  starting.begin('tracker start');
   await local.tracker?.start();
+  starting.begin('geofence start');
   await local.geofence?.start();
+  starting.begin('notification start');
   await local.notification?.start();
+  starting.begin('responders');
   const served: Subscription[] = [];
   if (cluster) {
     if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods, { logger }));
@@ -327,31 +341,55 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods, { logger }));
     if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods, { logger }));
   }
+  starting.begin('listen');
   await http.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
+  // Last: the first share of partitions. Their backlog (a restart takes over a dead process's
+  // partitions) is worked through after ready, not in competition with the start.
+  starting.begin('first partitions');
+  await Promise.all(ownerships.map((o) => o.run()));
+  starting.end();
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
   ready = true;
-  if (cluster) logger.info({ roles, url }, `roles ${roles.join(', ')} running`);
+  const timing = { ms: starting.total, phases: starting.ms };
+  if (cluster) logger.info({ roles, url, ...timing }, `roles ${roles.join(', ')} ready in ${starting.total} ms`);
+  else logger.debug(timing, `ready in ${starting.total} ms`);
 
   let closing: Promise<void> | undefined;
+  const stopping = new Phases();
   return {
     config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, webhooks, local, provisioning, edge, url, generatedAdminKey,
+    stoppingPhase: () => stopping.current,
     close() {
       closing ??= (async () => {
         ready = false;
+        stopping.begin('edge');
         await edge?.close(); // device sockets closed with 1001: they reconnect to another edge
+        stopping.begin('http');
         await http.close();
+        stopping.begin('tracker flush');
         await local.tracker?.flush();
+        stopping.begin('bus drain');
         await bus.drain();
+        stopping.begin('responders');
         for (const s of served) await s.close(); // answers in progress finish
+        stopping.begin('handing partitions on');
         for (const o of ownerships) await o.stop(); // partitions handed on: work stops, state written back, leases deleted
+        stopping.begin('tracker stop');
         await local.tracker?.stop();
+        stopping.begin('api');
         await api?.close();
+        stopping.begin('notification stop');
         await local.notification?.stop();
+        stopping.begin('geofence stop');
         await local.geofence?.stop();
+        stopping.begin('bus close');
         await bus.close();
+        stopping.begin('stores');
         for (const store of opened) await store.close();
+        stopping.end();
+        if (cluster) logger.info({ ms: stopping.total, phases: stopping.ms }, `stopped in ${stopping.total} ms`);
       })();
       return closing;
     },
