@@ -244,13 +244,16 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   };
 
   // ---- the services of this process, or proxies of them ----
+  // Aborted when close() begins: the proxies stop waiting for services that no longer answer (rpc.ts).
+  const stopped = new AbortController();
+  const stopping = stopped.signal;
   const local: Platform['local'] = {};
   let generatedAdminKey: string | undefined;
   if (has('client')) {
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice'] });
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice'], stopping });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
@@ -264,8 +267,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId },
       batch: trackerByKey,
       partitions: cluster ? (bus as NatsBus).partitions : undefined,
+      stopping,
     });
-  const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
+  const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods, { stopping });
   if (has('geofence')) {
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
       groupsOf: groupsOf(client),
@@ -274,7 +278,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       catchUp: !cluster && config.catchUp === 'on' && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
-  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'] });
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'], stopping });
   if (has('notification')) {
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
@@ -290,8 +294,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     );
   }
   const notification: NotificationApi =
-    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'] });
-  const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods);
+    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'], stopping });
+  const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods, { stopping });
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
   const http = createHttpServer({
@@ -357,39 +361,40 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   else logger.debug(timing, `ready in ${starting.total} ms`);
 
   let closing: Promise<void> | undefined;
-  const stopping = new Phases();
+  const stopPhases = new Phases();
   return {
     config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, webhooks, local, provisioning, edge, url, generatedAdminKey,
-    stoppingPhase: () => stopping.current,
+    stoppingPhase: () => stopPhases.current,
     close() {
       closing ??= (async () => {
         ready = false;
-        stopping.begin('edge');
+        stopped.abort();
+        stopPhases.begin('edge');
         await edge?.close(); // device sockets closed with 1001: they reconnect to another edge
-        stopping.begin('http');
+        stopPhases.begin('http');
         await http.close();
-        stopping.begin('tracker flush');
+        stopPhases.begin('tracker flush');
         await local.tracker?.flush();
-        stopping.begin('bus drain');
+        stopPhases.begin('bus drain');
         await bus.drain();
-        stopping.begin('responders');
+        stopPhases.begin('responders');
         for (const s of served) await s.close(); // answers in progress finish
-        stopping.begin('handing partitions on');
-        for (const o of ownerships) await o.stop(); // partitions handed on: work stops, state written back, leases deleted
-        stopping.begin('tracker stop');
+        stopPhases.begin('handing partitions on');
+        await Promise.all(ownerships.map((o) => o.stop())); // partitions handed on: work stops, state written back, leases deleted
+        stopPhases.begin('tracker stop');
         await local.tracker?.stop();
-        stopping.begin('api');
+        stopPhases.begin('api');
         await api?.close();
-        stopping.begin('notification stop');
+        stopPhases.begin('notification stop');
         await local.notification?.stop();
-        stopping.begin('geofence stop');
+        stopPhases.begin('geofence stop');
         await local.geofence?.stop();
-        stopping.begin('bus close');
+        stopPhases.begin('bus close');
         await bus.close();
-        stopping.begin('stores');
+        stopPhases.begin('stores');
         for (const store of opened) await store.close();
-        stopping.end();
-        if (cluster) logger.info({ ms: stopping.total, phases: stopping.ms }, `stopped in ${stopping.total} ms`);
+        stopPhases.end();
+        if (cluster) logger.info({ ms: stopPhases.total, phases: stopPhases.ms }, `stopped in ${stopPhases.total} ms`);
       })();
       return closing;
     },
