@@ -329,12 +329,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   }
 
   // ---- background work, then answering other processes ----
-  starting.begin('tracker start');
-  await local.tracker?.start();
-  starting.begin('geofence start');
-  await local.geofence?.start();
-  starting.begin('notification start');
-  await local.notification?.start();
+  for (const [name, service] of Object.entries({ tracker: local.tracker, geofence: local.geofence, notification: local.notification })) {
+    if (!service) continue;
+    starting.begin(`${name} start`);
+    await service.start();
+  }
   starting.begin('responders');
   const served: Subscription[] = [];
   if (cluster) {
@@ -377,10 +376,11 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
         await local.tracker?.flush();
         stopPhases.begin('bus drain');
         await bus.drain();
-        stopPhases.begin('responders');
-        for (const s of served) await s.close(); // answers in progress finish
-        stopPhases.begin('handing partitions on');
-        await Promise.all(ownerships.map((o) => o.stop())); // partitions handed on: work stops, state written back, leases deleted
+        // Together: answers in progress finish while partitions are handed on (work stops, state
+        // written back, leases deleted). One after the other, answers waited for database connections
+        // held by consumers' handlers that had not been told to stop yet.
+        stopPhases.begin('responders and handing partitions on');
+        await Promise.all([...served.map((s) => s.close()), ...ownerships.map((o) => o.stop())]);
         stopPhases.begin('tracker stop');
         await local.tracker?.stop();
         stopPhases.begin('api');

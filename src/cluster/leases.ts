@@ -67,7 +67,9 @@ export class LeasedOwnership implements Ownership {
   /** Per partition: its acquisitions and releases, one after the other. */
   private readonly queues = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> = Promise.resolve();
+  /** The renewal round and the balancing round in progress, if any: each runs alone, and neither waits for the other. */
+  private renewing: Promise<void> | undefined;
+  private balancing: Promise<void> | undefined;
   private running = false;
   private stopped = false;
 
@@ -97,9 +99,13 @@ export class LeasedOwnership implements Ownership {
   async run(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
-    await this.schedule();
+    await this.round('renew');
+    await this.round('balance');
     await this.settled();
-    this.timer = setInterval(() => void this.schedule(), Math.max(50, Math.floor(this.ttlMs / 3)));
+    this.timer = setInterval(() => {
+      void this.round('renew');
+      void this.round('balance');
+    }, Math.max(50, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
   }
 
@@ -142,7 +148,7 @@ export class LeasedOwnership implements Ownership {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.ticking;
+    await this.balancing;
     for (const p of this.owned.keys()) this.leave(p, 'handing back');
     await this.settled();
     if (this.timer) clearInterval(this.timer);
@@ -154,35 +160,53 @@ export class LeasedOwnership implements Ownership {
     while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
   }
 
-  private schedule(): Promise<void> {
-    const next = this.ticking.then(() => this.tick());
-    this.ticking = next.catch((err: unknown) => this.options.logger?.warn({ err, ownership: this.name }, 'lease round failed; trying again at the next one'));
+  /**
+   * Renewal (self-fencing, our member entry, every lease we hold) and balancing (counting members,
+   * handing back above our share, taking free partitions below it) are separate rounds: listing the
+   * members costs a JetStream consumer and can take seconds on a busy server, and renewals must not
+   * wait for it. A round still running when the timer fires again is not started twice.
+   */
+  private round(which: 'renew' | 'balance'): Promise<void> {
+    const running = which === 'renew' ? this.renewing : this.balancing;
+    if (running) return running;
+    const next = (which === 'renew' ? this.renew() : this.balance())
+      .catch((err: unknown) => this.options.logger?.warn({ err, ownership: this.name, round: which }, 'lease round failed; trying again at the next one'))
+      .finally(() => {
+        if (which === 'renew') this.renewing = undefined;
+        else this.balancing = undefined;
+      });
+    if (which === 'renew') this.renewing = next;
+    else this.balancing = next;
     return next;
   }
 
-  /** One lease round: KV reads and writes only; the users' work is queued per partition, not waited for. */
-  private async tick(): Promise<void> {
+  /** KV reads and writes only; the users' work is queued per partition, not waited for. */
+  private async renew(): Promise<void> {
     const now = Date.now();
     // Self-fencing first: a lease we could not renew for most of its ttl is no longer ours to use.
     for (const [p, lease] of this.owned) if (lease.leaving !== 'lost' && lease.validUntil - this.ttlMs / 3 <= now) this.leave(p, 'lost');
     // Stopping: leases being handed back are still renewed until they are deleted, nothing more.
     if (!this.stopped) await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
-    await Promise.all([...this.owned].filter(([, lease]) => lease.leaving !== 'lost').map(([p]) => this.renew(p)));
+    await Promise.all([...this.owned].filter(([, lease]) => lease.leaving !== 'lost').map(([p]) => this.renewLease(p)));
+  }
+
+  private async balance(): Promise<void> {
     if (this.stopped) return;
     const members = await this.liveMembers();
+    if (this.stopped) return;
     const share = Math.ceil(this.partitions / Math.max(1, members));
     const staying = () => [...this.owned].filter(([, lease]) => !lease.leaving).map(([p]) => p);
     for (const p of staying().sort((a, b) => a - b).slice(share)) this.leave(p, 'handing back'); // the highest go
     if (this.owned.size >= share) return;
     // Start the search at a different place per process, so that joiners do not all race for p0.
     const offset = Number.parseInt(this.id.replace(/[^0-9a-f]/gi, '').slice(0, 6) || '0', 16) % this.partitions;
-    for (let i = 0; i < this.partitions && this.owned.size < share; i++) {
+    for (let i = 0; i < this.partitions && this.owned.size < share && !this.stopped; i++) {
       const p = (offset + i) % this.partitions;
       if (!this.owned.has(p)) await this.tryTake(p);
     }
   }
 
-  private async renew(p: number): Promise<void> {
+  private async renewLease(p: number): Promise<void> {
     const lease = this.owned.get(p);
     if (!lease) return;
     const expires = Date.now() + this.ttlMs;
