@@ -360,41 +360,42 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   else logger.debug(timing, `ready in ${starting.total} ms`);
 
   let closing: Promise<void> | undefined;
-  const stopPhases = new Phases();
+  let stopPhases: Phases | undefined; // timed from the moment close() begins
   return {
     config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, webhooks, local, provisioning, edge, url, generatedAdminKey,
-    stoppingPhase: () => stopPhases.current,
+    stoppingPhase: () => stopPhases?.current,
     close() {
       closing ??= (async () => {
         ready = false;
         stopped.abort();
-        stopPhases.begin('edge');
+        const phases = (stopPhases = new Phases());
+        phases.begin('edge');
         await edge?.close(); // device sockets closed with 1001: they reconnect to another edge
-        stopPhases.begin('http');
+        phases.begin('http');
         await http.close();
-        stopPhases.begin('tracker flush');
+        phases.begin('tracker flush');
         await local.tracker?.flush();
-        stopPhases.begin('bus drain');
+        phases.begin('bus drain');
         await bus.drain();
         // Together: answers in progress finish while partitions are handed on (work stops, state
         // written back, leases deleted). One after the other, answers waited for database connections
         // held by consumers' handlers that had not been told to stop yet.
-        stopPhases.begin('responders and handing partitions on');
+        phases.begin('responders and handing partitions on');
         await Promise.all([...served.map((s) => s.close()), ...ownerships.map((o) => o.stop())]);
-        stopPhases.begin('tracker stop');
+        phases.begin('tracker stop');
         await local.tracker?.stop();
-        stopPhases.begin('api');
+        phases.begin('api');
         await api?.close();
-        stopPhases.begin('notification stop');
+        phases.begin('notification stop');
         await local.notification?.stop();
-        stopPhases.begin('geofence stop');
+        phases.begin('geofence stop');
         await local.geofence?.stop();
-        stopPhases.begin('bus close');
+        phases.begin('bus close');
         await bus.close();
-        stopPhases.begin('stores');
+        phases.begin('stores');
         for (const store of opened) await store.close();
-        stopPhases.end();
-        if (cluster) logger.info({ ms: stopPhases.total, phases: stopPhases.ms }, `stopped in ${stopPhases.total} ms`);
+        phases.end();
+        if (cluster) logger.info({ ms: phases.total, phases: phases.ms }, `stopped in ${phases.total} ms`);
       })();
       return closing;
     },

@@ -127,20 +127,23 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
   const proxy: Record<string, unknown> = {};
   /** One request, retried while nobody answers (a process starting, a partition changing hands). */
   const stopping = options.stopping;
+  // One abort listener per proxy (not per call: thousands of calls in flight would each add one).
+  const onStop = new Set<() => void>();
+  stopping?.addEventListener('abort', () => onStop.forEach((f) => f()), { once: true });
   /** Rejects STOPPING_GRACE_MS after the process began to stop (never, while it runs). */
   const givenUp = (what: string): { promise: Promise<never>; clear(): void } => {
     if (!stopping) return { promise: new Promise<never>(() => undefined), clear: () => undefined };
     let timer: NodeJS.Timeout | undefined;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<never>((_, no) => (reject = no));
+    promise.catch(() => undefined); // observed by the races in send; never unhandled
     const onAbort = () => {
       timer = setTimeout(() => reject(new Error(`${what} given up: this process is stopping`)), STOPPING_GRACE_MS);
       timer.unref();
     };
-    let reject!: (err: Error) => void;
-    const promise = new Promise<never>((_, no) => (reject = no));
-    promise.catch(() => undefined); // observed by the race below; never unhandled
     if (stopping.aborted) onAbort();
-    else stopping.addEventListener('abort', onAbort, { once: true });
-    return { promise, clear: () => (clearTimeout(timer), stopping.removeEventListener('abort', onAbort)) };
+    else onStop.add(onAbort);
+    return { promise, clear: () => (clearTimeout(timer), onStop.delete(onAbort)) };
   };
   const send = async (method: string, request: Request, key: string | undefined): Promise<Answer> => {
     const deadline = Date.now() + timeoutMs;
