@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: draining connections and in-flight work');
     const timer = setTimeout(() => {
-      logger.error('shutdown took longer than 20 s; exiting');
+      logger.error({ phase: platform.stoppingPhase() }, `shutdown took longer than 20 s (still ${platform.stoppingPhase() ?? 'stopping the demo'}); exiting`);
       process.exit(1);
     }, 20_000);
     timer.unref();

@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Config, type Role } from './config.js';
-import { createLogger, type Logger } from './core/log.js';
+import { createLogger, Phases, type Logger } from './core/log.js';
 import { notFound } from './core/errors.js';
 import { systemContext, type TenantContext } from './core/tenancy.js';
 import { MemoryBus } from './adapters/bus-memory.js';
@@ -59,6 +59,8 @@ export interface Platform {
   readonly generatedAdminKey: string | undefined;
   /** Readiness false, stops accepting (devices told to reconnect elsewhere), drains in-flight work, hands partitions on, closes stores. */
   close(): Promise<void>;
+  /** The phase of close() in progress and for how long, e.g. "handing partitions on (3012 ms)" (for the log when the stop overruns). */
+  stoppingPhase(): string | undefined;
 }
 
 /** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
@@ -213,31 +215,42 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   const roles = config.roles;
   const has = (role: Role) => roles.includes(role);
   const cluster = roles.length < ROLES.length;
+  // Each phase of the start is timed and logged once ready: where a slow start spent its time.
+  const starting = new Phases();
+  starting.begin('bus');
   const bus = await openBus(config, logger);
   const stores = storeFactory(config);
   const opened: { close(): Promise<void> }[] = [];
   const open = async <DB>(name: string, migrations: Migration[]) => {
+    starting.begin(`${name} store`);
     const store = await stores.open<DB>(name, migrations);
     opened.push(store);
+    starting.end();
     return store;
   };
   // Cluster: partitions of devices are owned by one tracker, one geofence and one notification process at a time.
   const ownerships: LeasedOwnership[] = [];
   const ownership = async (name: string) => {
     if (!cluster) return undefined;
-    const o = await LeasedOwnership.start(bus, { name, partitions: (bus as NatsBus).partitions, ttlMs: config.leaseMs, logger });
+    starting.begin(`${name} leases`);
+    // joined now, partitions taken once the process is otherwise ready (below)
+    const o = await LeasedOwnership.join(bus, { name, partitions: (bus as NatsBus).partitions, ttlMs: config.leaseMs, logger });
     ownerships.push(o);
+    starting.end();
     return o;
   };
 
   // ---- the services of this process, or proxies of them ----
+  // Aborted when close() begins: the proxies stop waiting for services that no longer answer (rpc.ts).
+  const stopped = new AbortController();
+  const stopping = stopped.signal;
   const local: Platform['local'] = {};
   let generatedAdminKey: string | undefined;
   if (has('client')) {
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice', 'peopleOf', 'resolveDevices'] });
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice', 'peopleOf', 'resolveDevices'], stopping });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
@@ -251,8 +264,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId },
       batch: trackerByKey,
       partitions: cluster ? (bus as NatsBus).partitions : undefined,
+      stopping,
     });
-  const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods);
+  const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods, { stopping });
   if (has('geofence')) {
     local.geofence = new GeofenceService(await open<GeofenceDB>('geofence', geofenceMigrations), bus, logger, {
       groupsOf: groupsOf(client),
@@ -261,7 +275,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       catchUp: !cluster && config.catchUp === 'on' && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
-  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'] });
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'], stopping });
   if (has('notification')) {
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
@@ -277,8 +291,8 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     );
   }
   const notification: NotificationApi =
-    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'] });
-  const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods);
+    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'], stopping });
+  const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods, { stopping });
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----
   const http = createHttpServer({
@@ -312,9 +326,12 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   }
 
   // ---- background work, then answering other processes ----
-  await local.tracker?.start();
-  await local.geofence?.start();
-  await local.notification?.start();
+  for (const [name, service] of Object.entries({ tracker: local.tracker, geofence: local.geofence, notification: local.notification })) {
+    if (!service) continue;
+    starting.begin(`${name} start`);
+    await service.start();
+  }
+  starting.begin('responders');
   const served: Subscription[] = [];
   if (cluster) {
     if (local.client) served.push(await serve(bus, 'client', local.client, clientMethods, { logger }));
@@ -324,31 +341,58 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     if (local.notification) served.push(await serve(bus, 'notification', local.notification, notificationMethods, { logger }));
     if (local.notification) served.push(await serve(bus, 'webhooks', local.notification.webhooks, webhookMethods, { logger }));
   }
+  starting.begin('listen');
   await http.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
+  // Last: the first share of partitions. Their backlog (a restart takes over a dead process's
+  // partitions) is worked through after ready, not in competition with the start.
+  starting.begin('first partitions');
+  await Promise.all(ownerships.map((o) => o.run()));
+  starting.end();
   const address = http.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tlsCert ? 'https' : 'http'}://${host}:${address.port}`;
   ready = true;
-  if (cluster) logger.info({ roles, url }, `roles ${roles.join(', ')} running`);
+  const timing = { ms: starting.total, phases: starting.ms };
+  if (cluster) logger.info({ roles, url, ...timing }, `roles ${roles.join(', ')} ready in ${starting.total} ms`);
+  else logger.debug(timing, `ready in ${starting.total} ms`);
 
   let closing: Promise<void> | undefined;
+  let stopPhases: Phases | undefined; // timed from the moment close() begins
   return {
     config, logger, bus, http, roles, client, tracker, sharing, geofence, notification, webhooks, local, provisioning, edge, url, generatedAdminKey,
+    stoppingPhase: () => stopPhases?.current,
     close() {
       closing ??= (async () => {
         ready = false;
+        stopped.abort();
+        const phases = (stopPhases = new Phases());
+        phases.begin('edge');
         await edge?.close(); // device sockets closed with 1001: they reconnect to another edge
+        phases.begin('http');
         await http.close();
+        phases.begin('tracker flush');
         await local.tracker?.flush();
+        phases.begin('bus drain');
         await bus.drain();
-        for (const s of served) await s.close(); // answers in progress finish
-        for (const o of ownerships) await o.stop(); // partitions handed on: work stops, state written back, leases deleted
+        // Together: answers in progress finish while partitions are handed on (work stops, state
+        // written back, leases deleted). One after the other, answers waited for database connections
+        // held by consumers' handlers that had not been told to stop yet.
+        phases.begin('responders and handing partitions on');
+        await Promise.all([...served.map((s) => s.close()), ...ownerships.map((o) => o.stop())]);
+        phases.begin('tracker stop');
         await local.tracker?.stop();
+        phases.begin('api');
         await api?.close();
+        phases.begin('notification stop');
         await local.notification?.stop();
+        phases.begin('geofence stop');
         await local.geofence?.stop();
+        phases.begin('bus close');
         await bus.close();
+        phases.begin('stores');
         for (const store of opened) await store.close();
+        phases.end();
+        if (cluster) logger.info({ ms: phases.total, phases: phases.ms }, `stopped in ${phases.total} ms`);
       })();
       return closing;
     },

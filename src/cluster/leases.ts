@@ -14,6 +14,14 @@
  *   may take over, as long as its handler finishes within the remaining margin (a third of the ttl).
  * - On acquiring, `state` users (per-key caches) drop what they hold for the partition before `work`
  *   users (consumers, responders) start; so a new owner always starts from the store.
+ * - The lease rounds only talk to the KV store. Starting and stopping the users' work runs in a
+ *   queue per partition, beside the rounds: a partition whose handlers take seconds to finish
+ *   while it is handed on (or fenced) never holds up the renewal of the others. A process that
+ *   waited for that work inside its round let all its other leases run late under load, fenced
+ *   itself out of every partition at once and handed the whole backlog to a process doing the same.
+ * - `join` enters the key space without taking partitions; `run` takes the first share once the
+ *   process is otherwise ready (consumers made, responders listening), so a restart's backlog does
+ *   not compete with its own start.
  *
  * docs/cluster.md ("Ownership") explains why leases and what they cost.
  */
@@ -37,16 +45,32 @@ export interface LeaseOptions {
   id?: string;
 }
 
+interface Held {
+  revision: number;
+  validUntil: number;
+  /** Set once its work is being stopped: handed back (still renewed until its lease is deleted) or lost (not renewed). */
+  leaving?: 'handing back' | 'lost';
+}
+
+type Kind = 'state' | 'work';
+
 export class LeasedOwnership implements Ownership {
   readonly name: string;
   readonly partitions: number;
   readonly id: string;
   private readonly ttlMs: number;
-  private readonly owned = new Map<number, { revision: number; validUntil: number }>();
-  private readonly stateUsers: PartitionUser[] = [];
-  private readonly workUsers: PartitionUser[] = [];
+  /** Partitions whose lease we hold, until their users are released. */
+  private readonly owned = new Map<number, Held>();
+  private readonly users: { user: PartitionUser; kind: Kind }[] = [];
+  /** Per partition: the users that acquired it, in order. */
+  private readonly active = new Map<number, { user: PartitionUser; kind: Kind }[]>();
+  /** Per partition: its acquisitions and releases, one after the other. */
+  private readonly queues = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> = Promise.resolve();
+  /** The renewal round and the balancing round in progress, if any: each runs alone, and neither waits for the other. */
+  private renewing: Promise<void> | undefined;
+  private balancing: Promise<void> | undefined;
+  private running = false;
   private stopped = false;
 
   private constructor(
@@ -59,13 +83,30 @@ export class LeasedOwnership implements Ownership {
     this.id = options.id ?? randomUUID();
   }
 
-  /** Joins the key space and takes a first share of partitions. */
+  /** Enters the key space without taking partitions yet: users attach, then `run` takes the first share. */
+  static async join(bus: Bus, options: LeaseOptions): Promise<LeasedOwnership> {
+    return new LeasedOwnership(await bus.kv<Lease>('leases'), options);
+  }
+
+  /** Joins the key space and takes a first share of partitions at once. */
   static async start(bus: Bus, options: LeaseOptions): Promise<LeasedOwnership> {
-    const ownership = new LeasedOwnership(await bus.kv<Lease>('leases'), options);
-    await ownership.tick();
-    ownership.timer = setInterval(() => void ownership.schedule(), Math.max(50, Math.floor(ownership.ttlMs / 3)));
-    ownership.timer.unref();
+    const ownership = await LeasedOwnership.join(bus, options);
+    await ownership.run();
     return ownership;
+  }
+
+  /** Takes a first share of partitions (resolves once their users started) and keeps the leases from then on. */
+  async run(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    await this.round('renew');
+    await this.round('balance');
+    await this.settled();
+    this.timer = setInterval(() => {
+      void this.round('renew');
+      void this.round('balance');
+    }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
   }
 
   partitionOf(key: string): number {
@@ -81,82 +122,112 @@ export class LeasedOwnership implements Ownership {
     return [...this.owned.keys()].sort((a, b) => a - b);
   }
 
-  async attach(user: PartitionUser, kind: 'state' | 'work'): Promise<() => Promise<void>> {
-    const list = kind === 'state' ? this.stateUsers : this.workUsers;
-    await this.serial(async () => {
-      list.push(user);
-      for (const p of this.owned.keys()) await user.acquire(p);
-    });
-    return () =>
-      this.serial(async () => {
-        const i = list.indexOf(user);
-        if (i < 0) return;
-        list.splice(i, 1);
-        for (const p of this.owned.keys()) await user.release(p);
-      });
+  async attach(user: PartitionUser, kind: Kind): Promise<() => Promise<void>> {
+    const entry = { user, kind };
+    this.users.push(entry);
+    await Promise.all([...this.owned.keys()].map((p) => this.enqueue(p, () => this.acquireUsers(p))));
+    return async () => {
+      const i = this.users.indexOf(entry);
+      if (i < 0) return;
+      this.users.splice(i, 1);
+      await Promise.all(
+        [...this.active.keys()].map((p) =>
+          this.enqueue(p, async () => {
+            const list = this.active.get(p) ?? [];
+            const at = list.indexOf(entry);
+            if (at < 0) return;
+            list.splice(at, 1);
+            await user.release(p);
+          }),
+        ),
+      );
+    };
   }
 
-  /** Hands every partition back (work stops, state written back, leases deleted) and leaves. */
+  /** Hands every partition back (work stops, state written back, leases deleted) and leaves; leases stay renewed meanwhile. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.balancing;
+    for (const p of this.owned.keys()) this.leave(p, 'handing back');
+    await this.settled();
     if (this.timer) clearInterval(this.timer);
-    await this.serial(async () => {
-      await Promise.all([...this.owned.keys()].map((p) => this.release(p, true)));
-      await this.kv.delete(this.memberKey(this.id)).catch(() => undefined);
-    });
+    await this.kv.delete(this.memberKey(this.id)).catch(() => undefined);
   }
 
-  private schedule(): Promise<void> {
-    return this.serial(() => this.tick());
+  /** Resolves when no acquisition or release is queued. */
+  private async settled(): Promise<void> {
+    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
   }
 
-  /** Everything that changes ownership runs one at a time. */
-  private serial(task: () => Promise<void>): Promise<void> {
-    const next = this.ticking.then(task);
-    this.ticking = next.catch((err: unknown) => this.options.logger?.warn({ err, ownership: this.name }, 'lease round failed; trying again at the next one'));
+  /**
+   * Renewal (self-fencing, our member entry, every lease we hold) and balancing (counting members,
+   * handing back above our share, taking free partitions below it) are separate rounds: listing the
+   * members costs a JetStream consumer and can take seconds on a busy server, and renewals must not
+   * wait for it. A round still running when the timer fires again is not started twice.
+   */
+  private round(which: 'renew' | 'balance'): Promise<void> {
+    const running = which === 'renew' ? this.renewing : this.balancing;
+    if (running) return running;
+    const next = (which === 'renew' ? this.renew() : this.balance())
+      .catch((err: unknown) => this.options.logger?.warn({ err, ownership: this.name, round: which }, 'lease round failed; trying again at the next one'))
+      .finally(() => {
+        if (which === 'renew') this.renewing = undefined;
+        else this.balancing = undefined;
+      });
+    if (which === 'renew') this.renewing = next;
+    else this.balancing = next;
     return next;
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
+  /** KV reads and writes only; the users' work is queued per partition, not waited for. */
+  private async renew(): Promise<void> {
     const now = Date.now();
     // Self-fencing first: a lease we could not renew for most of its ttl is no longer ours to use.
-    for (const [p, lease] of this.owned) if (lease.validUntil - this.ttlMs / 3 <= now) await this.release(p, false);
-    await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
-    await Promise.all([...this.owned.keys()].map((p) => this.renew(p)));
+    for (const [p, lease] of this.owned) if (lease.leaving !== 'lost' && lease.validUntil - this.ttlMs / 3 <= now) this.leave(p, 'lost');
+    // Stopping: leases being handed back are still renewed until they are deleted, nothing more.
+    if (!this.stopped) await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
+    await Promise.all([...this.owned].filter(([, lease]) => lease.leaving !== 'lost').map(([p]) => this.renewLease(p)));
+  }
+
+  private async balance(): Promise<void> {
+    if (this.stopped) return;
     const members = await this.liveMembers();
+    if (this.stopped) return;
     const share = Math.ceil(this.partitions / Math.max(1, members));
-    for (const p of [...this.owned.keys()].sort((a, b) => b - a)) {
-      if (this.owned.size <= share) break;
-      await this.release(p, true);
-    }
+    const staying = () => [...this.owned].filter(([, lease]) => !lease.leaving).map(([p]) => p);
+    for (const p of staying().sort((a, b) => a - b).slice(share)) this.leave(p, 'handing back'); // the highest go
     if (this.owned.size >= share) return;
     // Start the search at a different place per process, so that joiners do not all race for p0.
     const offset = Number.parseInt(this.id.replace(/[^0-9a-f]/gi, '').slice(0, 6) || '0', 16) % this.partitions;
-    for (let i = 0; i < this.partitions && this.owned.size < share; i++) {
+    for (let i = 0; i < this.partitions && this.owned.size < share && !this.stopped; i++) {
       const p = (offset + i) % this.partitions;
       if (!this.owned.has(p)) await this.tryTake(p);
     }
   }
 
-  private async renew(p: number): Promise<void> {
-    const lease = this.owned.get(p)!;
+  private async renewLease(p: number): Promise<void> {
+    const lease = this.owned.get(p);
+    if (!lease) return;
     const expires = Date.now() + this.ttlMs;
     let ok = false;
     try {
       ok = await this.kv.update(this.leaseKey(p), { owner: this.id, expires }, lease.revision);
     } catch (err) {
       this.options.logger?.warn({ err, ownership: this.name, partition: p }, 'could not renew a lease');
-      return; // validUntil stays: the self-fencing check above drops it in time
+      return; // validUntil stays: the self-fencing check drops it in time
     }
     if (!ok) {
+      if (this.owned.get(p) !== lease) return; // handed back and deleted meanwhile
       this.options.logger?.warn({ ownership: this.name, partition: p }, 'lease taken by another process; stopping work on the partition');
-      await this.release(p, false);
+      this.leave(p, 'lost');
       return;
     }
     const entry = await this.kv.get(this.leaseKey(p));
-    if (entry?.value.owner === this.id) this.owned.set(p, { revision: entry.revision, validUntil: expires });
+    if (entry?.value.owner === this.id && this.owned.get(p) === lease) {
+      lease.revision = entry.revision;
+      lease.validUntil = expires;
+    }
   }
 
   private async tryTake(p: number): Promise<void> {
@@ -170,33 +241,68 @@ export class LeasedOwnership implements Ownership {
     if (taken?.value.owner !== this.id) return;
     this.owned.set(p, { revision: taken.revision, validUntil: expires });
     this.options.logger?.info({ ownership: this.name, partition: p, from: entry?.value.owner }, 'partition acquired');
-    for (const user of this.stateUsers) await user.acquire(p);
-    for (const user of this.workUsers) await user.acquire(p);
+    void this.enqueue(p, () => this.acquireUsers(p));
   }
 
-  /** Work stops first, then state is written back and dropped; `handBack` deletes the lease so the next owner need not wait for it to expire. */
-  private async release(p: number, handBack: boolean): Promise<void> {
+  /** State users first (caches dropped), then work users (consumers, responders) start. */
+  private async acquireUsers(p: number): Promise<void> {
+    const lease = this.owned.get(p);
+    if (!lease || lease.leaving) return;
+    const list = this.active.get(p) ?? [];
+    this.active.set(p, list);
+    const pending = this.users.filter((u) => !list.includes(u)).sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'state' ? -1 : 1));
+    try {
+      for (const entry of pending) {
+        await entry.user.acquire(p);
+        list.push(entry);
+      }
+    } catch (err) {
+      this.options.logger?.error({ err, ownership: this.name, partition: p }, 'could not start work on a partition; handing it back');
+      this.leave(p, 'handing back');
+    }
+  }
+
+  /**
+   * Work stops first, then state is written back and dropped, in the partition's queue; a lease
+   * handed back is deleted afterwards, so the next owner need not wait for it to expire.
+   */
+  private leave(p: number, why: 'handing back' | 'lost'): void {
     const lease = this.owned.get(p);
     if (!lease) return;
-    for (const user of this.workUsers) await user.release(p);
-    for (const user of this.stateUsers) await user.release(p);
-    this.owned.delete(p);
-    if (handBack) {
-      const entry = await this.kv.get(this.leaseKey(p)).catch(() => undefined);
-      if (entry?.value.owner === this.id) await this.kv.delete(this.leaseKey(p)).catch(() => undefined);
-    }
-    this.options.logger?.info({ ownership: this.name, partition: p, handBack }, 'partition released');
+    const first = !lease.leaving;
+    if (why === 'lost' || first) lease.leaving = why;
+    if (!first) return;
+    void this.enqueue(p, async () => {
+      const list = this.active.get(p) ?? [];
+      this.active.delete(p);
+      for (const entry of list.filter((e) => e.kind === 'work').reverse()) await entry.user.release(p);
+      for (const entry of list.filter((e) => e.kind === 'state').reverse()) await entry.user.release(p);
+      this.owned.delete(p);
+      const handBack = lease.leaving === 'handing back';
+      if (handBack) {
+        const entry = await this.kv.get(this.leaseKey(p)).catch(() => undefined);
+        if (entry?.value.owner === this.id) await this.kv.delete(this.leaseKey(p)).catch(() => undefined);
+      }
+      this.options.logger?.info({ ownership: this.name, partition: p, handBack }, 'partition released');
+    });
+  }
+
+  /** Runs `task` after whatever the partition's queue holds; failures are logged, and the queue goes on. */
+  private enqueue(p: number, task: () => Promise<void>): Promise<void> {
+    const next = (this.queues.get(p) ?? Promise.resolve()).then(task).catch((err: unknown) => this.options.logger?.error({ err, ownership: this.name, partition: p }, 'partition hand-over failed'));
+    this.queues.set(p, next);
+    void next.then(() => {
+      if (this.queues.get(p) === next) this.queues.delete(p);
+    });
+    return next;
   }
 
   private async liveMembers(): Promise<number> {
     const prefix = `${this.name}.m.`;
     const now = Date.now();
     let live = 0;
-    for (const key of await this.kv.keys()) {
-      if (!key.startsWith(prefix)) continue;
-      const entry = await this.kv.get(key);
-      if (entry && entry.value.expires > now) live++;
-    }
+    const keys = (await this.kv.keys()).filter((key) => key.startsWith(prefix));
+    for (const entry of await Promise.all(keys.map((key) => this.kv.get(key)))) if (entry && entry.value.expires > now) live++;
     return live;
   }
 

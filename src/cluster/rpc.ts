@@ -114,7 +114,18 @@ export interface RemoteOptions<T> {
   partitions?: number;
   /** Default 60 s: an operator's send fans out to every recipient before it answers. */
   timeoutMs?: number;
+  /**
+   * Aborted when this process begins to stop. From then on a call does not wait for a service
+   * nobody answers (in a cluster stopping as a whole, the other processes are gone for good), and a
+   * call in flight is given up after STOPPING_GRACE_MS: the work waiting on it (a consumer's
+   * handler) fails and its message is redelivered to the next owner, instead of holding the stop
+   * past its budget.
+   */
+  stopping?: AbortSignal | undefined;
 }
+
+/** How long a call in flight may still take once its process began to stop. */
+export const STOPPING_GRACE_MS = 5_000;
 
 /** Most calls in one batch request, and about the most bytes of their arguments (well under NATS's max_payload of 1 MiB). */
 const BATCH_CALLS = 256;
@@ -126,19 +137,46 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
   const partitions = options.partitions ?? 16;
   const proxy: Record<string, unknown> = {};
   /** One request, retried while nobody answers (a process starting, a partition changing hands). */
+  const stopping = options.stopping;
+  // One abort listener per proxy (not per call: thousands of calls in flight would each add one).
+  const onStop = new Set<() => void>();
+  stopping?.addEventListener('abort', () => onStop.forEach((f) => f()), { once: true });
+  /** Rejects STOPPING_GRACE_MS after the process began to stop (never, while it runs). */
+  const givenUp = (what: string): { promise: Promise<never>; clear(): void } => {
+    if (!stopping) return { promise: new Promise<never>(() => undefined), clear: () => undefined };
+    let timer: NodeJS.Timeout | undefined;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<never>((_, no) => (reject = no));
+    promise.catch(() => undefined); // observed by the races in send; never unhandled
+    const onAbort = () => {
+      timer = setTimeout(() => reject(new Error(`${what} given up: this process is stopping`)), STOPPING_GRACE_MS);
+      timer.unref();
+    };
+    if (stopping.aborted) onAbort();
+    else onStop.add(onAbort);
+    return { promise, clear: () => (clearTimeout(timer), onStop.delete(onAbort)) };
+  };
   const send = async (method: string, request: Request, key: string | undefined): Promise<Answer> => {
     const deadline = Date.now() + timeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const answer = await bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
-        return unpack(answer.more ? { z: await fetchParts(bus, answer.z!, answer.more, deadline) } : answer);
-      } catch (err) {
-        if (/no responders/.test((err as Error).message) && Date.now() + 50 < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
-          continue;
+    const giveUp = givenUp(`${name}.${method}`);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
+          const answer = await Promise.race([reply, giveUp.promise]);
+          return unpack(answer.more ? { z: await Promise.race([fetchParts(bus, answer.z!, answer.more, deadline), giveUp.promise]) } : answer);
+        } catch (err) {
+          const absent = /no responders/.test((err as Error).message);
+          if (absent && stopping?.aborted) throw new Error(`no responders for ${name}.${method}, and this process is stopping: not waiting for one`, { cause: err });
+          if (absent && Date.now() + 50 < deadline) {
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))), giveUp.promise]);
+            continue;
+          }
+          throw err;
         }
-        throw err;
       }
+    } finally {
+      giveUp.clear();
     }
   };
   for (const method of methods) {

@@ -9,7 +9,7 @@ import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
 import { serviceReachable } from '../helpers.js';
 import { AppError, invalid } from '../../src/core/errors.js';
-import { remote, serve } from '../../src/cluster/rpc.js';
+import { remote, serve, STOPPING_GRACE_MS } from '../../src/cluster/rpc.js';
 
 class Counter {
   readonly calls: number[] = [];
@@ -93,5 +93,38 @@ describe('calls to a service in another process', () => {
       await Promise.all(servers.map((s) => s.close()));
       await Promise.all([...buses, caller].map((b) => b.close()));
     }
+  });
+
+  it('waits for a service nobody answers while running, and stops waiting once its process begins to stop', async () => {
+    const bus = new MemoryBus();
+    const stopped = new AbortController();
+    const proxy = remote<Counter, 'add'>(bus, 'counter', ['add'], { timeoutMs: 30_000, stopping: stopped.signal });
+    let settled = false;
+    const call = proxy.add(1).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(settled, false, 'while running, a call waits for a responder (a process starting, a partition changing hands)');
+    const began = Date.now();
+    stopped.abort();
+    await assert.rejects(call, /stopping/);
+    assert.ok(Date.now() - began < 1000, `given up within a retry interval of the stop, not at the 30 s timeout (${Date.now() - began} ms)`);
+    await assert.rejects(proxy.add(2), /no responders for counter.add, and this process is stopping/, 'a new call fails at once');
+    await bus.close();
+  });
+
+  it('gives up a call in flight a grace period after its process began to stop', async () => {
+    const bus = new MemoryBus();
+    const hanging = { async add(_n: number): Promise<number> { return new Promise<number>(() => undefined); } };
+    const served = await serve(bus, 'hanging', hanging, ['add'] as const);
+    const stopped = new AbortController();
+    const proxy = remote<typeof hanging, 'add'>(bus, 'hanging', ['add'], { timeoutMs: 60_000, stopping: stopped.signal });
+    const call = proxy.add(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const began = Date.now();
+    stopped.abort();
+    await assert.rejects(call, /hanging.add given up: this process is stopping/);
+    const waited = Date.now() - began;
+    assert.ok(waited >= STOPPING_GRACE_MS - 50 && waited < STOPPING_GRACE_MS + 1000, `given up after the grace period, not the 60 s timeout (${waited} ms)`);
+    await served.close().catch(() => undefined);
+    await bus.close();
   });
 });

@@ -10,7 +10,7 @@ import { registry } from '../../core/metrics.js';
 import { GroupCommit } from '../../core/group-commit.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
-import type { Logger } from '../../core/log.js';
+import { Phases, type Logger } from '../../core/log.js';
 import { roleAtLeast, systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import { settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
@@ -267,26 +267,38 @@ export class NotificationService {
 
   /** Loads (or generates and keeps) the VAPID keys, consumes geofence and SOS events, starts the outbox worker and the sweeps. */
   async start(): Promise<void> {
+    // each step timed: a slow start names its slow step in the log
+    const phases = new Phases();
+    phases.begin('vapid keys');
     this.channels.push.useKeys(await this.vapidKeys());
     const source = this.options.catchUp;
     if (source) {
+      phases.begin('catch-up');
       const started = Date.now();
       const caught = await catchUpEvents(this.db, source, (event) => this.handleFenceEvent(event));
       if (caught.events > 0) this.logger.warn({ ...caught, ms: Date.now() - started }, 'handled fence events missed before an unclean stop');
     }
     // every event is keyed by its device: one lane per device, its events in order
     const owner = this.options.ownership;
+    phases.begin('consumer notification-rules');
     this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.handleFenceEvent(m.data), { owner }));
+    phases.begin('consumer notification-sos');
     this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data), { owner }));
+    phases.begin('consumer notification-status');
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data), { owner }));
+    phases.begin('consumer notification-battery');
     this.subscriptions.push(await this.bus.consume(positionAccepted, 'notification-battery', (m) => this.onPosition(m.data), { owner }));
+    phases.begin('settings subscription');
     this.subscriptions.push(
       await this.bus.subscribe(settingsChanged, (m) => {
         if (m.data.service === 'notification') this.rules.drop(m.data.tenantId);
       }),
     );
     this.outbox.start();
+    phases.begin('webhooks');
     await this.webhooks.start(owner);
+    phases.end();
+    this.logger.info({ ms: phases.total, phases: phases.ms }, `notification service started in ${phases.total} ms`);
     // one sweep at a time: a tick that finds the previous one still running skips
     this.sweeper = setInterval(() => {
       this.sweeping ??= this.sweep()
