@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, fix, TestDevice } from '../helpers.js';
+import { eventually, fix, sleep, TestDevice } from '../helpers.js';
 import { browserWorldForSuite, chromiumAvailable, loginControlCenter, watchErrors } from './browser.js';
 
 const available = chromiumAvailable();
@@ -72,12 +72,17 @@ describe('composing a message to a drawn area', { skip: !available }, () => {
 
     // phone-2, outside and then walking in while the window is open, gets the message too, once.
     const { device: phone2 } = await TestDevice.connect(w.p.url, w.world.devices[1]!.token);
-    await phone2.request({ type: 'position', id: 'p1', fix: fix(AT[0] + 0.05, AT[1] + 0.05, Date.now() - 2000, { accuracy: 5 }) });
-    await phone2.request({ type: 'position', id: 'p2', fix: fix(AT[0], AT[1], Date.now() - 1000, { accuracy: 5 }) });
+    // fixes taken after the message was sent (an entry before it does not count), in order
+    const walk = async (id: string, at: [number, number]) => {
+      await sleep(20);
+      await phone2.request({ type: 'position', id, fix: fix(at[0], at[1], Math.max(Date.now(), message.createdAt + 1), { accuracy: 5 }) });
+    };
+    await walk('p1', [AT[0] + 0.05, AT[1] + 0.05]);
+    await walk('p2', AT);
     const frame = await phone2.next((f) => f.type === 'message', 15_000);
     assert.equal(frame.title, 'Road closed north of the depot');
-    await phone2.request({ type: 'position', id: 'p3', fix: fix(AT[0] + 0.05, AT[1] + 0.05, Date.now() - 500, { accuracy: 5 }) });
-    await phone2.request({ type: 'position', id: 'p4', fix: fix(AT[0], AT[1], Date.now(), { accuracy: 5 }) });
+    await walk('p3', [AT[0] + 0.05, AT[1] + 0.05]);
+    await walk('p4', AT);
     const deliveries = await eventually(async () => {
       const list = (await w.p.api('GET', t(`/messages/${message.id}/deliveries`))).body as { deviceId: string }[];
       return list.length === 2 ? list : undefined;

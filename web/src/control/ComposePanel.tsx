@@ -33,6 +33,8 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
   const [preview, setPreview] = useState<Preview>();
   const reach = preview?.devices;
   const [error, setError] = useState('');
+  // the preview's own problem (a target the server refuses), apart from a refused send: a preview answering later must not clear that
+  const [previewError, setPreviewError] = useState('');
   const [busy, setBusy] = useState(false);
 
   const target: Target = {};
@@ -47,9 +49,9 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
   const empty = targetKey === '{}';
 
   useEffect(() => {
-    if (empty) { setPreview(undefined); return; }
+    if (empty) { setPreview(undefined); setPreviewError(''); return; }
     const timer = setTimeout(() => {
-      api.post<Preview>('/messages/preview', { target }).then((r) => { setPreview(r); setError(''); }, (err: Error) => setError(err.message));
+      api.post<Preview>('/messages/preview', { target }).then((r) => { setPreview(r); setPreviewError(''); }, (err: Error) => { setPreview(undefined); setPreviewError(err.message); });
     }, 250);
     return () => clearTimeout(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -138,6 +140,7 @@ export function ComposePanel({ store, api, tools, initialFence }: { store: LiveS
       <label className="inline"><input type="checkbox" checked={ackRequired} onChange={(e) => setAckRequired(e.target.checked)} /> Ask for acknowledgement</label>
       <label htmlFor="compose-options">Poll options (one per line; empty: no poll)</label>
       <textarea id="compose-options" rows={3} value={options} onChange={(e) => setOptions(e.target.value)} style={{ width: '100%' }} />
+      {previewError && <p role="alert" className="error">{previewError}</p>}
       {error && <p role="alert" className="error">{error}</p>}
       <button type="submit" disabled={busy || empty || channels.length === 0 || (reach === 0 && !liveMinutes)}>Send to {reach ?? '…'} {reach === 1 ? 'device' : 'devices'}</button>
     </form>
