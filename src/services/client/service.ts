@@ -765,8 +765,7 @@ export class ClientService {
   async authenticateDevice(token: string): Promise<Device | undefined> {
     const [row] = await this.tokenLookups.submit([hashToken(token)]);
     if (!row) return undefined;
-    if (row.tenant_status !== 'active') throw new AppError('tenant_suspended', `tenant ${row.tenant_slug} is suspended`);
-    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
+    refuseUnusable(row, { status: row.tenant_status, slug: row.tenant_slug });
     return toDevice(row);
   }
 
@@ -801,9 +800,7 @@ export class ClientService {
   // ---- helpers ----
 
   private async checkUsable(row: ClientDB['devices']): Promise<void> {
-    const tenant = await this.getTenant(row.tenant_id);
-    if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
-    if (row.disabled) throw new AppError('forbidden', `device ${row.id} is disabled`);
+    refuseUnusable(row, await this.getTenant(row.tenant_id));
   }
 
   private async checkUniqueId(value: string | null | undefined): Promise<string | null> {
@@ -935,4 +932,10 @@ function toGroup(row: ClientDB['groups'], members: ClientDB['group_members'][]):
     },
     createdAt: row.created_at,
   };
+}
+
+/** A device may not connect while its tenant is suspended or it is disabled. */
+function refuseUnusable(device: { id: string; disabled: number }, tenant: { status: string; slug: string }): void {
+  if (tenant.status !== 'active') throw new AppError('tenant_suspended', `tenant ${tenant.slug} is suspended`);
+  if (device.disabled) throw new AppError('forbidden', `device ${device.id} is disabled`);
 }
