@@ -4,7 +4,7 @@
  */
 import type { Bus, Subscription } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
-import { dispatch, frameFor } from '../services/notification/index.js';
+import { dispatch, frameFor, recipientsOf } from '../services/notification/index.js';
 import { deviceConnection } from '../services/tracker/index.js';
 import type { EdgeDeps } from './deps.js';
 import { registerHttpBatch } from './http-batch.js';
@@ -84,7 +84,7 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
   const subscription: Subscription = await bus.subscribe(dispatch, async ({ data }) => {
     const sent: string[] = [];
     let someone: { tenantId: string; deviceId: string } | undefined;
-    for (const { deviceId, deliveryId } of data.to) {
+    for (const { deviceId, deliveryId } of recipientsOf(data)) {
       const session = sessions.get(deviceId);
       if (!session || session.tenantId !== data.tenantId) continue;
       if (session.send(frameFor(data, deliveryId))) {

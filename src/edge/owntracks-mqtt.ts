@@ -23,7 +23,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import mqtt, { type MqttClient } from 'mqtt';
 import { AppError } from '../core/errors.js';
 import type { Bus, Subscription } from '../ports/bus.js';
-import { dispatch, frameFor, type MessageFrame } from '../services/notification/index.js';
+import { dispatch, frameFor, recipientsOf, type MessageFrame } from '../services/notification/index.js';
 import type { DeviceIdentity, EdgeDeps } from './deps.js';
 import type { Intake } from './intake.js';
 import { looksEncrypted, OwntracksDecoder } from './owntracks.js';
@@ -170,7 +170,7 @@ export class EmbeddedBroker {
     });
     await broker.follow.start(bus);
     broker.subscription = await bus.subscribe(dispatch, async ({ data }) => {
-      for (const { deviceId, deliveryId } of data.to) {
+      for (const { deviceId, deliveryId } of recipientsOf(data)) {
         const held = broker.byDevice.get(deviceId);
         if (!held || held.state.device.tenantId !== data.tenantId) continue;
         await broker.send(held.client, held.state, [frameFor(data, deliveryId)]);
@@ -257,7 +257,7 @@ export class ExternalBroker {
     await client.subscribeAsync([`$share/${group}/owntracks/+/+`, `$share/${group}/owntracks/+/+/+`], { qos: 1 });
     // One worker of the cluster sends each message down (a durable consumer is shared, not copied).
     broker.subscription = await bus.consume(dispatch, 'edge-owntracks-mqtt', async ({ data }) => {
-      for (const { deviceId, deliveryId } of data.to) await broker.sendTo({ tenantId: data.tenantId, deviceId }, [frameFor(data, deliveryId)]);
+      for (const { deviceId, deliveryId } of recipientsOf(data)) await broker.sendTo({ tenantId: data.tenantId, deviceId }, [frameFor(data, deliveryId)]);
     });
     broker.follow = new ExternalFollow(deps, {
       publish: async (topic, payload, expirySeconds) => {

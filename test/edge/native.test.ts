@@ -2,6 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, fix, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { dispatch, type Dispatch } from '../../src/services/notification/index.js';
 
 describe('native device protocol', () => {
   let p: TestPlatform;
@@ -172,6 +173,16 @@ describe('native device protocol', () => {
       return all.find((x) => x.deviceId === t.devices[0]!.device.id);
     });
     assert.equal(last.lon, 13.5);
+    device.close();
+  });
+
+  it('hands over a dispatch in the one-device shape a notification process not yet upgraded publishes (rolling upgrade)', async () => {
+    const { device } = await TestDevice.connect(p.url, t.devices[1]!.token);
+    const deviceId = t.devices[1]!.device.id;
+    const legacy = { tenantId: t.tenant.id, deviceId, frame: { type: 'message', deliveryId: 'dlv_legacy_1', messageId: 'msg_legacy', title: 'From an older process', body: '', priority: 'normal', ackRequired: false, sentAt: Date.now() } };
+    await p.bus.publish(dispatch, deviceId, legacy as unknown as Dispatch);
+    const frame = await device.next((f) => f.type === 'message');
+    assert.deepEqual([frame.deliveryId, frame.title], ['dlv_legacy_1', 'From an older process']);
     device.close();
   });
 });

@@ -36,6 +36,17 @@ export function frameFor(d: Dispatch, deliveryId: string): MessageFrame {
   return { ...d.frame, deliveryId };
 }
 
+/**
+ * The devices a dispatch names. A notification process not yet upgraded (a rolling upgrade) still
+ * publishes one device per dispatch as `{ deviceId, frame }` with the delivery id in the frame:
+ * read as a batch of one rather than dropped.
+ */
+export function recipientsOf(d: Dispatch): Dispatch['to'] {
+  if (Array.isArray(d.to)) return d.to;
+  const legacy = d as unknown as { deviceId?: unknown; frame?: { deliveryId?: unknown } };
+  return typeof legacy.deviceId === 'string' && typeof legacy.frame?.deliveryId === 'string' ? [{ deviceId: legacy.deviceId, deliveryId: legacy.frame.deliveryId }] : [];
+}
+
 /** A delivery moved to a new state. In-app deliveries name the device; channel deliveries the channel and recipient. */
 export interface DeliveryUpdate {
   tenantId: string;
