@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import { registry } from '../../core/metrics.js';
 import { GroupCommit } from '../../core/group-commit.js';
+import { groupBy } from '../../core/group-by.js';
 import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import { Phases, type Logger } from '../../core/log.js';
@@ -210,16 +211,6 @@ export const BATTERY_REARM_MARGIN = 5;
 
 /** Most devices whose pending deliveries are read in one round. */
 const PENDING_LOOKUP_MAX = 500;
-
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = keyOf(item);
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push(item);
-  }
-  return groups;
-}
 
 const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -4,6 +4,7 @@
  * bus message; a device that is not connected gets it from the store (deliveries still `queued`) at
  * its next hello. The edge reports `sent`, the device its receipts.
  */
+import { groupBy } from '../../../core/group-by.js';
 import type { Bus } from '../../../ports/bus.js';
 import { dispatch, DISPATCH_BATCH, type MessageFrame } from '../events.js';
 import type { Channel, ChannelJob, ChannelOutcome } from './channel.js';
@@ -22,10 +23,8 @@ export class AppChannel implements Channel {
 
   /** Hands these deliveries to the bus: per message, DISPATCH_BATCH devices to a bus message, published in order. */
   async dispatchAll(jobs: Pick<ChannelJob, 'id' | 'address' | 'message'>[]): Promise<void> {
-    const byMessage = new Map<string, Pick<ChannelJob, 'id' | 'address' | 'message'>[]>();
-    for (const job of jobs) (byMessage.get(job.message.id) ?? byMessage.set(job.message.id, []).get(job.message.id)!).push(job);
     const publishing: Promise<void>[] = [];
-    for (const [messageId, mine] of byMessage) {
+    for (const [messageId, mine] of groupBy(jobs, (job) => job.message.id)) {
       const { deliveryId: _, ...frame } = appFrame(mine[0]!);
       for (let i = 0; i < mine.length; i += DISPATCH_BATCH) {
         const to = mine.slice(i, i + DISPATCH_BATCH).map((j) => ({ deviceId: j.address, deliveryId: j.id }));
