@@ -154,7 +154,7 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
       await eventually(async () => {
         const [row] = await cluster.query<{ n: string }>('geofence', 'select count(*) as n from fence_events');
         return Number(row!.n) >= DEVICES * 2 * ROUNDS;
-      }, 90_000, 'the fence events');
+      }, 180_000, 'the fence events');
       phase('every fence event stored');
       await sleep(1000);
       const events = await cluster.query<{ device_id: string; type: string; n: string }>('geofence', 'select device_id, type, count(*) as n from fence_events group by device_id, type');
