@@ -114,9 +114,9 @@ export class TestDevice {
   }
 
   /** Sends a frame with an id and waits for the ack or error with that id. */
-  async request(frame: { id: string } & Record<string, unknown>): Promise<any> {
+  async request(frame: { id: string } & Record<string, unknown>, timeoutMs = 5000): Promise<any> {
     this.send(frame);
-    return this.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === frame.id);
+    return this.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === frame.id, timeoutMs);
   }
 
   waitClose(): Promise<{ code: number; reason: string }> {

@@ -26,7 +26,9 @@
  * docs/cluster.md ("Ownership") explains why leases and what they cost.
  */
 import { randomUUID } from 'node:crypto';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../core/log.js';
+import { registry } from '../core/metrics.js';
 import { partitionOf, type Bus, type KeyValue, type Ownership, type PartitionUser } from '../ports/bus.js';
 
 interface Lease {
@@ -53,6 +55,19 @@ interface Held {
 }
 
 type Kind = 'state' | 'work';
+
+/** Every ownership of this process, for the gauge below. */
+const inProcess = new Set<LeasedOwnership>();
+new Gauge({
+  name: 'followme_partitions_working',
+  help: 'Partitions this process holds and works on (leased, users started, not being handed on), per key space',
+  labelNames: ['ownership'],
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const o of inProcess) this.inc({ ownership: o.name }, o.working);
+  },
+});
 
 export class LeasedOwnership implements Ownership {
   readonly name: string;
@@ -99,6 +114,7 @@ export class LeasedOwnership implements Ownership {
   async run(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
+    inProcess.add(this);
     await this.round('renew');
     await this.round('balance');
     await this.settled();
@@ -120,6 +136,13 @@ export class LeasedOwnership implements Ownership {
   /** Partitions held now (for logs and tests). */
   get held(): number[] {
     return [...this.owned.keys()].sort((a, b) => a - b);
+  }
+
+  /** How many partitions are worked on now: leased, their users started, not being handed on. */
+  get working(): number {
+    let n = 0;
+    for (const [p, lease] of this.owned) if (!lease.leaving && this.active.get(p)?.length === this.users.length) n++;
+    return n;
   }
 
   async attach(user: PartitionUser, kind: Kind): Promise<() => Promise<void>> {
@@ -152,6 +175,7 @@ export class LeasedOwnership implements Ownership {
     for (const p of this.owned.keys()) this.leave(p, 'handing back');
     await this.settled();
     if (this.timer) clearInterval(this.timer);
+    inProcess.delete(this);
     await this.kv.delete(this.memberKey(this.id)).catch(() => undefined);
   }
 

@@ -19,6 +19,12 @@ const DEVICES = 8;
 const AT = { lon: 13.3777, lat: 52.5163 };
 /** 1 km east of AT: outside the 300 m fence around it. */
 const AWAY = { lon: AT.lon + 0.015, lat: AT.lat };
+/**
+ * How long a fix's ack and a change's effect may take. Both come within a second on a quiet
+ * machine; CI runs this beside the chaos test and chromium, where NATS and PostgreSQL answer in
+ * seconds. Still well inside the 60 s after which a stale cache would be read again anyway.
+ */
+const WITHIN_MS = 15_000;
 
 describe('tracking settings changed through the api process, in a cluster', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 240_000 }, () => {
   const cluster = new Cluster('settings');
@@ -33,6 +39,8 @@ describe('tracking settings changed through the api process, in a cluster', { sk
     await cluster.start('tracker-1', 'tracker');
     await cluster.start('notification-0', 'notification');
     await cluster.start('notification-1', 'notification');
+    // each process's share handed over from the one that started before it
+    await cluster.balanced();
   });
   after(async () => {
     await cluster.destroy(failed);
@@ -53,7 +61,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
     // one fix per device, 500 m accurate; resolves with the statuses the trackers answered
     const round = async () => {
       time += 1000;
-      return Promise.all(devices.map(async (d) => (await d.request({ type: 'position', id: `f${n++}`, fix: { time, ...AT, accuracy: 500 } })).status as string));
+      return Promise.all(devices.map(async (d) => (await d.request({ type: 'position', id: `f${n++}`, fix: { time, ...AT, accuracy: 500 } }, WITHIN_MS)).status as string));
     };
     assert.deepEqual(new Set(await round()), new Set(['accepted']), 'within the default maxAccuracy of 1000 m; every tracker has cached the settings now');
     try {
@@ -65,7 +73,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
         await eventually(async () => {
           const statuses = await round();
           return statuses.every((s) => s === expected) ? true : undefined;
-        }, 5000, `change ${i + 1} (maxAccuracy ${maxAccuracy}): every device's fix ${expected}`);
+        }, WITHIN_MS, `change ${i + 1} (maxAccuracy ${maxAccuracy}): every device's fix ${expected}`);
       }
     } catch (err) {
       failed = true;
@@ -88,7 +96,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
     let n = 0;
     const report = async (battery: number) => {
       time += 1000;
-      for (const d of devices) assert.equal((await d.ws.request({ type: 'position', id: `b${n++}`, fix: { time, ...AT, accuracy: 5, battery } })).status, 'accepted');
+      for (const d of devices) assert.equal((await d.ws.request({ type: 'position', id: `b${n++}`, fix: { time, ...AT, accuracy: 5, battery } }, WITHIN_MS)).status, 'accepted');
     };
     try {
       // both notification processes take some of these and cache "no low-battery rules" for the tenant
@@ -103,7 +111,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       await new Promise((resolve) => setTimeout(resolve, 500));
       await report(10);
       const alerts = async () => ((await cluster.api('GET', tp('/messages'))).body as { title: string }[]).filter((m) => m.title.endsWith('is low on battery')).length;
-      await eventually(async () => ((await alerts()) === DEVICES ? true : undefined), 8000, `one low-battery alert per device (${DEVICES})`);
+      await eventually(async () => ((await alerts()) === DEVICES ? true : undefined), WITHIN_MS, `one low-battery alert per device (${DEVICES})`);
     } catch (err) {
       failed = true;
       throw err;
@@ -128,7 +136,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
     const enter = async () => {
       for (const at of [AWAY, AT]) {
         time += 1000;
-        await Promise.all(devices.map(async (d) => assert.equal((await d.ws.request({ type: 'position', id: `r${n++}`, fix: { time, ...at, accuracy: 5 } })).status, 'accepted')));
+        await Promise.all(devices.map(async (d) => assert.equal((await d.ws.request({ type: 'position', id: `r${n++}`, fix: { time, ...at, accuracy: 5 } }, WITHIN_MS)).status, 'accepted')));
       }
     };
     const rule = async (name: string) => {
@@ -148,13 +156,13 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       // for both, well within the 60 s after which a stale cache would be read again anyway.
       await new Promise((resolve) => setTimeout(resolve, 500));
       await enter();
-      await eventually(async () => ((await alerts('first')) === DEVICES && (await alerts('second')) === DEVICES ? true : undefined), 8000, `one alert per device (${DEVICES}) for each new rule`);
+      await eventually(async () => ((await alerts('first')) === DEVICES && (await alerts('second')) === DEVICES ? true : undefined), WITHIN_MS, `one alert per device (${DEVICES}) for each new rule`);
       // Deleted in one notification process: the next enters alert for the second rule only. The
       // second rule's alerts say every enter was handled; both rules run in the same handler.
       assert.equal((await cluster.api('DELETE', tp(`/rules/${first}`))).status, 204);
       await new Promise((resolve) => setTimeout(resolve, 500));
       await enter();
-      await eventually(async () => ((await alerts('second')) === 2 * DEVICES ? true : undefined), 8000, `a second alert per device (${2 * DEVICES}) for the rule kept`);
+      await eventually(async () => ((await alerts('second')) === 2 * DEVICES ? true : undefined), WITHIN_MS, `a second alert per device (${2 * DEVICES}) for the rule kept`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       assert.equal(await alerts('first'), DEVICES, 'the deleted rule alerted again in a process that still had it cached');
     } catch (err) {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { deleteUnderPrefix, NATS_URL } from './nats.js';
+import { DEVICE_PARTITIONS } from '../../src/services/tracker/schema.js';
 
 export const PG_URL = process.env.FOLLOWME_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const CLUSTER_ADMIN_KEY = 'fma_cluster-admin-key-0123456789';
@@ -112,6 +113,32 @@ export class Cluster {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`${proc.name} not ready within ${timeoutMs} ms`);
+  }
+
+  /**
+   * Waits until every key space (tracker, geofence, notification) is worked on whole and evenly:
+   * the running processes' `followme_partitions_working` add up to all partitions and none holds
+   * more than its fair share. A process is ready before that (its share may still be in the hands
+   * of the process it joins), and a request meanwhile waits for the hand-over.
+   */
+  async balanced(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const spaces = new Map<string, number[]>();
+      try {
+        for (const proc of this.procs.filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null)) {
+          const text = await (await fetch(`${proc.url}/metrics`)).text();
+          for (const m of text.matchAll(/^followme_partitions_working\{ownership="([a-z]+)"\} (\d+)$/gm)) spaces.set(m[1]!, [...(spaces.get(m[1]!) ?? []), Number(m[2])]);
+        }
+        last = JSON.stringify(Object.fromEntries(spaces));
+        if (spaces.size > 0 && [...spaces.values()].every((held) => held.reduce((a, b) => a + b, 0) === DEVICE_PARTITIONS && Math.max(...held) <= Math.ceil(DEVICE_PARTITIONS / held.length))) return;
+      } catch (err) {
+        last = String(err); // a process stopping or starting
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`partitions not balanced within ${timeoutMs} ms: ${last}`);
   }
 
   /** SIGKILL: no drain, no hand-over; its leases expire and its unacknowledged messages are redelivered. */
