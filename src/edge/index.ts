@@ -14,6 +14,7 @@ import { startOsmand, type OsmandListener } from './osmand-http.js';
 import type { SpeedUnit } from './osmand.js';
 import { registerOwntracksHttp } from './owntracks-http.js';
 import { EmbeddedBroker, ExternalBroker } from './owntracks-mqtt.js';
+import { watchRevocations } from './revocation.js';
 import { Sessions } from './sessions.js';
 
 export type { EdgeDeps, DeviceIdentity, Friend } from './deps.js';
@@ -94,12 +95,15 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
     }
     if (someone) await deps.markSent(someone, sent);
   });
+  // A rotated token, a deleted or disabled device, a suspended or deleted tenant: the connections held here close now, not at their next hello.
+  const revocations = await watchRevocations(bus, deps, embedded ? [sessions, embedded] : [sessions]);
   return {
     sessions,
     osmandPort: osmand?.port,
     mqttPort: embedded?.port,
     async close() {
       await subscription.close();
+      await revocations.close();
       for (const stop of stops.reverse()) await stop();
       await native.close();
     },
