@@ -96,7 +96,7 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
     if (someone) await deps.markSent(someone, sent);
   });
   // A rotated token, a deleted or disabled device, a suspended or deleted tenant: the connections held here close now, not at their next hello.
-  const revocations = await watchRevocations(bus, deps, embedded ? [sessions, embedded] : [sessions]);
+  const revocations = await watchRevocations(bus, deps, embedded ? [sessions, embedded] : [sessions], [intake]);
   return {
     sessions,
     osmandPort: osmand?.port,

@@ -39,16 +39,25 @@ export interface ConnectionHolder {
   connectionsOf(tenantId: string, deviceId: string | undefined): Iterable<HeldConnection>;
 }
 
-/** Listens for revocations and closes the connections of `holders` that are refused now. */
-export async function watchRevocations(bus: Bus, deps: EdgeDeps, holders: readonly ConnectionHolder[]): Promise<Subscription> {
-  return bus.subscribe(clientChanged, ({ data }) => recheck(deps, affected(data, holders), data));
+/** What the edge remembers of devices without holding a connection (the unique id lookups of OsmAnd and an external MQTT broker). */
+export interface DeviceCache {
+  forget(tenantId: string, deviceId: string | undefined): void;
 }
 
-function affected(change: ClientChanged, holders: readonly ConnectionHolder[]): HeldConnection[] {
-  if (!change.revoked) return [];
-  const deviceId = change.kind === 'device' ? change.id : change.kind === 'tenant' ? undefined : null;
-  if (deviceId === null) return [];
-  return holders.flatMap((holder) => [...holder.connectionsOf(change.tenantId, deviceId)]);
+/** Listens for revocations: drops what `caches` remember of those devices and closes the connections of `holders` that are refused now. */
+export async function watchRevocations(bus: Bus, deps: EdgeDeps, holders: readonly ConnectionHolder[], caches: readonly DeviceCache[]): Promise<Subscription> {
+  return bus.subscribe(clientChanged, ({ data }) => {
+    const deviceId = revokedDevice(data);
+    if (deviceId === null) return;
+    for (const cache of caches) cache.forget(data.tenantId, deviceId);
+    return recheck(deps, holders.flatMap((holder) => [...holder.connectionsOf(data.tenantId, deviceId)]), data);
+  });
+}
+
+/** The device that lost access, undefined for every device of the tenant, null when nobody did. */
+function revokedDevice(change: ClientChanged): string | undefined | null {
+  if (!change.revoked) return null;
+  return change.kind === 'device' ? change.id : change.kind === 'tenant' ? undefined : null;
 }
 
 /** Checks every connection's token at once (they batch) and closes those refused; a failed check keeps the connection. */

@@ -97,6 +97,18 @@ describe('open connections that lose access', () => {
     );
   });
 
+  it('refuses an OsmAnd tracker at its next request after the device is disabled, not 10 s later', async () => {
+    const t = await seedTenant(p, 'Osmand Co');
+    const made = (await p.api('POST', `/tenants/${t.tenant.id}/devices`, { name: 'tracker', uniqueId: `osm-${randomBytes(4).toString('hex')}` })).body;
+    const report = (seconds: number) => fetch(`http://127.0.0.1:${p.edge!.osmandPort}/?id=${made.device.uniqueId}&lat=52.5&lon=13.4&timestamp=${Math.floor(Date.now() / 1000) - seconds}`);
+    assert.equal((await report(20)).status, 200, 'looked up, and the lookup kept for 10 s');
+    assert.equal((await p.api('PATCH', `/tenants/${t.tenant.id}/devices/${made.device.id}`, { disabled: true })).status, 200);
+    await sleep(100);
+    const refused = await report(10);
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as { code: string }).code, 'forbidden');
+  });
+
   it('disconnects an OwnTracks MQTT login of a rotated token, and refuses it when it logs in again', async () => {
     const t = await seedTenant(p, 'Mqtt Co');
     const url = `mqtt://127.0.0.1:${p.edge!.mqttPort}`;
