@@ -12,6 +12,7 @@ import { registry } from '../core/metrics.js';
 import type { ReceiptKind } from '../core/types.js';
 import type { EdgeDeps } from './deps.js';
 import { decodeNativeFix } from './fix.js';
+import type { Revocations } from './revocation.js';
 import type { Session, Sessions } from './sessions.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -99,6 +100,7 @@ export class NativeProtocol {
   constructor(
     private readonly deps: EdgeDeps,
     private readonly sessions: Sessions,
+    private readonly revocations: Revocations,
     maxFrameBytes: number,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
@@ -230,6 +232,7 @@ export class NativeProtocol {
   }
 
   private async hello(ws: WebSocket, frame: Extract<ClientFrame, { type: 'hello' }>, send: (f: object) => boolean, refuse: (err: AppError) => void): Promise<Session | undefined> {
+    const lookupStartedAt = Date.now();
     const device = await this.deps.authenticateDevice(frame.token);
     if (!device) throw new AppError('unauthenticated', 'the device token is not valid');
     if (ws.readyState !== ws.OPEN) return undefined;
@@ -243,6 +246,7 @@ export class NativeProtocol {
       revoke: refuse,
     };
     this.sessions.add(session);
+    this.revocations.admitted(session, lookupStartedAt);
     const pending = await this.deps.pendingFor(device);
     send({ type: 'welcome', deviceId: device.deviceId, tenantId: device.tenantId, serverTime: Date.now(), pending: pending.length, protocol: 1 });
     for (const message of pending) send(message);

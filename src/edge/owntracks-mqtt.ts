@@ -27,7 +27,7 @@ import type { Bus, Subscription } from '../ports/bus.js';
 import { dispatch, frameFor, recipientsOf, type MessageFrame } from '../services/notification/index.js';
 import type { DeviceIdentity, EdgeDeps } from './deps.js';
 import type { Intake } from './intake.js';
-import type { ConnectionHolder, HeldConnection } from './revocation.js';
+import type { ConnectionHolder, HeldConnection, Revocations } from './revocation.js';
 import { looksEncrypted, OwntracksDecoder } from './owntracks.js';
 import { EmbeddedFollow, ExternalFollow, filterMatches, type FollowerApp, type FriendPacket } from './owntracks-follow.js';
 
@@ -64,8 +64,9 @@ async function handleMessage(deps: EdgeDeps, intake: Intake, device: DeviceIdent
 interface Connected extends FollowerApp {
   client: Client;
   user: string;
-  /** The device token it logged in with. */
+  /** The device token it logged in with, and when its lookup began (revocation.ts). */
   token: string;
+  lookupStartedAt: number;
   /** `owntracks/USER/DEVICE`, once the app has published or subscribed there. */
   base?: string;
 }
@@ -87,6 +88,7 @@ export class EmbeddedBroker implements ConnectionHolder {
   private constructor(
     private readonly deps: EdgeDeps,
     private readonly intake: Intake,
+    private readonly revocations: Revocations,
     maxPayloadBytes: number,
   ) {
     const log = deps.logger;
@@ -98,9 +100,10 @@ export class EmbeddedBroker implements ConnectionHolder {
           done(Object.assign(new Error(why), { returnCode }) as AuthenticateError, false);
         };
         if (!username || token === '') return refuse(4, 'username (OwnTracks user) and password (device token) are required');
+        const lookupStartedAt = Date.now();
         this.intake.identify({ kind: 'token', token }).then(
           (device) => {
-            this.clients.set(client, { client, device, user: username, token, follows: new Map(), refreshedAt: 0 });
+            this.clients.set(client, { client, device, user: username, token, lookupStartedAt, follows: new Map(), refreshedAt: 0 });
             done(null, true);
           },
           (err: unknown) => refuse(err instanceof AppError && err.code !== 'unauthenticated' ? 5 : 4, err instanceof Error ? err.message : 'refused'),
@@ -165,6 +168,7 @@ export class EmbeddedBroker implements ConnectionHolder {
       const logins = this.logins.get(state.device.deviceId) ?? new Set<Connected>();
       logins.add(state);
       this.logins.set(state.device.deviceId, logins);
+      this.revocations.admitted(this.held(state), state.lookupStartedAt);
     });
     this.aedes.on('clientDisconnect', (client) => {
       const state = this.clients.get(client);
@@ -178,8 +182,9 @@ export class EmbeddedBroker implements ConnectionHolder {
     this.server = createServer((socket) => this.aedes.handle(socket));
   }
 
-  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, options: { host: string; port: number; maxPayloadBytes: number }): Promise<EmbeddedBroker> {
-    const broker = new EmbeddedBroker(deps, intake, options.maxPayloadBytes);
+  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, revocations: Revocations, options: { host: string; port: number; maxPayloadBytes: number }): Promise<EmbeddedBroker> {
+    const broker = new EmbeddedBroker(deps, intake, revocations, options.maxPayloadBytes);
+    revocations.hold(broker);
     await broker.aedes.listen();
     await new Promise<void>((resolve, reject) => {
       broker.server.once('error', reject);
@@ -203,20 +208,21 @@ export class EmbeddedBroker implements ConnectionHolder {
   *connectionsOf(tenantId: string, deviceId: string | undefined): Iterable<HeldConnection> {
     const devices = deviceId === undefined ? this.logins.values() : [this.logins.get(deviceId) ?? new Set<Connected>()];
     for (const logins of devices) {
-      for (const state of logins) {
-        if (state.device.tenantId !== tenantId) continue;
-        yield {
-          tenantId,
-          deviceId: state.device.deviceId,
-          token: state.token,
-          // MQTT 3.1.1 has no reason on a disconnect: the app reconnects and its CONNACK says why (return code 4 or 5).
-          revoke: (refusal) => {
-            this.deps.logger.info({ deviceId: state.device.deviceId, code: refusal.code }, 'mqtt login revoked');
-            state.client.close();
-          },
-        };
-      }
+      for (const state of logins) if (state.device.tenantId === tenantId) yield this.held(state);
     }
+  }
+
+  private held(state: Connected): HeldConnection {
+    return {
+      tenantId: state.device.tenantId,
+      deviceId: state.device.deviceId,
+      token: state.token,
+      // MQTT 3.1.1 has no reason on a disconnect: the app reconnects and its CONNACK says why (return code 4 or 5).
+      revoke: (refusal) => {
+        this.deps.logger.info({ deviceId: state.device.deviceId, code: refusal.code }, 'mqtt login revoked');
+        state.client.close();
+      },
+    };
   }
 
   async close(): Promise<void> {

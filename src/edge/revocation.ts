@@ -44,14 +44,52 @@ export interface DeviceCache {
   forget(tenantId: string, deviceId: string | undefined): void;
 }
 
-/** Listens for revocations: drops what `caches` remember of those devices and closes the connections of `holders` that are refused now. */
-export async function watchRevocations(bus: Bus, deps: EdgeDeps, holders: readonly ConnectionHolder[], caches: readonly DeviceCache[]): Promise<Subscription> {
-  return bus.subscribe(clientChanged, ({ data }) => {
-    const deviceId = revokedDevice(data);
-    if (deviceId === null) return;
-    for (const cache of caches) cache.forget(data.tenantId, deviceId);
-    return recheck(deps, holders.flatMap((holder) => [...holder.connectionsOf(data.tenantId, deviceId)]), data);
-  });
+/** How long a heard revocation is remembered for hellos whose lookup overlapped it: longer than any lookup may take (the RPC timeout is 60 s). */
+const REMEMBER_MS = 120_000;
+
+/**
+ * Listens for revocations: drops what the caches remember of those devices and closes the held
+ * connections that are refused now. A hello whose lookup was on its way while a revocation was
+ * heard may have read the state before it; such a connection is checked once more as it is admitted.
+ */
+export class Revocations {
+  private readonly holders: ConnectionHolder[] = [];
+  /** When a revocation of a device (`d:` id) or of a whole tenant (`t:` id) was last heard here. */
+  private readonly heard = new Map<string, number>();
+
+  constructor(
+    private readonly deps: EdgeDeps,
+    private readonly caches: readonly DeviceCache[],
+  ) {}
+
+  /** Adds a place that holds connections (the embedded broker starts later than the WebSocket sessions). */
+  hold(holder: ConnectionHolder): void {
+    this.holders.push(holder);
+  }
+
+  async watch(bus: Bus): Promise<Subscription> {
+    return bus.subscribe(clientChanged, ({ data }) => {
+      const deviceId = revokedDevice(data);
+      if (deviceId === null) return;
+      this.remember(deviceId === undefined ? `t:${data.tenantId}` : `d:${deviceId}`);
+      for (const cache of this.caches) cache.forget(data.tenantId, deviceId);
+      return recheck(this.deps, this.holders.flatMap((holder) => [...holder.connectionsOf(data.tenantId, deviceId)]), data);
+    });
+  }
+
+  /** A connection was just admitted after a lookup that began at `lookupStartedAt`: when a revocation of it was heard since, its lookup may predate it, so check it again. */
+  admitted(connection: HeldConnection, lookupStartedAt: number): void {
+    const since = Math.max(this.heard.get(`d:${connection.deviceId}`) ?? 0, this.heard.get(`t:${connection.tenantId}`) ?? 0);
+    if (since < lookupStartedAt) return;
+    void recheck(this.deps, [connection], { tenantId: connection.tenantId, kind: 'device', id: connection.deviceId });
+  }
+
+  private remember(key: string): void {
+    const now = Date.now();
+    this.heard.set(key, now);
+    if (this.heard.size < 1000) return;
+    for (const [k, at] of this.heard) if (at < now - REMEMBER_MS) this.heard.delete(k);
+  }
 }
 
 /** The device that lost access, undefined for every device of the tenant, null when nobody did. */

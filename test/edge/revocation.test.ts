@@ -45,6 +45,26 @@ describe('open connections that lose access', () => {
     bystander.close();
   });
 
+  // A hello whose lookup read the token just before the rotation committed is checked again as it is
+  // admitted (Revocations.admitted). In one process that window is a few microseconds, so this is a
+  // property over many rounds, not a reproduction of the window.
+  it('never leaves a connection on the old token when a hello and a rotation race', async () => {
+    const t = await seedTenant(p, 'Race Co');
+    const id = t.devices[0]!.device.id;
+    const ctx = { tenantId: t.tenant.id, principal: { kind: 'admin' as const } };
+    let token = t.devices[0]!.token;
+    // the hello and the rotation race; whichever wins, the old token must not keep a connection
+    for (let i = 0; i < 20; i++) {
+      const device = await TestDevice.open(p.url);
+      device.send({ type: 'hello', token });
+      await new Promise((resolve) => setTimeout(resolve, i % 4));
+      token = (await p.client.rotateDeviceToken(ctx, id)).token;
+      const answer = await device.next((f) => f.type === 'error');
+      assert.equal(answer.code, 'unauthenticated', `round ${i}`);
+      assert.equal((await device.waitClose()).code, 4401, `round ${i}`);
+    }
+  });
+
   it('closes the session of a deleted device with 4401', async () => {
     const t = await seedTenant(p, 'Delete Co');
     const { device } = await TestDevice.connect(p.url, t.devices[0]!.token);
