@@ -59,6 +59,7 @@ export const DeviceUpdate = Type.Object(
     userId: Type.Optional(Nullable(Type.String())),
     uniqueId: Type.Optional(Nullable(UniqueId)),
     owntracksKey: Type.Optional(Nullable(OwntracksKey)),
+    disabled: Type.Optional(Type.Boolean({ description: 'true refuses the device at hello and closes its open connections at once; false readmits it' })),
   },
   { additionalProperties: false },
 );

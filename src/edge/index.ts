@@ -14,6 +14,7 @@ import { startOsmand, type OsmandListener } from './osmand-http.js';
 import type { SpeedUnit } from './osmand.js';
 import { registerOwntracksHttp } from './owntracks-http.js';
 import { EmbeddedBroker, ExternalBroker } from './owntracks-mqtt.js';
+import { Revocations } from './revocation.js';
 import { Sessions } from './sessions.js';
 
 export type { EdgeDeps, DeviceIdentity, Friend } from './deps.js';
@@ -50,7 +51,10 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
   const sessions = new Sessions((session, connected) => {
     bus.publish(deviceConnection, session.deviceId, { tenantId: session.tenantId, deviceId: session.deviceId, connected, at: Date.now() }).catch((err: unknown) => deps.logger.error({ err }, 'publishing a connection event failed'));
   });
-  const native = new NativeProtocol(deps, sessions, options.maxFrameBytes);
+  // A rotated token, a deleted or disabled device, a suspended or deleted tenant: the connections held here close now, not at their next hello.
+  const revocations = new Revocations(deps, [intake]);
+  revocations.hold(sessions);
+  const native = new NativeProtocol(deps, sessions, revocations, options.maxFrameBytes);
   app.server.on('upgrade', (request, socket, head) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === DEVICE_WS_PATH) native.handleUpgrade(request, socket, head);
@@ -67,7 +71,7 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
       stops.push(() => osmand!.close());
     }
     if (options.mqttPort !== undefined && options.mqttPort !== 'off') {
-      embedded = await EmbeddedBroker.start(deps, intake, bus, { host, port: options.mqttPort, maxPayloadBytes: options.maxFrameBytes });
+      embedded = await EmbeddedBroker.start(deps, intake, bus, revocations, { host, port: options.mqttPort, maxPayloadBytes: options.maxFrameBytes });
       stops.push(() => embedded!.close());
     }
     if (options.mqttUrl) {
@@ -94,12 +98,14 @@ export async function startEdge(app: HttpServer, bus: Bus, deps: EdgeDeps, optio
     }
     if (someone) await deps.markSent(someone, sent);
   });
+  const revocationNotices = await revocations.watch(bus);
   return {
     sessions,
     osmandPort: osmand?.port,
     mqttPort: embedded?.port,
     async close() {
       await subscription.close();
+      await revocationNotices.close();
       for (const stop of stops.reverse()) await stop();
       await native.close();
     },

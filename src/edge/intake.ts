@@ -17,7 +17,7 @@ const messages = new Counter({
   registers: [registry],
 });
 
-/** How long a unique id → device lookup is reused: a disabled device or suspended tenant is refused within this time. */
+/** How long a unique id → device lookup is reused; a revocation (revocation.ts) drops it at once. */
 const CLAIM_TTL_MS = 10_000;
 const CLAIM_CACHE_MAX = 100_000;
 
@@ -42,6 +42,13 @@ export class Intake {
     if (this.byUniqueId.size >= CLAIM_CACHE_MAX) this.byUniqueId.clear();
     this.byUniqueId.set(claim.uniqueId, { device, until: Date.now() + CLAIM_TTL_MS });
     return device;
+  }
+
+  /** Drops the cached claims of one device (`deviceId` given) or of every device of the tenant: it lost access (revocation.ts). */
+  forget(tenantId: string, deviceId: string | undefined): void {
+    for (const [uniqueId, { device }] of this.byUniqueId) {
+      if (device.tenantId === tenantId && (deviceId === undefined || device.deviceId === deviceId)) this.byUniqueId.delete(uniqueId);
+    }
   }
 
   /** Stores the fixes (resolving once accepted ones are durable), the device's own regions and reported events, and notes the other messages. */

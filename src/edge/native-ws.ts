@@ -12,6 +12,7 @@ import { registry } from '../core/metrics.js';
 import type { ReceiptKind } from '../core/types.js';
 import type { EdgeDeps } from './deps.js';
 import { decodeNativeFix } from './fix.js';
+import type { Revocations } from './revocation.js';
 import type { Session, Sessions } from './sessions.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -31,6 +32,17 @@ type ClientFrame =
   | { type: 'receipt'; id: string; deliveryId: string; status: ReceiptKind; response?: string }
   | { type: 'sos'; id: string; fix?: unknown; text?: string }
   | { type: 'ping' };
+
+/**
+ * The close code and reason of a refused device, the same whether its hello is refused or an open
+ * connection loses access (revocation.ts): 4403 for a suspended tenant or a disabled device (do not
+ * reconnect until an operator acts), 4401 for anything else (the token is not, or no longer, valid).
+ */
+export function refusalClose(err: unknown): { code: number; reason: string } {
+  if (err instanceof AppError && err.code === 'tenant_suspended') return { code: 4403, reason: 'tenant suspended' };
+  if (err instanceof AppError && err.code === 'forbidden') return { code: 4403, reason: 'device disabled' };
+  return { code: 4401, reason: 'not authenticated' };
+}
 
 function frameError(detail: string, field?: string): AppError {
   return new AppError('frame_invalid', detail, field ? [{ field, reason: detail }] : []);
@@ -88,6 +100,7 @@ export class NativeProtocol {
   constructor(
     private readonly deps: EdgeDeps,
     private readonly sessions: Sessions,
+    private readonly revocations: Revocations,
     maxFrameBytes: number,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
@@ -135,6 +148,11 @@ export class NativeProtocol {
       if (id) frame.id = id;
       send(frame);
     };
+    const refuse = (err: unknown) => {
+      sendError(err);
+      const { code, reason } = refusalClose(err);
+      ws.close(code, reason);
+    };
     const helloTimer = setTimeout(() => {
       sendError(new AppError('unauthenticated', `send hello with the device token within ${HELLO_TIMEOUT_MS / 1000} s`));
       ws.close(4401, 'no hello');
@@ -165,16 +183,12 @@ export class NativeProtocol {
           return;
         }
         clearTimeout(helloTimer);
-        authenticating = this.hello(ws, frame, send).then(
+        authenticating = this.hello(ws, frame, send, refuse).then(
           (s) => {
             session = s;
             if (s) connections.inc();
           },
-          (err: unknown) => {
-            sendError(err);
-            const code = err instanceof AppError && (err.code === 'tenant_suspended' || err.code === 'forbidden') ? 4403 : 4401;
-            ws.close(code, 'not authenticated');
-          },
+          refuse,
         ).finally(() => {
           authenticating = undefined;
         });
@@ -217,18 +231,22 @@ export class NativeProtocol {
     });
   }
 
-  private async hello(ws: WebSocket, frame: Extract<ClientFrame, { type: 'hello' }>, send: (f: object) => boolean): Promise<Session | undefined> {
+  private async hello(ws: WebSocket, frame: Extract<ClientFrame, { type: 'hello' }>, send: (f: object) => boolean, refuse: (err: AppError) => void): Promise<Session | undefined> {
+    const lookupStartedAt = Date.now();
     const device = await this.deps.authenticateDevice(frame.token);
     if (!device) throw new AppError('unauthenticated', 'the device token is not valid');
     if (ws.readyState !== ws.OPEN) return undefined;
     const session: Session = {
       tenantId: device.tenantId,
       deviceId: device.deviceId,
+      token: frame.token,
       connectedAt: Date.now(),
       send,
       close: (code, reason) => ws.close(code, reason),
+      revoke: refuse,
     };
     this.sessions.add(session);
+    this.revocations.admitted(session, lookupStartedAt);
     const pending = await this.deps.pendingFor(device);
     send({ type: 'welcome', deviceId: device.deviceId, tenantId: device.tenantId, serverTime: Date.now(), pending: pending.length, protocol: 1 });
     for (const message of pending) send(message);

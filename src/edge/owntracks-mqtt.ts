@@ -5,7 +5,8 @@
  *
  * - EmbeddedBroker (the default deployment): an aedes broker on FOLLOWME_MQTT_PORT. The app logs in
  *   with its OwnTracks user as username and the device token as password; it may publish only below
- *   `owntracks/<username>/`. Positions are stored before the broker acknowledges (PUBACK) them, so
+ *   `owntracks/<username>/`. A login whose token is rotated, or whose device or tenant stops being
+ *   usable, is disconnected (revocation.ts); the app's reconnect is then refused. Positions are stored before the broker acknowledges (PUBACK) them, so
  *   the app keeps what was not stored. The broker relays nothing between devices: Follow Me decides
  *   what each app sees, and sends it to that app alone.
  * - ExternalBroker (a cluster): Follow Me subscribes to a broker such as Mosquitto with the shared
@@ -26,6 +27,7 @@ import type { Bus, Subscription } from '../ports/bus.js';
 import { dispatch, frameFor, recipientsOf, type MessageFrame } from '../services/notification/index.js';
 import type { DeviceIdentity, EdgeDeps } from './deps.js';
 import type { Intake } from './intake.js';
+import type { ConnectionHolder, HeldConnection, Revocations } from './revocation.js';
 import { looksEncrypted, OwntracksDecoder } from './owntracks.js';
 import { EmbeddedFollow, ExternalFollow, filterMatches, type FollowerApp, type FriendPacket } from './owntracks-follow.js';
 
@@ -62,14 +64,19 @@ async function handleMessage(deps: EdgeDeps, intake: Intake, device: DeviceIdent
 interface Connected extends FollowerApp {
   client: Client;
   user: string;
+  /** The device token it logged in with, and when its lookup began (revocation.ts). */
+  token: string;
+  lookupStartedAt: number;
   /** `owntracks/USER/DEVICE`, once the app has published or subscribed there. */
   base?: string;
 }
 
-export class EmbeddedBroker {
+export class EmbeddedBroker implements ConnectionHolder {
   private readonly aedes: Aedes;
   private readonly server: Server;
   private readonly clients = new WeakMap<Client, Connected>();
+  /** The logged-in connections of each device (an app may hold more than one). */
+  private readonly logins = new Map<string, Set<Connected>>();
   private readonly byDevice = new Map<string, { client: Client; state: Connected }>();
   /** Payloads Follow Me itself sends to one client: the only packets the broker forwards. */
   private readonly ours = new WeakSet<Buffer>();
@@ -81,6 +88,7 @@ export class EmbeddedBroker {
   private constructor(
     private readonly deps: EdgeDeps,
     private readonly intake: Intake,
+    private readonly revocations: Revocations,
     maxPayloadBytes: number,
   ) {
     const log = deps.logger;
@@ -92,9 +100,10 @@ export class EmbeddedBroker {
           done(Object.assign(new Error(why), { returnCode }) as AuthenticateError, false);
         };
         if (!username || token === '') return refuse(4, 'username (OwnTracks user) and password (device token) are required');
+        const lookupStartedAt = Date.now();
         this.intake.identify({ kind: 'token', token }).then(
           (device) => {
-            this.clients.set(client, { client, device, user: username, follows: new Map(), refreshedAt: 0 });
+            this.clients.set(client, { client, device, user: username, token, lookupStartedAt, follows: new Map(), refreshedAt: 0 });
             done(null, true);
           },
           (err: unknown) => refuse(err instanceof AppError && err.code !== 'unauthenticated' ? 5 : 4, err instanceof Error ? err.message : 'refused'),
@@ -152,17 +161,30 @@ export class EmbeddedBroker {
         this.follow.listen(state).catch((err: unknown) => log.error({ err, deviceId: state.device.deviceId }, 'follow me: showing friends to an OwnTracks app failed'));
       }
     });
+    // Counted once connected (not at authenticate, which a connection may not get past), so that every login here ends with clientDisconnect.
+    this.aedes.on('client', (client) => {
+      const state = this.clients.get(client);
+      if (!state) return;
+      const logins = this.logins.get(state.device.deviceId) ?? new Set<Connected>();
+      logins.add(state);
+      this.logins.set(state.device.deviceId, logins);
+      this.revocations.admitted(this.held(state), state.lookupStartedAt);
+    });
     this.aedes.on('clientDisconnect', (client) => {
       const state = this.clients.get(client);
-      if (state && this.byDevice.get(state.device.deviceId)?.client === client) this.byDevice.delete(state.device.deviceId);
-      if (state) this.follow.forget(state);
+      if (!state) return;
+      if (this.byDevice.get(state.device.deviceId)?.client === client) this.byDevice.delete(state.device.deviceId);
+      const logins = this.logins.get(state.device.deviceId);
+      if (logins?.delete(state) && logins.size === 0) this.logins.delete(state.device.deviceId);
+      this.follow.forget(state);
     });
     this.aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     this.server = createServer((socket) => this.aedes.handle(socket));
   }
 
-  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, options: { host: string; port: number; maxPayloadBytes: number }): Promise<EmbeddedBroker> {
-    const broker = new EmbeddedBroker(deps, intake, options.maxPayloadBytes);
+  static async start(deps: EdgeDeps, intake: Intake, bus: Bus, revocations: Revocations, options: { host: string; port: number; maxPayloadBytes: number }): Promise<EmbeddedBroker> {
+    const broker = new EmbeddedBroker(deps, intake, revocations, options.maxPayloadBytes);
+    revocations.hold(broker);
     await broker.aedes.listen();
     await new Promise<void>((resolve, reject) => {
       broker.server.once('error', reject);
@@ -181,6 +203,26 @@ export class EmbeddedBroker {
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
+  }
+
+  *connectionsOf(tenantId: string, deviceId: string | undefined): Iterable<HeldConnection> {
+    const devices = deviceId === undefined ? this.logins.values() : [this.logins.get(deviceId) ?? new Set<Connected>()];
+    for (const logins of devices) {
+      for (const state of logins) if (state.device.tenantId === tenantId) yield this.held(state);
+    }
+  }
+
+  private held(state: Connected): HeldConnection {
+    return {
+      tenantId: state.device.tenantId,
+      deviceId: state.device.deviceId,
+      token: state.token,
+      // MQTT 3.1.1 has no reason on a disconnect: the app reconnects and its CONNACK says why (return code 4 or 5).
+      revoke: (refusal) => {
+        this.deps.logger.info({ deviceId: state.device.deviceId, code: refusal.code }, 'mqtt login revoked');
+        state.client.close();
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,20 @@
+import type { ConnectionHolder } from './revocation.js';
+import type { AppError } from '../core/errors.js';
+
 /** The devices connected to this edge process, by device id: one live connection per device. */
 export interface Session {
   tenantId: string;
   deviceId: string;
+  /** The token the device said hello with (revocation.ts checks it again when access may be gone). */
+  token: string;
   connectedAt: number;
   send(frame: object): boolean;
   close(code: number, reason: string): void;
+  /** Closes the connection as a hello refused with this error would be (error frame, then 4401 or 4403). */
+  revoke(refusal: AppError): void;
 }
 
-export class Sessions {
+export class Sessions implements ConnectionHolder {
   private readonly byDevice = new Map<string, Session>();
 
   /** `onChange` hears when a device gets its first connection here and when its last one ends. */
@@ -37,5 +44,14 @@ export class Sessions {
 
   all(): IterableIterator<Session> {
     return this.byDevice.values();
+  }
+
+  *connectionsOf(tenantId: string, deviceId: string | undefined): Iterable<Session> {
+    if (deviceId !== undefined) {
+      const session = this.byDevice.get(deviceId);
+      if (session?.tenantId === tenantId) yield session;
+      return;
+    }
+    for (const session of this.byDevice.values()) if (session.tenantId === tenantId) yield session;
   }
 }

@@ -62,7 +62,7 @@ export function peopleRoutes(app: HttpServer, { client }: ApiDeps): void {
   app.get('/tenants/:tenantId/devices/:id', { schema: { tags: ['devices'], summary: 'One device', security, params: TenantItemParams, response: { 200: Device } } },
     async (request) => client.getDevice(await contextOf(request, auth, request.params.tenantId, 'operator'), request.params.id));
   app.patch('/tenants/:tenantId/devices/:id', {
-    schema: { tags: ['devices'], summary: 'Change a device: name, user, unique id (OsmAnd/OwnTracks), OwnTracks encryption key; null clears', security, params: TenantItemParams, body: DeviceUpdate, response: { 200: Device, 400: Problem, 409: Problem } },
+    schema: { tags: ['devices'], summary: 'Change a device: name, user, unique id (OsmAnd/OwnTracks), OwnTracks encryption key, disabled; null clears', security, params: TenantItemParams, body: DeviceUpdate, response: { 200: Device, 400: Problem, 409: Problem } },
   }, async (request) => client.updateDevice(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id, request.body));
   app.post('/tenants/:tenantId/devices/:id/token', { schema: { tags: ['devices'], summary: 'Replace the device token (the old one stops working)', security, params: TenantItemParams, response: { 200: DeviceWithToken } } },
     async (request) => client.rotateDeviceToken(await contextOf(request, auth, request.params.tenantId, 'admin'), request.params.id));

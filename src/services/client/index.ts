@@ -5,4 +5,4 @@ export { defaultPlan, parsePlan, type Plan, type Quotas } from './plans.js';
 export { defaultBranding, type Branding } from './branding.js';
 export { clientMigrations } from './schema.js';
 export type { ClientDB } from './schema.js';
-export { clientChanged, type ClientChanged } from './events.js';
+export { clientChanged, type ClientChanged, type Revocation } from './events.js';

@@ -89,6 +89,8 @@ export interface DeviceInput {
   userId?: string | null | undefined;
   uniqueId?: string | null | undefined;
   owntracksKey?: string | null | undefined;
+  /** A disabled device is refused at hello, and its connections are closed at once. */
+  disabled?: boolean | undefined;
 }
 
 export interface Group {
@@ -143,7 +145,8 @@ export class ClientService {
    * Device tokens are random secrets, so a SHA-256 lookup is the whole check (no KDF). Hellos that
    * arrive together (thousands of devices connecting, a batch from an edge) share one statement
    * that also reads their tenants' status: no cache, so a rotated token, a deleted device or a
-   * suspended tenant is refused at the next hello.
+   * suspended tenant is refused at the next hello. Connections already open are re-checked here
+   * too, when `client.changed` says `revoked` (src/edge/revocation.ts).
    */
   private readonly tokenLookups = new GroupCommit<string, DeviceWithTenant | undefined>((hashes) => this.devicesByTokenHash(hashes), 0, TOKEN_LOOKUP_MAX);
 
@@ -328,7 +331,7 @@ export class ClientService {
     let deleted = await purgeTenantRows(this.db, clientTenantTables, id);
     deleted += Number((await this.db.deleteFrom('audit_log').where('tenant_id', '=', id).executeTakeFirst()).numDeletedRows);
     const tenant = await this.db.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
-    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id, revoked: 'tenant_deleted' });
     return deleted + Number(tenant.numDeletedRows);
   }
 
@@ -395,7 +398,7 @@ export class ClientService {
   async setTenantStatus(id: string, status: Tenant['status']): Promise<Tenant> {
     await this.getTenant(id);
     await this.db.updateTable('tenants').set({ status }).where('id', '=', id).execute();
-    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id });
+    await this.bus.publish(clientChanged, id, { tenantId: id, kind: 'tenant', id, ...(status === 'suspended' ? { revoked: 'tenant_suspended' as const } : {}) });
     return this.getTenant(id);
   }
 
@@ -543,7 +546,7 @@ export class ClientService {
     return inserts.map((r, i) => ({ device: toDevice({ ...r, tenant_id: ctx.tenantId }), token: tokens[i]! }));
   }
 
-  /** Changes a device's name, user, unique id or OwnTracks key; fields left out stay as they are. */
+  /** Changes a device's name, user, unique id, OwnTracks key or whether it is disabled; fields left out stay as they are. */
   async updateDevice(ctx: TenantContext, id: string, input: DeviceInput): Promise<Device> {
     const current = await this.getDevice(ctx, id);
     const set: Partial<ClientDB['devices']> = {};
@@ -556,9 +559,14 @@ export class ClientService {
     }
     if (input.uniqueId !== undefined && input.uniqueId !== current.uniqueId) set.unique_id = await this.checkUniqueId(input.uniqueId);
     if (input.owntracksKey !== undefined) set.owntracks_key = checkOwntracksKey(input.owntracksKey);
+    if (input.disabled !== undefined) {
+      if (typeof input.disabled !== 'boolean') throw invalid('disabled', `must be true or false, got ${JSON.stringify(input.disabled)}`);
+      set.disabled = input.disabled ? 1 : 0;
+    }
     if (Object.keys(set).length > 0) {
       await this.scope(ctx).updateTable('devices').set(set).where('id', '=', id).execute();
-      await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+      const revoked = input.disabled === true && !current.disabled ? { revoked: 'device_disabled' as const } : {};
+      await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id, ...revoked });
     }
     return this.getDevice(ctx, id);
   }
@@ -579,7 +587,7 @@ export class ClientService {
     const device = await this.getDevice(ctx, id);
     const token = newToken('fmd');
     await this.scope(ctx).updateTable('devices').set({ token_hash: hashToken(token) }).where('id', '=', id).execute();
-    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id, revoked: 'token_rotated' });
     return { device, token };
   }
 
@@ -590,7 +598,7 @@ export class ClientService {
       await scope.deleteFrom('group_members').where('member_type', '=', 'device').where('member_id', '=', id).execute();
       await scope.deleteFrom('devices').where('id', '=', id).execute();
     });
-    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id });
+    await this.bus.publish(clientChanged, id, { tenantId: ctx.tenantId, kind: 'device', id, revoked: 'device_deleted' });
   }
 
   // ---- groups ----
