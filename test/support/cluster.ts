@@ -98,7 +98,8 @@ export class Cluster {
     await this.waitReady(proc);
   }
 
-  async waitReady(proc: Proc, timeoutMs = 90_000): Promise<void> {
+  /** How long a process may take to say ready: 90 s, or CLUSTER_READY_MS (a dozen processes starting on two loaded cores need more). */
+  async waitReady(proc: Proc, timeoutMs = Number(process.env.CLUSTER_READY_MS ?? 90_000)): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void proc.exited.then(() => (exited = true));
