@@ -235,7 +235,7 @@ export async function runClusterFanout(devices: number): Promise<ClusterFanoutRe
   if (!bareOff) log(`baseline broadcast ms: ${baselineMs.join(', ')}`);
 
   // 2. The platform: a cluster with E edges and one process of each other role.
-  const cluster = new Cluster('fanout', { FOLLOWME_LOG_LEVEL: 'error', FOLLOWME_DATABASE_POOL: '4' });
+  const cluster = new Cluster('fanout', { FOLLOWME_LOG_LEVEL: process.env.FOLLOWME_CLUSTER_LOG_LEVEL ?? 'error', FOLLOWME_DATABASE_POOL: '4' });
   try {
     const m = cluster.migrate();
     if (m.status !== 0) throw new Error(m.output);
@@ -281,8 +281,9 @@ export async function runClusterFanout(devices: number): Promise<ClusterFanoutRe
     try {
       for (let round = 0; round < ROUNDS; round++) {
         platformMs.push(await clients.measure(async () => {
+          const sent = performance.now();
           const r = await cluster.api<{ id: string }>('POST', `/tenants/${tenant.id}/messages`, { target: { groupIds: groups }, title: 'Fan-out benchmark' });
-          if (r.status !== 201) throw new Error(`send answered ${r.status}: ${JSON.stringify(r.body)}`);
+          if (r.status !== 201) throw new Error(`send answered ${r.status} after ${seconds(sent)} s: ${JSON.stringify(r.body)}`);
           return r.body.id;
         }));
         log(`platform round ${round + 1}: ${platformMs[round]} ms`);

@@ -125,6 +125,7 @@ export const settings = {
   },
   roles: roles('FOLLOWME_ROLES', 'Which parts run in this process: "all" (embedded), or some of edge, api, client, tracker, geofence, notification (a cluster: needs FOLLOWME_BUS=nats and FOLLOWME_STORE=postgres). `--roles` on the command line wins.'),
   natsAckWaitMs: integer('FOLLOWME_NATS_ACK_WAIT_MS', 30_000, 500, 600_000, 'How long NATS waits for a worker to acknowledge a message before handing it to another (FOLLOWME_BUS=nats): the longest a message held by a killed worker waits.'),
+  natsHandlers: integer('FOLLOWME_NATS_HANDLERS', 128, 1, 100_000, 'Handlers of owned consumers running at once in one process, over every topic and partition (FOLLOWME_BUS=nats): more queue more database work ahead of interactive calls; fewer batch less (watch followme_bus_handlers).'),
   leaseMs: integer('FOLLOWME_LEASE_MS', 10_000, 300, 600_000, 'How long a partition lease lasts without renewal (cluster): the longest a killed worker\'s partitions wait for a new owner.'),
   sqliteSync: oneOf('FOLLOWME_SQLITE_SYNC', ['full', 'normal'], 'full', 'SQLite synchronous mode: "full" survives power loss (one fsync per group commit), "normal" only process crashes.'),
   groupCommitMs: integer('FOLLOWME_GROUP_COMMIT_MS', 2, 0, 1000, 'How long the tracker gathers positions into one transaction before it commits and acknowledges them.'),

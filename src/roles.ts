@@ -65,7 +65,7 @@ export interface Platform {
 
 /** The bus of this process: in-process, or NATS JetStream shared with the other processes of a cluster. */
 export async function openBus(config: Config, logger: Logger): Promise<Bus> {
-  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger, ackWaitMs: config.natsAckWaitMs }) : new MemoryBus({ logger });
+  return config.bus === 'nats' ? NatsBus.connect({ servers: config.natsUrl, prefix: config.natsPrefix, logger, ackWaitMs: config.natsAckWaitMs, handlers: config.natsHandlers }) : new MemoryBus({ logger });
 }
 
 export function storeFactory(config: Config): StoreFactory {

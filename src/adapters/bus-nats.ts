@@ -41,6 +41,9 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
+import { registry } from '../core/metrics.js';
+import { Slots } from '../core/slots.js';
 import { partitionOf, type Bus, type ConsumeOptions, type Handler, type KeyValue, type KeyValueEntry, type RequestOptions, type RespondOptions, type Subscription, type Topic } from '../ports/bus.js';
 
 export interface NatsBusOptions {
@@ -57,6 +60,13 @@ export interface NatsBusOptions {
    * Default 64.
    */
   window?: number;
+  /**
+   * Handlers of owned durables running at once in this process, over every durable and partition
+   * together (each partition may hold `window` messages; those beyond wait for a slot, and are nak'd
+   * for the next owner if their partition is released meanwhile). Keeps the database work queued by
+   * background consumers short, so that interactive calls are not stuck behind it. Default 128.
+   */
+  handlers?: number;
   /** Back-off before a failed message is handed out again, in ms (doubled each time, at most 64×). Default 50. */
   retryDelayMs?: number;
   /** How long the server waits for an ack before it hands the message to another process. Default 30 s. */
@@ -75,6 +85,9 @@ interface Partition {
   handledSeq: number;
   messages?: ConsumerMessages;
   loop?: Promise<void>;
+  /** Settles when the partition is released: handlers still waiting for a slot give up their turn. */
+  released?: Promise<void>;
+  release?: () => void;
 }
 
 /**
@@ -106,6 +119,22 @@ const API_STREAM_NAME_IN_USE = 10058;
 const API_CONSUMER_EXISTS = [10013, 10105, 10148];
 const API_WRONG_LAST_SEQUENCE = [10071, 10164];
 
+/** Every open NATS bus of this process, for the gauge below. */
+const inProcess = new Set<NatsBus>();
+new Gauge({
+  name: 'followme_bus_handlers',
+  help: 'Handlers of owned consumers in this process: running, or waiting for one of FOLLOWME_NATS_HANDLERS slots',
+  labelNames: ['state'],
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const bus of inProcess) {
+      this.inc({ state: 'running' }, bus.handlers.busy);
+      this.inc({ state: 'waiting' }, bus.handlers.queued);
+    }
+  },
+});
+
 export class NatsBus implements Bus {
   private readonly js: JetStreamClient;
   private readonly kvm: Kvm;
@@ -115,6 +144,8 @@ export class NatsBus implements Bus {
   private readonly retryDelayMs: number;
   private readonly ackWaitMs: number;
   private readonly window: number;
+  /** Slots shared by the handlers of every owned consumer (NatsBusOptions.handlers). */
+  readonly handlers: Slots;
   private readonly streams = new Map<string, Promise<string>>();
   private readonly durables = new Map<string, Durable>();
   private readonly subscriptions = new Set<NatsSubscription>();
@@ -139,6 +170,8 @@ export class NatsBus implements Bus {
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.window = options.window ?? 64;
+    this.handlers = new Slots(options.handlers ?? 128);
+    inProcess.add(this);
   }
 
   /** Connects to NATS and checks that JetStream is enabled. */
@@ -230,6 +263,7 @@ export class NatsBus implements Bus {
       return;
     }
     const info = await consumer.info();
+    partition.released = new Promise((resolve) => (partition.release = resolve));
     const backlog = info.num_ack_pending > 0 ? { count: info.num_ack_pending, upTo: info.delivered.stream_seq, until: Date.now() + 2 * this.ackWaitMs } : undefined;
     partition.messages = await consumer.consume({ max_messages: state.window });
     partition.loop = this.runWindow(state, partition, partition.messages, backlog);
@@ -239,6 +273,8 @@ export class NatsBus implements Bus {
   private async stopPartition(partition: Partition): Promise<void> {
     const messages = partition.messages;
     partition.messages = undefined;
+    partition.release?.();
+    partition.release = undefined;
     if (messages) await messages.close();
     await partition.loop;
   }
@@ -398,6 +434,7 @@ export class NatsBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    inProcess.delete(this);
     await Promise.all([...this.durables.values()].map((durable) => this.stop(durable)));
     await Promise.allSettled([...this.publishing]);
     await Promise.all([...this.responders.values()].map((responder) => responder.close()));
@@ -428,28 +465,41 @@ export class NatsBus implements Bus {
    * An owned partition with `window` messages in flight: one lane per key (a key's messages one
    * after another, in stream order), several keys at once. A failed message is retried here, in its
    * lane, rather than nak'd: a redelivery would come back behind later messages of its key. When the
-   * partition is released, messages not yet started are nak'd, in order, for the next owner.
+   * partition is released, messages not yet started are given back: once the running ones finished,
+   * they are nak'd in stream order (the server hands them out again in the order of the naks), for
+   * the next owner.
    */
   private async runWindow(durable: Durable, partition: Partition, messages: ConsumerMessages, backlog: Backlog | undefined): Promise<void> {
     const lanes = new Map<string, Promise<void>>();
     /** Messages started and not finished, with their stream sequence. */
     const running = new Map<Promise<void>, number>();
-    const held: JsMsg[] = [];
+    const startedSeqs = new Set<number>();
+    /** Waiting for the backlog, by stream sequence (a second copy of one replaces the first: the newer claim counts). */
+    const held = new Map<number, JsMsg>();
+    /** Taken and not started when the partition went: nak'd together, in order, at the end. */
+    const givenBack: JsMsg[] = [];
     let newest = partition.handledSeq;
     // drain() relies on handledSeq: everything this process took up to it is done
     const settle = () => {
       let first = Infinity;
       for (const seq of running.values()) first = Math.min(first, seq);
-      for (const m of held) first = Math.min(first, m.info.streamSequence);
+      for (const seq of held.keys()) first = Math.min(first, seq);
+      for (const m of givenBack) first = Math.min(first, m.info.streamSequence);
       partition.handledSeq = first === Infinity ? newest : Math.max(partition.handledSeq, first - 1);
     };
     const start = (m: JsMsg): void => {
       const key = keyOf(m.subject);
+      // claimed from now on: behind its key's lane or waiting for a slot, it must not time out and
+      // come back to this process as a second copy
+      const keepAlive = this.keepAlive(durable, partition, m);
+      startedSeqs.add(m.info.streamSequence);
       const task: Promise<void> = (lanes.get(key) ?? Promise.resolve())
-        .then(() => this.handleInLane(durable, partition, m))
+        .then(() => this.handleInLane(durable, partition, m, givenBack))
         .finally(() => {
+          clearInterval(keepAlive);
           if (lanes.get(key) === task) lanes.delete(key);
           running.delete(task);
+          startedSeqs.delete(m.info.streamSequence);
           settle();
         });
       lanes.set(key, task);
@@ -459,12 +509,14 @@ export class NatsBus implements Bus {
       if (!backlog || (backlog.count > 0 && Date.now() < backlog.until)) return;
       backlog = undefined;
       clearInterval(holding);
-      for (const m of held.splice(0)) start(m);
+      const ready = [...held.values()].sort((a, b) => a.info.streamSequence - b.info.streamSequence);
+      held.clear();
+      for (const m of ready) start(m);
     };
     // While the backlog comes back, held messages keep their claim; past `until` they go anyway
     // (the missing ones were acknowledged late by the previous owner, or given up by the server).
     const holding = setInterval(() => {
-      for (const m of held) m.working();
+      for (const m of held.values()) m.working();
       release();
     }, Math.max(100, Math.min(1000, Math.floor(this.ackWaitMs / 3))));
     holding.unref();
@@ -472,16 +524,19 @@ export class NatsBus implements Bus {
     try {
       for await (const m of messages) {
         newest = Math.max(newest, m.info.streamSequence);
+        if (startedSeqs.has(m.info.streamSequence)) continue; // a second copy of one being handled here: that one acknowledges it
         if (partition.messages !== messages) {
-          m.nak(); // released: the next owner takes it, in order
+          givenBack.push(m); // released: the next owner takes it, in order
           continue;
         }
         if (backlog && m.info.streamSequence <= backlog.upTo) {
-          backlog.count--;
-          start(m);
+          // Held too: the server hands a backlog back in the order it got it back (naks, expired
+          // claims), not in stream order. Started together, sorted, once all of it is here.
+          if (!held.has(m.info.streamSequence)) backlog.count--;
+          held.set(m.info.streamSequence, m);
           release();
         } else if (backlog) {
-          held.push(m);
+          held.set(m.info.streamSequence, m);
           release();
         } else start(m);
         if (running.size >= durable.window) await Promise.race(running.keys());
@@ -490,39 +545,49 @@ export class NatsBus implements Bus {
       if (!this.closed) this.options.logger?.error({ err, topic: durable.topic, consumer: partition.consumer }, 'consumer stopped');
     }
     clearInterval(holding);
-    for (const m of held.splice(0)) m.nak();
+    givenBack.push(...held.values());
+    held.clear();
+    const claiming = setInterval(() => {
+      for (const m of givenBack) m.working();
+    }, Math.max(100, Math.floor(this.ackWaitMs / 3)));
+    claiming.unref();
     await Promise.allSettled([...running.keys()]);
+    clearInterval(claiming);
+    for (const m of givenBack.sort((a, b) => a.info.streamSequence - b.info.streamSequence)) m.nak();
+    givenBack.length = 0;
+    settle();
   }
 
   /** Runs the handler on a message until it succeeds or `maxDeliver` attempts failed (then it is dropped, logged). */
-  private async handleInLane(durable: Durable, partition: Partition, m: JsMsg): Promise<void> {
+  private async handleInLane(durable: Durable, partition: Partition, m: JsMsg, givenBack: JsMsg[]): Promise<void> {
     if (this.closed || partition.messages === undefined) {
-      m.nak(); // released before its turn: the next owner takes it, behind what its key had before
+      givenBack.push(m); // released before its turn: the next owner takes it, behind what its key had before
       return;
     }
-    const keepAlive = this.keepAlive(durable, partition, m);
-    try {
-      for (let attempt = m.info.deliveryCount; ; attempt++) {
-        try {
-          await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
-          m.ack();
-          return;
-        } catch (err) {
-          if (this.closed || partition.messages === undefined) {
-            m.nak(); // stopping: the next owner tries again
-            return;
-          }
-          if (attempt >= durable.maxDeliver) {
-            this.options.logger?.error({ err, topic: durable.topic, consumer: durable.durable, key: keyOf(m.subject), seq: m.seq }, 'handler failed too often, message dropped');
-            m.term();
-            return;
-          }
-          this.options.logger?.warn({ err, topic: durable.topic, consumer: durable.durable, attempt }, 'handler failed, will retry');
-          await delay(this.retryDelayMs * 2 ** Math.min(attempt - 1, 6));
-        }
+    for (let attempt = m.info.deliveryCount; ; attempt++) {
+      if (!(await this.handlers.take(partition.released)) || this.closed || partition.messages === undefined) {
+        givenBack.push(m); // released while it waited for a slot: the next owner takes it
+        return;
       }
-    } finally {
-      clearInterval(keepAlive);
+      try {
+        await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
+        m.ack();
+        return;
+      } catch (err) {
+        if (this.closed || partition.messages === undefined) {
+          givenBack.push(m); // stopping: the next owner tries again
+          return;
+        }
+        if (attempt >= durable.maxDeliver) {
+          this.options.logger?.error({ err, topic: durable.topic, consumer: durable.durable, key: keyOf(m.subject), seq: m.seq }, 'handler failed too often, message dropped');
+          m.term();
+          return;
+        }
+        this.options.logger?.warn({ err, topic: durable.topic, consumer: durable.durable, attempt }, 'handler failed, will retry');
+      } finally {
+        this.handlers.give();
+      }
+      await delay(this.retryDelayMs * 2 ** Math.min(attempt - 1, 6)); // without a slot
     }
   }
 

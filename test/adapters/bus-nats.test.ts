@@ -15,6 +15,22 @@ import { deleteUnderPrefix, NATS_URL, uniquePrefix } from '../support/nats.js';
 import { busContract } from './bus.contract.js';
 
 const prefix = uniquePrefix('bus');
+
+/** An ownership holding every partition in this process (one process owning the key space). */
+function everything(bus: NatsBus): Ownership {
+  return {
+    name: 'all',
+    partitions: bus.partitions,
+    partitionOf: (key) => partitionOf(key, bus.partitions),
+    owns: () => true,
+    async attach(user) {
+      for (let p = 0; p < bus.partitions; p++) await user.acquire(p);
+      return async () => {
+        for (let p = 0; p < bus.partitions; p++) await user.release(p);
+      };
+    },
+  };
+}
 const up = await serviceReachable('NATS', 4222);
 
 describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' }, () => {
@@ -60,18 +76,7 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
 
     it('with an owner, handles several messages of a partition at once, in order per key, retrying a failure before the later messages of its key', async () => {
       const t = fresh<{ key: string; i: number }>();
-      const owner: Ownership = {
-        name: 'all',
-        partitions: a.partitions,
-        partitionOf: (key) => partitionOf(key, a.partitions),
-        owns: () => true,
-        async attach(user) {
-          for (let p = 0; p < a.partitions; p++) await user.acquire(p);
-          return async () => {
-            for (let p = 0; p < a.partitions; p++) await user.release(p);
-          };
-        },
-      };
+      const owner = everything(a);
       const seen: { key: string; i: number; redelivered: number }[] = [];
       let running = 0;
       let most = 0;
@@ -101,6 +106,67 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
         assert.deepEqual(order, [...order].sort((x, y) => x - y), `order of k${k}`);
       }
       await sub.close();
+    });
+
+    /**
+     * One process handles a burst on every partition (40 ms a message) and lets its partitions go
+     * midway; another takes them over. Short ack waits, so that what the first took and did not start
+     * comes back soon. Returns what each saw, in the order handled.
+     */
+    async function handOver(handlers: number) {
+      const t = fresh<{ key: string; i: number }>();
+      const first = await NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: 'process-first', handlers, ackWaitMs: 1500 });
+      const next = await NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: 'process-next', ackWaitMs: 1500 });
+      const seen: { by: string; key: string; i: number }[] = [];
+      let running = 0;
+      let most = 0;
+      const handler = (by: string, ms: number) => async (m: { data: { key: string; i: number } }) => {
+        running++;
+        most = Math.max(most, running);
+        try {
+          await sleep(ms);
+          seen.push({ by, ...m.data });
+        } finally {
+          running--;
+        }
+      };
+      try {
+        const sub = await first.consume(t, 'handover', handler('first', 40), { owner: everything(first) });
+        await Promise.all(Array.from({ length: 400 }, (_, i) => first.publish(t, `k${i % 64}`, { key: `k${i % 64}`, i })));
+        await eventually(() => seen.length >= 20, 15_000, 'some handled by the first process');
+        const stopping = performance.now();
+        await sub.close();
+        const stopMs = performance.now() - stopping;
+        const mostFirst = most;
+        const handedOver = seen.length;
+        const sub2 = await next.consume(t, 'handover', handler('next', 0), { owner: everything(next) });
+        await eventually(() => seen.length >= 400, 20_000, 'the rest handled by the next owner');
+        await sleep(200);
+        await sub2.close();
+        assert.ok(handedOver < 400, `the first process had not handled everything when it stopped (${handedOver})`);
+        assert.equal(seen.length, 400, `no message handled twice: ${JSON.stringify(seen.filter((x) => seen.filter((y) => y.i === x.i).length > 1))}`);
+        assert.equal(new Set(seen.map((x) => x.i)).size, 400, 'every message handled');
+        assert.ok(seen.some((x) => x.by === 'next'), 'the next owner got what was waiting');
+        for (let k = 0; k < 64; k++) {
+          const order = seen.filter((x) => x.key === `k${k}`);
+          assert.deepEqual(order.map((x) => x.i), order.map((x) => x.i).sort((x, y) => x - y), `order of k${k}: ${JSON.stringify(order.map((x) => [x.by, x.i]))}`);
+        }
+        return { most: mostFirst, stopMs };
+      } finally {
+        await first.close();
+        await next.close();
+      }
+    }
+
+    it('hands a partition over in order: what the old owner took and did not start reaches the next one once, in stream order', async () => {
+      await handOver(100_000);
+    });
+
+    it('runs at most `handlers` owned handlers at once per process; released while waiting for a slot, messages go to the next owner at once', async () => {
+      // 400 messages in flight over 16 partitions, 3 slots: most are waiting when the partitions go
+      const { most, stopMs } = await handOver(3);
+      assert.ok(most <= 3, `at most 3 handlers at once, saw ${most}`);
+      assert.ok(stopMs < 2_000, `releasing waits only for the 3 running handlers, not for every message taken (${Math.round(stopMs)} ms)`);
     });
 
     it('keeps what is published while no process runs a durable consumer, and hands it out when one comes back', async () => {

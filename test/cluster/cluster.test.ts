@@ -43,7 +43,6 @@ describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up &
   after(async () => {
     const keep = failed || process.env.CLUSTER_KEEP_LOGS === '1'; // each process's log, with its start and stop phases timed
     await cluster.destroy(keep);
-    if (keep) console.log(`# cluster logs kept in ${cluster.logDir}`);
   });
 
   it('loses nothing and doubles nothing while workers are killed and every process is restarted', async (t) => {

@@ -160,8 +160,8 @@ export class Cluster {
     return code;
   }
 
-  /** Stops every process, drops the run's schemas and NATS streams, removes the logs (kept when `keepLogs`). */
-  async destroy(keepLogs = false): Promise<void> {
+  /** Stops every process, drops the run's schemas and NATS streams, removes the logs (kept when `keepLogs`, or CLUSTER_KEEP_LOGS=1: then says where). */
+  async destroy(keepLogs = process.env.CLUSTER_KEEP_LOGS === '1'): Promise<void> {
     await Promise.all(this.procs.map((p) => this.stop(p)));
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
@@ -181,6 +181,7 @@ export class Cluster {
       }
     }
     if (!keepLogs) rmSync(this.logDir, { recursive: true, force: true });
+    else console.log(`# cluster logs kept in ${this.logDir}`);
   }
 
   /** A query in one service's schema. */
