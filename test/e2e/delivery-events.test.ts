@@ -7,7 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliveryUpdated, UPDATE_BATCH, type DeliveryUpdates } from '../../src/services/notification/index.js';
 import type { Subscription } from '../../src/ports/bus.js';
-import { eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { eventually, seedTenant, serviceReachable, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { deleteUnderPrefix, NATS_URL, uniquePrefix } from '../support/nats.js';
 
 const N = 1100; // three batches: 500, 500, 100
 const CONNECTED = 20;
@@ -40,14 +41,17 @@ async function liveStream(url: string): Promise<{ events: SseEvent[]; close(): v
   return { events, close: () => abort.abort() };
 }
 
-describe('delivery updates in batches', () => {
+const prefix = uniquePrefix('dlvbatch');
+const natsUp = await serviceReachable('NATS', 4222);
+
+for (const bus of ['memory', 'nats'] as const) describe(`delivery updates in batches (${bus} bus)`, { skip: bus === 'nats' && !natsUp && 'NATS is not reachable on 127.0.0.1:4222' }, () => {
   let p: TestPlatform;
   let t: Awaited<ReturnType<typeof seedTenant>>;
   let devices: { device: { id: string }; token: string }[];
   const published: DeliveryUpdates[] = [];
   let subscription: Subscription;
   before(async () => {
-    p = await startTestPlatform();
+    p = await startTestPlatform(bus === 'nats' ? { FOLLOWME_BUS: 'nats', FOLLOWME_NATS_URL: NATS_URL, FOLLOWME_NATS_PREFIX: prefix } : {});
     t = await seedTenant(p);
     await p.api('PATCH', `/tenants/${t.tenant.id}/plan`, { quotas: { devices: 0 } }); // the default plan allows fewer devices
     const bulk = await p.api('POST', `/tenants/${t.tenant.id}/devices/bulk`, Array.from({ length: N }, (_, i) => ({ name: `tag-${i}` })));
@@ -58,6 +62,7 @@ describe('delivery updates in batches', () => {
   after(async () => {
     await subscription.close();
     await p.stop();
+    if (bus === 'nats') await deleteUnderPrefix(prefix);
   });
 
   it('publishes a send to 1,100 devices as a few batches per state, each delivery once, and streams them as `deliveries` events', async () => {
@@ -89,6 +94,7 @@ describe('delivery updates in batches', () => {
 
       // expired: the sweep after the message ran out moves every delivery, again in batches
       assert.equal(await p.local.notification!.expire(Date.now() + 61_000), N);
+      await eventually(() => updates('expired').length >= N, 10_000, 'every expired update');
       assert.equal(new Set(updates('expired').map((u) => u.deliveryId)).size, N, 'each delivery expired once');
       assert.equal(updates('expired').length, N);
       assert.equal(batchesOf('expired').length, Math.ceil(N / UPDATE_BATCH));
