@@ -1,7 +1,7 @@
 /**
  * The live stream for the Control Center: Server-Sent Events of positions, fence events and
- * delivery updates of one tenant. One bus subscription per topic per process fans out to every
- * open stream; a stream that cannot keep up is closed rather than allowed to buffer without bound.
+ * delivery updates (batched per message) of one tenant. One bus subscription per topic per process
+ * fans out to every open stream; a stream that cannot keep up is closed rather than allowed to buffer without bound.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
@@ -12,7 +12,7 @@ import type { Bus, Subscription, Topic } from '../ports/bus.js';
 import type { HttpServer } from '../http/server.js';
 import { deviceStatusChanged, positionAccepted, shareChanged } from '../services/tracker/index.js';
 import { fenceEvent } from '../services/geofence/index.js';
-import { deliveryUpdated, sosAlarmChanged, sosRaised } from '../services/notification/index.js';
+import { deliveryUpdated, sosAlarmChanged, sosRaised, updatesOf } from '../services/notification/index.js';
 import { contextOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { TenantParams } from './schemas.js';
@@ -35,7 +35,9 @@ export class LiveHub {
     };
     await forward(positionAccepted, 'position');
     await forward(fenceEvent, 'fence');
-    await forward(deliveryUpdated, 'delivery');
+    // One event per bus batch (a message's deliveries, up to UPDATE_BATCH), so a browser following a
+    // send to 10,000 devices parses 20 events, not 10,000.
+    this.subscriptions.push(await bus.subscribe(deliveryUpdated, ({ data }) => this.emit(data.tenantId, 'deliveries', { tenantId: data.tenantId, messageId: data.messageId, updates: updatesOf(data) })));
     await forward(deviceStatusChanged, 'status');
     // Not sent to streams: tells them that what a viewer may see has changed.
     await forward(shareChanged, 'share');
@@ -96,7 +98,7 @@ export function liveRoutes(app: HttpServer, deps: ApiDeps, hub: LiveHub): void {
   app.get('/tenants/:tenantId/live', {
     schema: {
       tags: ['live'],
-      summary: 'Live stream (text/event-stream) of `position`, `fence`, `delivery`, `status`, `sos` and `sos-alarm` events. Pass the token as Authorization header or ?access_token=',
+      summary: 'Live stream (text/event-stream) of `position`, `fence`, `deliveries`, `status`, `sos` and `sos-alarm` events. Pass the token as Authorization header or ?access_token=',
       security: [{ bearer: [] }],
       params: TenantParams,
       querystring: Type.Object({ access_token: Type.Optional(Type.String()) }),

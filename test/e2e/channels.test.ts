@@ -334,7 +334,10 @@ describe('an SMS whose outcome nobody can know', () => {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) return;
-          for (const line of decoder.decode(value).split('\n')) if (line.startsWith('data: ') && line.includes('"channel":"sms"')) states.push((JSON.parse(line.slice(6)) as { state: string }).state);
+          for (const line of decoder.decode(value).split('\n')) {
+            if (!line.startsWith('data: ') || !line.includes('"channel":"sms"')) continue;
+            for (const u of (JSON.parse(line.slice(6)) as { updates: { channel: string; state: string }[] }).updates) if (u.channel === 'sms') states.push(u.state);
+          }
         }
       })().catch(() => undefined);
 

@@ -66,7 +66,7 @@ describe('geofence events and rules', () => {
     const messages = (await api('GET', '/messages')).body as { title: string; sender: { kind: string } }[];
     assert.equal(messages.filter((m) => m.sender.kind === 'rule').length, 1, 'one alert for one crossing');
 
-    await eventually(() => seen.includes('position') && seen.includes('fence') && seen.includes('delivery'), 5000, 'live events');
+    await eventually(() => seen.includes('position') && seen.includes('fence') && seen.includes('deliveries'), 5000, 'live events');
     await reader.cancel();
     device.close();
     responderWs.close();

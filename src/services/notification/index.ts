@@ -4,7 +4,7 @@ export type { Target, SendInput, Message, Delivery, Rule, RuleInput, Resolvers, 
 export type { KnownPosition } from './targeting.js';
 export { notificationMigrations } from './schema.js';
 export type { NotificationDB } from './schema.js';
-export { dispatch, frameFor, recipientsOf, DISPATCH_BATCH, deliveryUpdated, sosRaised, sosAlarmChanged, type Dispatch, type DeliveryUpdate, type MessageFrame, type SosRaised } from './events.js';
+export { dispatch, frameFor, recipientsOf, DISPATCH_BATCH, deliveryUpdated, updatesOf, UPDATE_BATCH, sosRaised, sosAlarmChanged, type Dispatch, type DeliveryUpdate, type DeliveryUpdates, type MessageFrame, type SosRaised } from './events.js';
 export { CHANNELS, webhookSignature, type ChannelName, type ChannelSettings } from './channels/index.js';
 export type { OutboxSettings } from './outbox.js';
 export type { EventSource } from './catch-up.js';

@@ -21,7 +21,7 @@ import type { Priority } from '../../core/types.js';
 import type { Bus } from '../../ports/bus.js';
 import { OutcomeUnknownError, PermanentChannelError, type ChannelName, type ChannelSet, type OutgoingMessage } from './channels/index.js';
 import { DrainLoop } from './drain-loop.js';
-import { deliveryUpdated } from './events.js';
+import { publishDeliveryUpdates } from './events.js';
 import type { NotificationDB } from './schema.js';
 
 export interface OutboxSettings {
@@ -206,6 +206,6 @@ export class OutboxWorker {
 
   private async finish(row: NotificationDB['outbox'], changes: Partial<NotificationDB['outbox']>): Promise<void> {
     await this.db.updateTable('outbox').set(changes).where('id', '=', row.id).execute();
-    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: row.tenant_id, messageId: row.message_id, deliveryId: row.id, channel: row.channel as ChannelName, recipient: row.recipient, state: changes.state as never, at: Date.now(), ...(changes.last_error ? { error: changes.last_error } : {}) });
+    await publishDeliveryUpdates(this.bus, [{ tenantId: row.tenant_id, messageId: row.message_id, deliveryId: row.id, channel: row.channel as ChannelName, recipient: row.recipient, state: changes.state as never, at: Date.now(), ...(changes.last_error ? { error: changes.last_error } : {}) }]);
   }
 }

@@ -19,7 +19,7 @@ import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type 
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
 import { catchUpEvents, markHandled, pruneMarks, type EventSource } from './catch-up.js';
-import { deliveryUpdated, sosAlarmChanged, sosRaised, type MessageFrame, type SosRaised } from './events.js';
+import { publishDeliveryUpdates, sosAlarmChanged, sosRaised, type MessageFrame, type SosRaised } from './events.js';
 import { acknowledgeSosAlarm, getSosAlarm, listSosAlarms, resolveSosAlarm, sosRow, type SosAlarm, type SosFilter, type SosReader } from './sos.js';
 import { OutboxWorker, outgoing, type OutboxSettings } from './outbox.js';
 import { Webhooks, type WebhookSettings } from './webhooks.js';
@@ -440,7 +440,7 @@ export class NotificationService {
           .returning(['id', 'message_id', 'device_id'])
           .execute();
         transitions.inc({ state: 'sent' }, moved.length);
-        await Promise.all(moved.map((d) => this.bus.publish(deliveryUpdated, d.message_id, { tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now })));
+        await publishDeliveryUpdates(this.bus, moved.map((d) => ({ tenantId, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'sent', at: now })));
       }
     }
   }
@@ -895,7 +895,7 @@ export class NotificationService {
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) continue; // this device had it already
       transitions.inc({ state: 'queued' });
-      await this.bus.publish(deliveryUpdated, message.id, { tenantId: ctx.tenantId, messageId: message.id, deliveryId: id, channel: 'app', deviceId: event.deviceId, state: 'queued', at: now });
+      await publishDeliveryUpdates(this.bus, [{ tenantId: ctx.tenantId, messageId: message.id, deliveryId: id, channel: 'app', deviceId: event.deviceId, state: 'queued', at: now }]);
       const channels = JSON.parse(message.channels) as ChannelName[];
       if (channels.some((c) => PERSON_CHANNELS.includes(c))) {
         const rows = await this.personRows(ctx, message.id, channels.filter((c) => PERSON_CHANNELS.includes(c)), [event.deviceId], [], now);
@@ -1003,7 +1003,7 @@ export class NotificationService {
       .where('state', '=', 'unknown')
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return this.settleDelivery(ctx, deliveryId, outcome, note); // settled meanwhile: answers the conflict
-    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: row.channel as ChannelName, recipient: row.recipient, state: outcome as 'sent' | 'failed', at });
+    await publishDeliveryUpdates(this.bus, [{ tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: row.channel as ChannelName, recipient: row.recipient, state: outcome as 'sent' | 'failed', at }]);
     const settled = await scope.selectFrom('outbox').selectAll().where('id', '=', deliveryId).executeTakeFirstOrThrow();
     return outboxToDelivery(settled);
   }
@@ -1045,7 +1045,7 @@ export class NotificationService {
     for (let i = 0; i < app.length; i += FANOUT_CHUNK) {
       const chunk = app.slice(i, i + FANOUT_CHUNK);
       await this.db.updateTable('deliveries').set({ state: 'expired', expired_at: now, dispatch_at: null }).where('id', 'in', chunk.map((d) => d.id)).where('state', 'in', ['queued', 'sent']).execute();
-      for (const d of chunk) await this.bus.publish(deliveryUpdated, d.message_id, { tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'expired', at: now });
+      await publishDeliveryUpdates(this.bus, chunk.map((d) => ({ tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'expired', at: now })));
       await yieldToLoop();
     }
     const other = await this.db
@@ -1055,10 +1055,8 @@ export class NotificationService {
       .where('state', '=', 'queued')
       .limit(5000)
       .execute();
-    for (const d of other) {
-      await this.db.updateTable('outbox').set({ state: 'expired', expired_at: now, next_attempt_at: null }).where('id', '=', d.id).where('state', '=', 'queued').execute();
-      await this.bus.publish(deliveryUpdated, d.message_id, { tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: d.channel as ChannelName, recipient: d.recipient, state: 'expired', at: now });
-    }
+    for (const d of other) await this.db.updateTable('outbox').set({ state: 'expired', expired_at: now, next_attempt_at: null }).where('id', '=', d.id).where('state', '=', 'queued').execute();
+    await publishDeliveryUpdates(this.bus, other.map((d) => ({ tenantId: d.tenant_id, messageId: d.message_id, deliveryId: d.id, channel: d.channel as ChannelName, recipient: d.recipient, state: 'expired', at: now })));
     transitions.inc({ state: 'expired' }, app.length + other.length);
     return app.length + other.length;
   }
@@ -1197,7 +1195,7 @@ export class NotificationService {
 
   /**
    * The message with its deliveries and outbox rows in one transaction (plus `inTransaction`'s
-   * writes), then a `queued` update per delivery. Rule alerts and SOS stop here: nobody reads the
+   * writes), then every delivery's `queued`, batched per message. Rule alerts and SOS stop here: nobody reads the
    * counts of a message just made by a consumer, so they skip `create`'s two counting queries.
    */
   private async insertMessage(ctx: TenantContext, id: string, input: SendInput, deviceIds: string[], sender: Sender, ruleId: string | null, parentId: string | null = null, subject: string | null = null, source: object | null = null, inTransaction?: (trx: Kysely<NotificationDB>) => Promise<void>): Promise<NotificationDB['messages']> {
@@ -1257,12 +1255,11 @@ export class NotificationService {
     });
     transitions.inc({ state: 'queued' }, deliveries.length + outboxRows.length);
     this.outbox.kick();
-    // a chunk's updates in flight at once: one bus round trip per chunk, not per delivery
-    for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) {
-      await Promise.all(deliveries.slice(i, i + FANOUT_CHUNK).map((d) => this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, channel: 'app', deviceId: d.device_id, state: 'queued', at: now })));
-      if (deliveries.length > FANOUT_CHUNK) await yieldToLoop();
-    }
-    for (const o of outboxRows) await this.bus.publish(deliveryUpdated, id, { tenantId: ctx.tenantId, messageId: id, deliveryId: o.id, channel: o.channel as ChannelName, recipient: o.recipient, state: 'queued', at: now });
+    // every delivery's `queued`, UPDATE_BATCH to a bus message
+    await publishDeliveryUpdates(this.bus, [
+      ...deliveries.map((d) => ({ tenantId: ctx.tenantId, messageId: id, deliveryId: d.id, channel: 'app' as const, deviceId: d.device_id, state: 'queued' as const, at: now })),
+      ...outboxRows.map((o) => ({ tenantId: ctx.tenantId, messageId: id, deliveryId: o.id, channel: o.channel as ChannelName, recipient: o.recipient, state: 'queued' as const, at: now })),
+    ]);
     return row;
   }
 
@@ -1289,7 +1286,7 @@ export class NotificationService {
     const updated = await scope.updateTable('deliveries').set(changes).where('id', '=', deliveryId).where('state', '=', current).executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return this.advance(ctx, deliveryId, state, response, respondedBy); // a concurrent receipt moved it first
     transitions.inc({ state });
-    await this.bus.publish(deliveryUpdated, row.message_id, { tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: 'app', deviceId: row.device_id, state, response, at: now });
+    await publishDeliveryUpdates(this.bus, [{ tenantId: ctx.tenantId, messageId: row.message_id, deliveryId, channel: 'app', deviceId: row.device_id, state, response, at: now }]);
     // the first responder to acknowledge an SOS alert acknowledges the SOS alarm
     if (state === 'acknowledged' && row.message_id.startsWith('msg_sos_')) {
       const name = await this.resolvers.deviceName(ctx, row.device_id).catch(() => row.device_id);

@@ -49,9 +49,14 @@ function MessageView({ store, api, id }: { store: LiveStore; api: TenantApi; id:
 
   useEffect(() => {
     // Listen first, then load, so no update between the two is lost; newer states win.
-    const stop = store.onDelivery((u) => {
-      if (u.messageId !== id) return;
-      setDeliveries((old) => new Map(old).set(u.deliveryId, applyUpdate(old.get(u.deliveryId), u)));
+    // a batch (up to 500 deliveries of one message) is one state change and one render
+    const stop = store.onDeliveries((batch) => {
+      if (batch.messageId !== id) return;
+      setDeliveries((old) => {
+        const next = new Map(old);
+        for (const u of batch.updates) next.set(u.deliveryId, applyUpdate(next.get(u.deliveryId), id, u));
+        return next;
+      });
     });
     void Promise.all([api.get<Message>(`/messages/${id}`), api.get<Delivery[]>(`/messages/${id}/deliveries`)]).then(([m, list]) => {
       setMessage(m);
@@ -198,9 +203,9 @@ function MessageView({ store, api, id }: { store: LiveStore; api: TenantApi; id:
 }
 
 /** A delivery as a live update moves it; an update for a delivery not loaded yet starts a row of its own. */
-function applyUpdate(old: Delivery | undefined, u: DeliveryUpdate): Delivery {
+function applyUpdate(old: Delivery | undefined, messageId: string, u: DeliveryUpdate): Delivery {
   const base: Delivery = old ?? {
-    id: u.deliveryId, messageId: u.messageId, channel: u.channel ?? 'app', recipient: u.recipient ?? u.deviceId ?? '', deviceId: u.deviceId ?? null, state: u.state,
+    id: u.deliveryId, messageId, channel: u.channel, recipient: u.recipient ?? u.deviceId ?? '', deviceId: u.deviceId ?? null, state: u.state,
     response: null, respondedBy: null, attempts: null, lastError: null, queuedAt: u.at, sentAt: null, deliveredAt: null, readAt: null, acknowledgedAt: null, unknownAt: null, settled: null,
   };
   const at: Partial<Delivery> = u.state === 'acknowledged' ? { acknowledgedAt: u.at } : u.state === 'read' ? { readAt: u.at } : u.state === 'delivered' ? { deliveredAt: u.at } : u.state === 'sent' ? { sentAt: base.sentAt ?? u.at } : u.state === 'unknown' ? { unknownAt: u.at } : {};

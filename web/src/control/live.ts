@@ -4,7 +4,7 @@
  * state: the map reads them at most a few times a second, so 10,000 moving devices cost no renders.
  */
 import type { TenantApi } from '../lib/api';
-import type { DeliveryUpdate, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos, SosAlarm } from '../lib/types';
+import type { DeliveryBatch, Device, DeviceStatus, Fence, FenceEvent, Group, Position, Sos, SosAlarm } from '../lib/types';
 
 export interface FeedItem { id: string; kind: 'fence' | 'status' | 'sos'; type: string; deviceId: string; time: number; lon?: number; lat?: number; text: string }
 
@@ -29,7 +29,7 @@ export class LiveStore {
   devicesVersion = 0;
   private devicesDirty = false;
   private listeners = new Set<Listener>();
-  private deliveryListeners = new Set<(d: DeliveryUpdate) => void>();
+  private deliveryListeners = new Set<(batch: DeliveryBatch) => void>();
   private source: EventSource | undefined;
   private pending: ReturnType<typeof setTimeout> | undefined;
 
@@ -101,9 +101,9 @@ export class LiveStore {
       if (!this.feed.some((f) => f.id === `sos-${alarm.deviceId}-${alarm.sosId}`)) this.feed.unshift(this.sosItem(alarm));
       this.changed(true);
     });
-    source.addEventListener('delivery', (e) => {
-      const d = JSON.parse((e as MessageEvent<string>).data) as DeliveryUpdate;
-      for (const l of this.deliveryListeners) l(d);
+    source.addEventListener('deliveries', (e) => {
+      const batch = JSON.parse((e as MessageEvent<string>).data) as DeliveryBatch;
+      for (const l of this.deliveryListeners) l(batch);
     });
   }
 
@@ -154,7 +154,8 @@ export class LiveStore {
 
   getVersion = (): number => this.version;
 
-  onDelivery(listener: (d: DeliveryUpdate) => void): () => void {
+  /** Listens to `deliveries` events: one call per batch of a message's deliveries that moved. */
+  onDeliveries(listener: (batch: DeliveryBatch) => void): () => void {
     this.deliveryListeners.add(listener);
     return () => this.deliveryListeners.delete(listener);
   }

@@ -46,8 +46,10 @@ export interface Delivery {
   attempts: number | null; lastError: string | null; queuedAt: number; sentAt: number | null; deliveredAt: number | null; readAt: number | null; acknowledgedAt: number | null; unknownAt: number | null;
   settled: { by: string; name: string; at: number; note: string | null } | null;
 }
-/** A `delivery` event on the live stream. */
-export interface DeliveryUpdate { messageId: string; deliveryId: string; channel?: string; deviceId?: string; recipient?: string; state: DeliveryState; response?: string; error?: string; at: number }
+/** One delivery's new state, in a `deliveries` event. */
+export interface DeliveryUpdate { deliveryId: string; channel: string; deviceId?: string; recipient?: string; state: DeliveryState; response?: string; error?: string; at: number }
+/** A `deliveries` event on the live stream: deliveries of one message that moved, up to 500. */
+export interface DeliveryBatch { tenantId: string; messageId: string; updates: DeliveryUpdate[] }
 export interface Rule { id: string; name: string; on: 'enter' | 'exit'; fenceId: string; target: Target; title: string; body: string; priority: string; enabled: boolean; schedule: TimeWindow | null }
 export interface Trip { start: number; end: number; from: { lon: number; lat: number }; to: { lon: number; lat: number }; distanceMetres: number; durationSeconds: number; averageSpeed: number; maxSpeed: number; positions: number }
 export interface Stop { start: number; end: number; lon: number; lat: number; durationSeconds: number; positions: number }
