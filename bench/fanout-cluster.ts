@@ -284,6 +284,7 @@ export async function runClusterFanout(devices: number): Promise<ClusterFanoutRe
           const sent = performance.now();
           const r = await cluster.api<{ id: string }>('POST', `/tenants/${tenant.id}/messages`, { target: { groupIds: groups }, title: 'Fan-out benchmark' });
           if (r.status !== 201) throw new Error(`send answered ${r.status} after ${seconds(sent)} s: ${JSON.stringify(r.body)}`);
+          log(`round ${round + 1}: POST /messages answered 201 after ${seconds(sent)} s`);
           return r.body.id;
         }));
         log(`platform round ${round + 1}: ${platformMs[round]} ms`);

@@ -67,6 +67,12 @@ export interface NatsBusOptions {
    * background consumers short, so that interactive calls are not stuck behind it. Default 128.
    */
   handlers?: number;
+  /**
+   * JetStream publishes waiting for the server's ack at once; more wait their turn in this process.
+   * A burst (100,000 devices dropped at once, each publishing a connection event) otherwise sends
+   * them all and most time out waiting for the server. Default 256.
+   */
+  publishes?: number;
   /** Back-off before a failed message is handed out again, in ms (doubled each time, at most 64×). Default 50. */
   retryDelayMs?: number;
   /** How long the server waits for an ack before it hands the message to another process. Default 30 s. */
@@ -146,6 +152,7 @@ export class NatsBus implements Bus {
   private readonly window: number;
   /** Slots shared by the handlers of every owned consumer (NatsBusOptions.handlers). */
   readonly handlers: Slots;
+  private readonly publishSlots: Slots;
   private readonly streams = new Map<string, Promise<string>>();
   private readonly durables = new Map<string, Durable>();
   private readonly subscriptions = new Set<NatsSubscription>();
@@ -171,6 +178,7 @@ export class NatsBus implements Bus {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.window = options.window ?? 64;
     this.handlers = new Slots(options.handlers ?? 128);
+    this.publishSlots = new Slots(options.publishes ?? 256);
     inProcess.add(this);
   }
 
@@ -207,7 +215,8 @@ export class NatsBus implements Bus {
     const payload = this.encode(data, `topic ${topic.name}`);
     const partition = partitionOf(key, this.partitionCount);
     const subject = `${this.prefix}.${topic.name}.${partition}.${encodeToken(key)}`;
-    const sending = this.js.publish(subject, payload, options.id === undefined ? {} : { msgID: options.id });
+    // FIFO slots keep one key's publishes in order; the server's ack timeout runs only once sent
+    const sending = this.publishSlots.take().then(() => this.js.publish(subject, payload, options.id === undefined ? {} : { msgID: options.id }).finally(() => this.publishSlots.give()));
     this.publishing.add(sending);
     try {
       const ack = await sending;

@@ -169,6 +169,28 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
       assert.ok(stopMs < 2_000, `releasing waits only for the 3 running handlers, not for every message taken (${Math.round(stopMs)} ms)`);
     });
 
+    it('sends at most `publishes` at once and queues the rest, every key still in order', async () => {
+      const t = fresh<{ key: string; i: number }>();
+      const narrow = await NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: 'process-narrow', publishes: 4 });
+      try {
+        const seen: { key: string; i: number }[] = [];
+        const sub = await a.consume(t, 'narrow', (m) => {
+          seen.push(m.data);
+        });
+        // 3,000 at once, as 3,000 devices dropping together publish their connection events
+        await Promise.all(Array.from({ length: 3000 }, (_, i) => narrow.publish(t, `k${i % 3}`, { key: `k${i % 3}`, i })));
+        await eventually(() => seen.length >= 3000, 30_000, '3,000 handled');
+        for (let k = 0; k < 3; k++) {
+          const order = seen.filter((x) => x.key === `k${k}`).map((x) => x.i);
+          assert.equal(order.length, 1000);
+          assert.deepEqual(order, [...order].sort((x, y) => x - y), `order of k${k}`);
+        }
+        await sub.close();
+      } finally {
+        await narrow.close();
+      }
+    });
+
     it('keeps what is published while no process runs a durable consumer, and hands it out when one comes back', async () => {
       const t = fresh<number>();
       const first = await a.consume(t, 'resumes', () => undefined);
