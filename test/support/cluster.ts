@@ -90,8 +90,10 @@ export class Cluster {
   private async launch(proc: Proc, env: Record<string, string> = {}): Promise<void> {
     const child = spawn(process.execPath, ['--enable-source-maps', ...this.nodeArgs, MAIN, '--roles', proc.roles], { env: { ...this.env, PORT: String(proc.port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log = createWriteStream(join(this.logDir, `${proc.name}.log`), { flags: 'a' });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
+    // both into one file: neither may end it (stderr writing after stdout ended it threw), the child's close does
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.once('close', () => log.end());
     proc.child = child;
     proc.starts++;
     proc.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
@@ -163,6 +165,10 @@ export class Cluster {
   /** Stops every process, drops the run's schemas and NATS streams, removes the logs (kept when `keepLogs`, or CLUSTER_KEEP_LOGS=1: then says where). */
   async destroy(keepLogs = process.env.CLUSTER_KEEP_LOGS === '1'): Promise<void> {
     await Promise.all(this.procs.map((p) => this.stop(p)));
+    if (process.env.CLUSTER_KEEP_DATA === '1') {
+      console.log(`# cluster data kept: PostgreSQL schemas ${this.schemaPrefix}*, NATS prefix ${this.prefix}`);
+      return;
+    }
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
