@@ -485,15 +485,15 @@ export class NatsBus implements Bus {
     const startedSeqs = new Set<number>();
     /** Waiting for the backlog, by stream sequence (a second copy of one replaces the first: the newer claim counts). */
     const held = new Map<number, JsMsg>();
-    /** Taken and not started when the partition went: nak'd together, in order, at the end. */
-    const givenBack: JsMsg[] = [];
+    /** Taken and not started when the partition went, by stream sequence (the newest copy of each): nak'd together, in order, at the end. */
+    const givenBack = new Map<number, JsMsg>();
     let newest = partition.handledSeq;
     // drain() relies on handledSeq: everything this process took up to it is done
     const settle = () => {
       let first = Infinity;
       for (const seq of running.values()) first = Math.min(first, seq);
       for (const seq of held.keys()) first = Math.min(first, seq);
-      for (const m of givenBack) first = Math.min(first, m.info.streamSequence);
+      for (const seq of givenBack.keys()) first = Math.min(first, seq);
       partition.handledSeq = first === Infinity ? newest : Math.max(partition.handledSeq, first - 1);
     };
     const start = (m: JsMsg): void => {
@@ -535,7 +535,7 @@ export class NatsBus implements Bus {
         newest = Math.max(newest, m.info.streamSequence);
         if (startedSeqs.has(m.info.streamSequence)) continue; // a second copy of one being handled here: that one acknowledges it
         if (partition.messages !== messages) {
-          givenBack.push(m); // released: the next owner takes it, in order
+          givenBack.set(m.info.streamSequence, m); // released: the next owner takes it, in order
           continue;
         }
         if (backlog && m.info.streamSequence <= backlog.upTo) {
@@ -554,28 +554,28 @@ export class NatsBus implements Bus {
       if (!this.closed) this.options.logger?.error({ err, topic: durable.topic, consumer: partition.consumer }, 'consumer stopped');
     }
     clearInterval(holding);
-    givenBack.push(...held.values());
+    for (const [seq, m] of held) if (!givenBack.has(seq)) givenBack.set(seq, m);
     held.clear();
     const claiming = setInterval(() => {
-      for (const m of givenBack) m.working();
+      for (const m of givenBack.values()) m.working();
     }, Math.max(100, Math.floor(this.ackWaitMs / 3)));
     claiming.unref();
     await Promise.allSettled([...running.keys()]);
     clearInterval(claiming);
-    for (const m of givenBack.sort((a, b) => a.info.streamSequence - b.info.streamSequence)) m.nak();
-    givenBack.length = 0;
+    for (const seq of [...givenBack.keys()].sort((a, b) => a - b)) givenBack.get(seq)!.nak();
+    givenBack.clear();
     settle();
   }
 
   /** Runs the handler on a message until it succeeds or `maxDeliver` attempts failed (then it is dropped, logged). */
-  private async handleInLane(durable: Durable, partition: Partition, m: JsMsg, givenBack: JsMsg[]): Promise<void> {
+  private async handleInLane(durable: Durable, partition: Partition, m: JsMsg, givenBack: Map<number, JsMsg>): Promise<void> {
     if (this.closed || partition.messages === undefined) {
-      givenBack.push(m); // released before its turn: the next owner takes it, behind what its key had before
+      givenBack.set(m.info.streamSequence, m); // released before its turn: the next owner takes it, behind what its key had before
       return;
     }
     for (let attempt = m.info.deliveryCount; ; attempt++) {
       if (!(await this.handlers.take(partition.released)) || this.closed || partition.messages === undefined) {
-        givenBack.push(m); // released while it waited for a slot: the next owner takes it
+        givenBack.set(m.info.streamSequence, m); // released while it waited for a slot: the next owner takes it
         return;
       }
       try {
@@ -584,7 +584,7 @@ export class NatsBus implements Bus {
         return;
       } catch (err) {
         if (this.closed || partition.messages === undefined) {
-          givenBack.push(m); // stopping: the next owner tries again
+          givenBack.set(m.info.streamSequence, m); // stopping: the next owner tries again
           return;
         }
         if (attempt >= durable.maxDeliver) {

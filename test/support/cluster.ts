@@ -162,13 +162,17 @@ export class Cluster {
     return code;
   }
 
-  /** Stops every process, drops the run's schemas and NATS streams, removes the logs (kept when `keepLogs`, or CLUSTER_KEEP_LOGS=1: then says where). */
+  /** Stops every process, drops the run's schemas and NATS streams (kept with CLUSTER_KEEP_DATA=1), removes the logs (kept when `keepLogs`, or CLUSTER_KEEP_LOGS=1); says what it kept. */
   async destroy(keepLogs = process.env.CLUSTER_KEEP_LOGS === '1'): Promise<void> {
     await Promise.all(this.procs.map((p) => this.stop(p)));
-    if (process.env.CLUSTER_KEEP_DATA === '1') {
-      console.log(`# cluster data kept: PostgreSQL schemas ${this.schemaPrefix}*, NATS prefix ${this.prefix}`);
-      return;
-    }
+    if (process.env.CLUSTER_KEEP_DATA === '1') console.log(`# cluster data kept: PostgreSQL schemas ${this.schemaPrefix}*, NATS prefix ${this.prefix}`);
+    else await this.dropData();
+    if (!keepLogs) rmSync(this.logDir, { recursive: true, force: true });
+    else console.log(`# cluster logs kept in ${this.logDir}`);
+  }
+
+  /** Drops the run's PostgreSQL schemas and NATS streams. */
+  private async dropData(): Promise<void> {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
@@ -186,8 +190,6 @@ export class Cluster {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
-    if (!keepLogs) rmSync(this.logDir, { recursive: true, force: true });
-    else console.log(`# cluster logs kept in ${this.logDir}`);
   }
 
   /** A query in one service's schema. */
