@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, serviceReachable, TestDevice } from '../helpers.js';
 import { Cluster, type Proc } from '../support/cluster.js';
+import { consumersIdle } from '../support/nats.js';
 
 const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('PostgreSQL', 5432));
 const DEVICES = 8;
@@ -144,12 +145,18 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       assert.equal(made.status, 201, JSON.stringify(made.body));
       return made.body.id as string;
     };
+    // positions through the geofence, then its fence events through the notification rules: nothing left anywhere
+    const handled = async () => {
+      await eventually(() => consumersIdle(cluster.prefix, 'geofence'), WITHIN_MS, 'the geofence to handle every position');
+      await eventually(() => consumersIdle(cluster.prefix, 'notification-rules'), WITHIN_MS, 'the notification rules to handle every fence event');
+    };
     const alerts = async (name: string) => ((await cluster.api('GET', tp('/messages'))).body as { title: string }[]).filter((m) => m.title.startsWith(`${name}: `)).length;
     try {
       // both notification processes handle enter events of the tenant and cache "no rules on this fence"
       await enter();
       await enter();
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // every one of those enters handled before the rules exist (a late one would alert for them)
+      await handled();
       const first = await rule('first');
       await rule('second');
       // Created in one notification process: each device's next enter, wherever it is handled, alerts
@@ -157,13 +164,14 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       await new Promise((resolve) => setTimeout(resolve, 500));
       await enter();
       await eventually(async () => ((await alerts('first')) === DEVICES && (await alerts('second')) === DEVICES ? true : undefined), WITHIN_MS, `one alert per device (${DEVICES}) for each new rule`);
+      await handled();
       // Deleted in one notification process: the next enters alert for the second rule only. The
       // second rule's alerts say every enter was handled; both rules run in the same handler.
       assert.equal((await cluster.api('DELETE', tp(`/rules/${first}`))).status, 204);
       await new Promise((resolve) => setTimeout(resolve, 500));
       await enter();
       await eventually(async () => ((await alerts('second')) === 2 * DEVICES ? true : undefined), WITHIN_MS, `a second alert per device (${2 * DEVICES}) for the rule kept`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await handled();
       assert.equal(await alerts('first'), DEVICES, 'the deleted rule alerted again in a process that still had it cached');
     } catch (err) {
       failed = true;

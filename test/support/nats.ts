@@ -21,3 +21,27 @@ export async function deleteUnderPrefix(prefix: string): Promise<void> {
     await nc.close();
   }
 }
+
+/**
+ * True when every partition consumer of `durable` (`<durable>_p<n>`) under the prefix has nothing
+ * left: no message waiting and none handed out unacknowledged. A test's "everything published so
+ * far has been handled" across the processes of a cluster.
+ */
+export async function consumersIdle(prefix: string, durable: string): Promise<boolean> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let found = 0;
+    for await (const stream of jsm.streams.names()) {
+      if (!stream.startsWith(`${prefix}_`)) continue;
+      for await (const info of jsm.consumers.list(stream)) {
+        if (!info.name.startsWith(`${durable}_p`)) continue;
+        found++;
+        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      }
+    }
+    return found > 0;
+  } finally {
+    await nc.close();
+  }
+}
