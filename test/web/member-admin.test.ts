@@ -102,8 +102,12 @@ describe('Control Center and member app: SOS, fence attributes, notification adm
     await form.getByRole('radio', { name: 'Always' }).check();
     await form.getByRole('checkbox', { name: 'Enabled', exact: true }).check();
     await form.getByRole('button', { name: 'Save fence' }).click();
+    // the first save's "Saved fence Yard." may still show: wait for the store to have the second one
+    const cleared = await eventually(async () => {
+      const now = (await w.p.api('GET', t(`/fences/${fence.id}`))).body;
+      return now.enabled === true ? now : undefined;
+    }, 15_000, 'the second save of the fence');
     await page.getByText('Saved fence Yard.').waitFor();
-    const cleared = (await w.p.api('GET', t(`/fences/${fence.id}`))).body;
     assert.deepEqual([cleared.tags, cleared.appliesTo, cleared.schedule, cleared.enabled], [[], null, null, true]);
     assert.deepEqual(errors, []);
     await context.close();
