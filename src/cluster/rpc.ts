@@ -15,7 +15,10 @@
  *   coalesced: while a request for the same method (and partition) is in flight, further calls
  *   wait and then leave together as one request `{ b: [args, …] }`, answered `{ r: [answer, …] }`.
  *   Under load that turns one bus round trip per call into one per partition and round trip; alone,
- *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds;
+ *   a call leaves at once. The server starts a batch's calls in order, so per-key order holds.
+ *   These methods are idempotent, so a batch without an answer after HEDGE_MS is asked again while
+ *   the first request is still awaited: one taken by a process that was then killed is otherwise
+ *   never answered, and NATS does not say so (the caller would wait its whole timeout);
  * - an answer over 256 KiB of JSON travels gzipped (`{ z }`), so a bulk answer fits NATS's max_payload;
  *   one still larger gzipped (the members of a 100,000-device group) is answered in parts: the first
  *   comes as the answer with where to fetch the rest (`more`), the answering process keeps the rest
@@ -122,7 +125,18 @@ export interface RemoteOptions<T> {
    * past its budget.
    */
   stopping?: AbortSignal | undefined;
+  /**
+   * For the methods in `batch` (idempotent, the hot path): when a request has no answer after this
+   * long, the same request is sent again while the first is still awaited, and the first answer
+   * wins. A request taken by a process that then died (SIGKILL, a crash) is never answered: NATS
+   * does not tell the caller, so without this the call would wait out its whole timeout. Default
+   * HEDGE_MS; 0 turns it off.
+   */
+  hedgeMs?: number;
 }
+
+/** How long a call of a batched method waits for an answer before asking again (RemoteOptions.hedgeMs). */
+export const HEDGE_MS = 10_000;
 
 /** How long a call in flight may still take once its process began to stop. */
 export const STOPPING_GRACE_MS = 5_000;
@@ -156,8 +170,13 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
     else onStop.add(onAbort);
     return { promise, clear: () => (clearTimeout(timer), onStop.delete(onAbort)) };
   };
-  const send = async (method: string, request: Request, key: string | undefined): Promise<Answer> => {
+  const hedgeMs = options.hedgeMs ?? HEDGE_MS;
+  /** A batch: asked again every hedgeMs without an answer (the batched methods are idempotent). */
+  const sendBatch = (method: string, request: Request, key: string | undefined): Promise<Answer> => {
     const deadline = Date.now() + timeoutMs;
+    return hedgeMs > 0 ? hedged(() => send(method, request, key, deadline), hedgeMs, deadline) : send(method, request, key, deadline);
+  };
+  const send = async (method: string, request: Request, key: string | undefined, deadline = Date.now() + timeoutMs): Promise<Answer> => {
     const giveUp = givenUp(`${name}.${method}`);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -187,7 +206,7 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
         const key = keyOf?.(...args);
         const lane = key === undefined ? -1 : partitionOf(key, partitions);
         let batcher = batchers.get(lane);
-        if (!batcher) batchers.set(lane, (batcher = new Batcher((calls) => send(method, { b: calls.map((c) => c.args) }, calls[0]!.key))));
+        if (!batcher) batchers.set(lane, (batcher = new Batcher((calls) => sendBatch(method, { b: calls.map((c) => c.args) }, calls[0]!.key))));
         return batcher.call(toWire(args) as unknown[], key).then(unwrap);
       };
     } else {
@@ -195,6 +214,39 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
     }
   }
   return proxy as Surface<T, M>;
+}
+
+/**
+ * Runs `attempt`, and again every `everyMs` (until `deadline`) while none has answered; the first
+ * answer wins. Fails as soon as no attempt is running (they all failed: a real error, not a wait).
+ */
+function hedged<T>(attempt: () => Promise<T>, everyMs: number, deadline: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let running = 0;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const launch = () => {
+      timer = undefined;
+      running++;
+      attempt().then(
+        (value) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          running--;
+          if (done || running > 0) return;
+          done = true;
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+      if (!done && Date.now() + everyMs < deadline) timer = setTimeout(launch, everyMs);
+    };
+    launch();
+  });
 }
 
 function unwrap(answer: Answer): unknown {

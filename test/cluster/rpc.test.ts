@@ -9,6 +9,7 @@ import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
 import { serviceReachable } from '../helpers.js';
 import { AppError, invalid } from '../../src/core/errors.js';
+import { connect } from '@nats-io/transport-node';
 import { remote, serve, STOPPING_GRACE_MS } from '../../src/cluster/rpc.js';
 
 class Counter {
@@ -126,5 +127,49 @@ describe('calls to a service in another process', () => {
     assert.ok(waited >= STOPPING_GRACE_MS - 50 && waited < STOPPING_GRACE_MS + 1000, `given up after the grace period, not the 60 s timeout (${waited} ms)`);
     await served.close().catch(() => undefined);
     await bus.close();
+  });
+  it('asks again when a batch has no answer, and the first answer wins (the request went to a process that died)', async () => {
+    const bus = new MemoryBus();
+    let requests = 0;
+    // the first request is taken and never answered, as by a process killed while handling it
+    const dying = { async add(n: number): Promise<number> { return ++requests === 1 ? new Promise<number>(() => undefined) : n * 2; } };
+    const served = await serve(bus, 'dying', dying, ['add'] as const);
+    const hedging = remote<typeof dying, 'add'>(bus, 'dying', ['add'], { batch: ['add'], hedgeMs: 200, timeoutMs: 5_000 });
+    const began = Date.now();
+    assert.equal(await hedging.add(21), 42);
+    assert.ok(Date.now() - began < 1_000, `answered by the second request, not at the timeout (${Date.now() - began} ms)`);
+    assert.equal(requests, 2);
+    requests = 0;
+    const waiting = remote<typeof dying, 'add'>(bus, 'dying', ['add'], { batch: ['add'], hedgeMs: 0, timeoutMs: 1_000 });
+    await assert.rejects(waiting.add(1), /timed out after/, 'without asking again the call waits out its timeout');
+    await served.close();
+    await bus.close();
+  });
+
+  it('on NATS: a batch taken by a responder whose connection then dies is answered by another process', async (t) => {
+    if (!(await serviceReachable('NATS', 4222))) return t.skip('NATS not reachable');
+    const prefix = `rpchedge${process.pid}`;
+    const bus = await NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix });
+    // A process that takes requests and dies before answering: the only responder when the call leaves.
+    const doomed = await connect({ servers: 'nats://127.0.0.1:4222' });
+    let taken = 0;
+    doomed.subscribe(`${prefix}.rpc.svc.counter.add`, { queue: 'responders', callback: () => void taken++ });
+    await doomed.flush();
+    const counter = new Counter();
+    const proxy = remote<Counter, 'add'>(bus, 'counter', ['add'], { batch: ['add'], hedgeMs: 500, timeoutMs: 20_000 });
+    const began = Date.now();
+    const call = proxy.add(4);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(taken, 1, 'the request went to the doomed process');
+    const served = await serve(bus, 'counter', counter, ['add'] as const);
+    await doomed.close(); // killed: NATS never tells the caller
+    try {
+      assert.equal(await call, 8);
+      assert.ok(Date.now() - began < 5_000, `answered after the hedge, not at the 20 s timeout (${Date.now() - began} ms)`);
+      assert.deepEqual(counter.calls, [4]);
+    } finally {
+      await served.close();
+      await bus.close();
+    }
   });
 });
