@@ -252,7 +252,7 @@ export class NatsBus implements Bus {
       if (options.owner) {
         if (options.owner.partitions !== this.partitionCount) throw new Error(`ownership ${options.owner.name} has ${options.owner.partitions} partitions, the bus ${this.partitionCount}`);
         // Only the partitions this process owns, started and stopped as ownership moves.
-        state.detach = await options.owner.attach({ acquire: (p) => this.startPartition(state, state.partitions[p]!), release: (p) => this.stopPartition(state.partitions[p]!) }, 'work');
+        state.detach = await options.owner.attach({ name: `consumer ${durable}`, acquire: (p) => this.startPartition(state, state.partitions[p]!), release: (p) => this.stopPartition(state.partitions[p]!) }, 'work');
       } else {
         for (const partition of state.partitions) await this.startPartition(state, partition);
       }
@@ -357,6 +357,7 @@ export class NatsBus implements Bus {
       const subs = new Map<number, NatsSubscription>();
       const detach = await owner.attach(
         {
+          name: `responder ${subject}`,
           acquire: async (p) => {
             if (subs.has(p) || this.closed) return;
             subs.set(p, listen(`${base}.p${p}`));

@@ -57,6 +57,9 @@ interface Held {
 type Kind = 'state' | 'work';
 
 /** Every ownership of this process, for the gauge below. */
+/** A user's release taking this long is named in the log line of the partition's release. */
+const SLOW_RELEASE_MS = 1000;
+
 const inProcess = new Set<LeasedOwnership>();
 new Gauge({
   name: 'followme_partitions_working',
@@ -131,6 +134,10 @@ export class LeasedOwnership implements Ownership {
 
   owns(partition: number): boolean {
     return this.owned.has(partition);
+  }
+
+  leaving(partition: number): boolean {
+    return this.owned.get(partition)?.leaving !== undefined;
   }
 
   /** Partitions held now (for logs and tests). */
@@ -299,15 +306,23 @@ export class LeasedOwnership implements Ownership {
     void this.enqueue(p, async () => {
       const list = this.active.get(p) ?? [];
       this.active.delete(p);
-      for (const entry of list.filter((e) => e.kind === 'work').reverse()) await entry.user.release(p);
-      for (const entry of list.filter((e) => e.kind === 'state').reverse()) await entry.user.release(p);
+      const began = Date.now();
+      /** Users whose release took a second or more, with how long: what a slow hand-over waited for. */
+      const slow: Record<string, number> = {};
+      for (const entry of [...list.filter((e) => e.kind === 'work').reverse(), ...list.filter((e) => e.kind === 'state').reverse()]) {
+        const at = Date.now();
+        await entry.user.release(p);
+        if (Date.now() - at >= SLOW_RELEASE_MS) slow[entry.user.name ?? `a ${entry.kind} user`] = Date.now() - at;
+      }
       this.owned.delete(p);
       const handBack = lease.leaving === 'handing back';
       if (handBack) {
         const entry = await this.kv.get(this.leaseKey(p)).catch(() => undefined);
         if (entry?.value.owner === this.id) await this.kv.delete(this.leaseKey(p)).catch(() => undefined);
       }
-      this.options.logger?.info({ ownership: this.name, partition: p, handBack }, 'partition released');
+      const ms = Date.now() - began;
+      if (Object.keys(slow).length > 0) this.options.logger?.info({ ownership: this.name, partition: p, handBack, ms, slow }, `partition released after ${ms} ms`);
+      else this.options.logger?.info({ ownership: this.name, partition: p, handBack, ms }, 'partition released');
     });
   }
 

@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from '../core/log.js';
 import { AppError, catalog, type ErrorCode, type FieldProblem } from '../core/errors.js';
-import { partitionOf, type Bus, type Ownership, type Subscription } from '../ports/bus.js';
+import { NotOwner, partitionOf, type Bus, type Ownership, type Subscription } from '../ports/bus.js';
 
 type Method<T> = { [K in keyof T]: T[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof T] & string;
 
@@ -48,6 +48,8 @@ interface Answer {
   e?: WireError;
   /** The answers to a batch, one per call, in order. */
   r?: Answer[];
+  /** Not done: the key's partition is leaving the answering process (NotOwner); ask again, reaching the next owner. */
+  m?: 1;
   /** `z` is the first of `n` parts; fetch parts 1…n-1 of answer `id` on `subject`. */
   more?: { subject: string; id: string; n: number };
 }
@@ -77,6 +79,7 @@ export async function serve<T extends object, M extends Method<T>>(bus: Bus, nam
         try {
           return { v: toWire(await fn(...(fromWire(args) as unknown[]))) };
         } catch (err) {
+          if (err instanceof NotOwner) return { m: 1 };
           if (err instanceof AppError) return { e: { code: err.code, message: err.message, errors: err.errors } };
           throw err;
         }
@@ -183,6 +186,11 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
         try {
           const reply = bus.request<Request, Answer>(subject(name, method), request, Math.max(100, deadline - Date.now()), key === undefined ? {} : { key });
           const answer = await Promise.race([reply, giveUp.promise]);
+          if (answer.m && !stopping?.aborted && Date.now() + 50 < deadline) {
+            // the partition is changing hands: like no responders, ask again in a moment
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))), giveUp.promise]);
+            continue;
+          }
           return unpack(answer.more ? { z: await Promise.race([fetchParts(bus, answer.z!, answer.more, deadline), giveUp.promise]) } : answer);
         } catch (err) {
           const absent = /no responders/.test((err as Error).message);
@@ -206,7 +214,7 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
         const key = keyOf?.(...args);
         const lane = key === undefined ? -1 : partitionOf(key, partitions);
         let batcher = batchers.get(lane);
-        if (!batcher) batchers.set(lane, (batcher = new Batcher((calls) => sendBatch(method, { b: calls.map((c) => c.args) }, calls[0]!.key))));
+        if (!batcher) batchers.set(lane, (batcher = new Batcher((calls) => sendBatch(method, { b: calls.map((c) => c.args) }, calls[0]!.key), timeoutMs)));
         return batcher.call(toWire(args) as unknown[], key).then(unwrap);
       };
     } else {
@@ -250,6 +258,7 @@ function hedged<T>(attempt: () => Promise<T>, everyMs: number, deadline: number)
 }
 
 function unwrap(answer: Answer): unknown {
+  if (answer.m) throw new Error('the partition was being handed on and no owner answered in time');
   if (answer.e) {
     const e = answer.e;
     if (e.code && e.code in catalog) throw new AppError(e.code, e.message, e.errors ?? []);
@@ -262,6 +271,8 @@ interface Call {
   args: unknown[];
   key: string | undefined;
   bytes: number;
+  /** When the caller stops waiting (made + the proxy's timeout): asked again only before it. */
+  deadline: number;
   resolve: (answer: Answer) => void;
   reject: (error: unknown) => void;
 }
@@ -273,12 +284,17 @@ interface Call {
 class Batcher {
   private queue: Call[] = [];
   private inFlight = false;
+  /** Batches in a row with calls answered "ask the next owner" (Answer.m): the pause before the next grows. */
+  private moved = 0;
 
-  constructor(private readonly sendBatch: (calls: Call[]) => Promise<Answer>) {}
+  constructor(
+    private readonly sendBatch: (calls: Call[]) => Promise<Answer>,
+    private readonly timeoutMs: number,
+  ) {}
 
   call(args: unknown[], key: string | undefined): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      this.queue.push({ args, key, bytes: JSON.stringify(args).length, resolve, reject });
+      this.queue.push({ args, key, bytes: JSON.stringify(args).length, deadline: Date.now() + this.timeoutMs, resolve, reject });
       if (!this.inFlight) this.next();
     });
   }
@@ -298,11 +314,21 @@ class Batcher {
         (answer) => {
           const answers = answer.r;
           if (!answers || answers.length !== calls.length) throw new Error(`a batch of ${calls.length} calls was answered with ${answers?.length ?? 'no'} answers`);
-          calls.forEach((c, i) => c.resolve(answers[i]!));
+          // Calls the old owner of a partition did not begin go again first, in their order, to the next owner.
+          const again: Call[] = [];
+          calls.forEach((c, i) => {
+            if (answers[i]!.m && Date.now() + 50 < c.deadline) again.push(c);
+            else c.resolve(answers[i]!);
+          });
+          this.queue.unshift(...again);
+          this.moved = again.length > 0 ? this.moved + 1 : 0;
         },
       )
       .catch((err: unknown) => calls.forEach((c) => c.reject(err)))
-      .finally(() => this.next());
+      .finally(() => {
+        if (this.moved === 0) this.next();
+        else setTimeout(() => this.next(), Math.min(500, 25 * 2 ** (this.moved - 1)));
+      });
   }
 }
 

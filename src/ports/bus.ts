@@ -72,6 +72,8 @@ export interface RequestOptions {
 
 /** Something that works on a partition while this process owns it: consumers, responders, per-key caches. */
 export interface PartitionUser {
+  /** What it is, for the log (e.g. "consumer geofence"): a release that takes long names the users that held it. */
+  name?: string;
   /** The partition is now this process's: load or drop cached state, start work. */
   acquire(partition: number): Promise<void> | void;
   /** The partition is going (or gone) elsewhere: finish work in progress, write back, drop cached state. */
@@ -89,7 +91,22 @@ export interface Ownership {
   readonly partitions: number;
   partitionOf(key: string): number;
   owns(partition: number): boolean;
+  /** Whether the partition is being handed on from this process: work on it in progress finishes, new work goes to the next owner (NotOwner). */
+  leaving(partition: number): boolean;
   attach(user: PartitionUser, kind: 'state' | 'work'): Promise<() => Promise<void>>;
+}
+
+/**
+ * Thrown by a service asked for a key whose partition is leaving this process (Ownership.leaving):
+ * nothing was done, and the caller asks again, reaching the next owner. A stop does not wait for
+ * calls that have not begun, and the next owner, which reads the state this one writes back, does
+ * them in their order.
+ */
+export class NotOwner extends Error {
+  constructor(readonly partition: number) {
+    super(`partition ${partition} is being handed on: ask its next owner`);
+    this.name = 'NotOwner';
+  }
 }
 
 /** FNV-1a over the key modulo `partitions`: the bus's partitions and the ownership's agree on it. */

@@ -23,6 +23,7 @@ function everything(bus: NatsBus): Ownership {
     partitions: bus.partitions,
     partitionOf: (key) => partitionOf(key, bus.partitions),
     owns: () => true,
+    leaving: () => false,
     async attach(user) {
       for (let p = 0; p < bus.partitions; p++) await user.acquire(p);
       return async () => {

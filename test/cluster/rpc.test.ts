@@ -9,6 +9,7 @@ import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { NatsBus } from '../../src/adapters/bus-nats.js';
 import { serviceReachable } from '../helpers.js';
 import { AppError, invalid } from '../../src/core/errors.js';
+import { NotOwner, partitionOf, type Ownership, type PartitionUser } from '../../src/ports/bus.js';
 import { connect } from '@nats-io/transport-node';
 import { remote, serve, STOPPING_GRACE_MS } from '../../src/cluster/rpc.js';
 
@@ -170,6 +171,67 @@ describe('calls to a service in another process', () => {
     } finally {
       await served.close();
       await bus.close();
+    }
+  });
+  it('on NATS: a service handing its partitions on refuses the calls it has not begun; the caller gets them done by the next owner, once each and in order', async (t) => {
+    if (!(await serviceReachable('NATS', 4222))) return t.skip('NATS not reachable');
+    const prefix = `rpcmoved${process.pid}`;
+    const [a, b, caller] = await Promise.all([1, 2, 3].map(() => NatsBus.connect({ servers: 'nats://127.0.0.1:4222', prefix })));
+    /** A keyed service whose calls take turns at one database connection (20 ms each), like the tracker's commits. */
+    class Ledger {
+      readonly done: string[] = [];
+      leavingNow = false;
+      private db: Promise<unknown> = Promise.resolve();
+      constructor(readonly name: string) {}
+      add(key: string, n: number): Promise<string> {
+        const turn = this.db.then(async () => {
+          if (this.leavingNow) throw new NotOwner(0); // not begun: the next owner does it
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          this.done.push(`${key}:${n}`);
+          return this.name;
+        });
+        this.db = turn.catch(() => undefined);
+        return turn;
+      }
+    }
+    const owning = (ledger: Ledger): Ownership => ({
+      name: 'ledger',
+      partitions: 16,
+      partitionOf: (key) => partitionOf(key, 16),
+      owns: () => true,
+      leaving: () => ledger.leavingNow,
+      async attach(user: PartitionUser) {
+        for (let p = 0; p < 16; p++) await user.acquire(p);
+        return async () => {
+          for (let p = 0; p < 16; p++) await user.release(p);
+        };
+      },
+    });
+    const first = new Ledger('first');
+    const second = new Ledger('second');
+    const servedFirst = await serve(a, 'ledger', first, ['add'] as const, { byKey: ['add'], owner: owning(first) });
+    const proxy = remote<Ledger, 'add'>(caller, 'ledger', ['add'], { byKey: { add: (key) => key }, batch: ['add'], timeoutMs: 30_000 });
+    const keys = ['k1', 'k2', 'k3', 'k4'];
+    const calls = keys.flatMap((key) => Array.from({ length: 50 }, (_, n) => proxy.add(key, n)));
+    let servedSecond: Awaited<ReturnType<typeof serve>> | undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const began = Date.now();
+      first.leavingNow = true;
+      await servedFirst.close();
+      const stopMs = Date.now() - began;
+      servedSecond = await serve(b, 'ledger', second, ['add'] as const, { byKey: ['add'], owner: owning(second) });
+      const answers = await Promise.all(calls);
+      assert.ok(first.done.length > 0 && second.done.length > 0, `both owners did some (${first.done.length}, ${second.done.length})`);
+      assert.ok(stopMs < 1_000, `the stop waited only for calls already begun, not for the ${200 - first.done.length} queued (${stopMs} ms; 20 ms each)`);
+      assert.equal(answers.filter((x) => x === 'first').length, first.done.length, 'each call answered by the owner that did it');
+      for (const key of keys) {
+        const order = [...first.done, ...second.done].filter((d) => d.startsWith(`${key}:`)).map((d) => Number(d.split(':')[1]));
+        assert.deepEqual(order, Array.from({ length: 50 }, (_, n) => n), `${key}: each call once, in order, across the hand-over`);
+      }
+    } finally {
+      await servedSecond?.close();
+      await Promise.all([a, b, caller].map((bus) => bus.close()));
     }
   });
 });

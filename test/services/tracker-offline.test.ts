@@ -36,6 +36,9 @@ class FixedOwnership implements Ownership {
   owns(partition: number): boolean {
     return this.owned.has(partition);
   }
+  leaving(): boolean {
+    return false;
+  }
   async attach(user: PartitionUser): Promise<() => Promise<void>> {
     for (const p of this.owned) await user.acquire(p);
     return async () => undefined;

@@ -110,7 +110,7 @@ export class GeofenceService {
         await this.positions.flush();
         this.evaluator.forgetDevices((deviceId) => owner.partitionOf(deviceId) === p);
       };
-      const detach = await owner.attach({ acquire: forget, release: forget }, 'state');
+      const detach = await owner.attach({ name: 'geofence presence', acquire: forget, release: forget }, 'state');
       this.subscriptions.push({ close: detach });
     }
     if (this.options.catchUp) {

@@ -6,7 +6,7 @@ import { invalid, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TenantContext } from '../../core/tenancy.js';
 import type { Fix, Position } from '../../core/types.js';
-import { partitionOf, settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
+import { NotOwner, partitionOf, settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { deviceConnection, deviceStatusChanged, positionAccepted, type DeviceConnection } from './events.js';
 import { GroupCommit } from '../../core/group-commit.js';
@@ -82,6 +82,12 @@ export class TrackerService {
   /** Tenants purged in this process: late events about their devices are dropped, not written back. */
   private readonly purged = new Set<string>();
   private readonly commit: GroupCommit<Pending, AppendStatus>;
+  /**
+   * Loads of devices' state not cached here, together: after a hand-over every device of the
+   * partition is new to this process, and one query per device would queue its ingests behind the
+   * database's connections.
+   */
+  private readonly loads = new GroupCommit<DeviceRef, DeviceState>((devices) => this.loadStates(devices), 0, 500);
   private readonly log: PositionLog;
   private readonly timers: NodeJS.Timeout[] = [];
   private subscription: Subscription | undefined;
@@ -108,7 +114,7 @@ export class TrackerService {
     const owner = this.options.ownership;
     if (owner) {
       // State of a partition is loaded from the store by whichever process owns it now.
-      this.detach = await owner.attach({ acquire: (p) => this.forget(owner, p), release: (p) => this.forget(owner, p) }, 'state');
+      this.detach = await owner.attach({ name: 'tracker state', acquire: (p) => this.forget(owner, p), release: (p) => this.forget(owner, p) }, 'state');
     }
     this.subscription = await this.bus.consume(deviceConnection, 'tracker-status', (m) => this.onConnection(m.data), { owner });
     this.settingsSubscription = await this.bus.subscribe(settingsChanged, (m) => {
@@ -147,8 +153,11 @@ export class TrackerService {
    * fix, in the order given, once everything accepted is committed.
    */
   async ingest(device: DeviceRef, fixes: Fix[]): Promise<IngestResult[]> {
+    this.refuseIfLeaving(device);
     const receivedAt = Date.now();
     const [settings, state] = await Promise.all([this.settingsOf(device.tenantId), this.stateOf(device)]);
+    // Nothing judged or written yet: a partition handed on meanwhile leaves these fixes to its next owner.
+    this.refuseIfLeaving(device);
     const results: IngestResult[] = new Array(fixes.length);
     const toStore: Pending[] = [];
     const timeOf = (i: number) => (Number.isFinite(fixes[i]!.time) ? fixes[i]!.time : -Infinity);
@@ -203,6 +212,18 @@ export class TrackerService {
     }
     if (motionChanged || backOnline) await this.publishStatus(state.status, settings);
     return results;
+  }
+
+  /**
+   * Once the device's partition is being handed on (a stop, a rebalance), a new ingest is refused
+   * (NotOwner) and its caller asks the next owner: the hand-over waits only for the ingests already
+   * judged, not for every one queued behind the database.
+   */
+  private refuseIfLeaving(device: DeviceRef): void {
+    const owner = this.options.ownership;
+    if (!owner) return;
+    const p = owner.partitionOf(device.deviceId);
+    if (owner.leaving(p)) throw new NotOwner(p);
   }
 
   /** Writes back and drops the cached state of the devices in a partition (ownership moves). */
@@ -381,19 +402,29 @@ export class TrackerService {
   private stateOf(device: DeviceRef): Promise<DeviceState> {
     let loading = this.devices.get(device.deviceId);
     if (!loading) {
-      loading = (async (): Promise<DeviceState> => {
-        const [last, status] = await Promise.all([
-          this.db.selectFrom('last_known').select(['time', 'lon', 'lat']).where('device_id', '=', device.deviceId).executeTakeFirst(),
-          this.db.selectFrom('device_status').selectAll().where('device_id', '=', device.deviceId).executeTakeFirst(),
-        ]);
-        const record = status ? fromStatusRow(status) : emptyStatus(device.tenantId, device.deviceId);
-        const previous = last && { time: last.time, lon: last.lon, lat: last.lat, storedTime: last.time, moving: record.motion === 'moving' };
-        return { previous, status: record };
-      })();
+      loading = this.loads.submit([device]).then(([state]) => state!);
       this.devices.set(device.deviceId, loading);
       loading.catch(() => this.devices.delete(device.deviceId));
     }
     return loading;
+  }
+
+  /** The stored state of devices not cached here, two statements for all of them. */
+  private async loadStates(devices: DeviceRef[]): Promise<DeviceState[]> {
+    const ids = [...new Set(devices.map((d) => d.deviceId))];
+    const [lasts, statuses] = await Promise.all([
+      this.db.selectFrom('last_known').select(['device_id', 'time', 'lon', 'lat']).where('device_id', 'in', ids).execute(),
+      this.db.selectFrom('device_status').selectAll().where('device_id', 'in', ids).execute(),
+    ]);
+    const lastOf = new Map(lasts.map((r) => [r.device_id, r]));
+    const statusOf = new Map(statuses.map((r) => [r.device_id, r]));
+    return devices.map((device) => {
+      const last = lastOf.get(device.deviceId);
+      const status = statusOf.get(device.deviceId);
+      const record = status ? fromStatusRow(status) : emptyStatus(device.tenantId, device.deviceId);
+      const previous = last && { time: last.time, lon: last.lon, lat: last.lat, storedTime: last.time, moving: record.motion === 'moving' };
+      return { previous, status: record };
+    });
   }
 
   // ---- retention ----
