@@ -250,7 +250,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     local.client = new ClientService(await open<ClientDB>('client', clientMigrations), bus);
     generatedAdminKey = await local.client.ensureAdminKey(config.adminKey);
   }
-  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice', 'peopleOf', 'resolveDevices'], stopping });
+  const client: ClientApi = local.client ?? remote<ClientService, (typeof clientMethods)[number]>(bus, 'client', clientMethods, { batch: ['authenticateDevice', 'peopleOf', 'resolveDevices'], stopping, logger });
   const trackerOwnership = has('tracker') ? await ownership('tracker') : undefined;
   if (has('tracker')) {
     const trackerStore = await open<TrackerDB>('tracker', trackerMigrations);
@@ -265,6 +265,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       batch: trackerByKey,
       partitions: cluster ? (bus as NatsBus).partitions : undefined,
       stopping,
+      logger,
     });
   const sharing: SharingApi = local.sharing ?? remote<Sharing, (typeof sharingMethods)[number]>(bus, 'sharing', sharingMethods, { stopping });
   if (has('geofence')) {
@@ -275,7 +276,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
       catchUp: !cluster && config.catchUp === 'on' && local.tracker ? positionsOf(local.tracker) : undefined,
     });
   }
-  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'], stopping });
+  const geofence: GeofenceApi = local.geofence ?? remote<GeofenceService, (typeof geofenceMethods)[number]>(bus, 'geofence', geofenceMethods, { batch: ['nearestBoundary'], stopping, logger });
   if (has('notification')) {
     local.notification = new NotificationService(
       await open<NotificationDB>('notification', notificationMigrations),
@@ -291,7 +292,7 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     );
   }
   const notification: NotificationApi =
-    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'], stopping });
+    local.notification ?? remote<NotificationService, (typeof notificationMethods)[number]>(bus, 'notification', notificationMethods, { batch: ['pendingFor', 'markSent', 'receipt'], stopping, logger });
   const webhooks: WebhooksApi = local.notification?.webhooks ?? remote<Webhooks, (typeof webhookMethods)[number]>(bus, 'webhooks', webhookMethods, { stopping });
 
   // ---- the HTTP listener: edge and api, and in every process /healthz, /readyz, /metrics ----

@@ -344,10 +344,13 @@ export class NatsBus implements Bus {
           inFlight.add(answering);
         },
       });
-    // Stops taking requests, then waits for the answers in progress.
+    // Stops taking requests, then waits for the answers in progress (said in the log when that takes a while).
     const quiesce = async (sub: NatsSubscription): Promise<void> => {
       await sub.drain();
+      const slow = setTimeout(() => this.options.logger?.info({ subject, inFlight: inFlight.size }, `${subject}: still answering ${inFlight.size} requests after ${SLOW_QUIESCE_MS} ms of stopping`), SLOW_QUIESCE_MS);
+      slow.unref();
       await Promise.allSettled([...inFlight]);
+      clearTimeout(slow);
     };
     let responder: { close(): Promise<void> };
     if (options.owner) {
@@ -756,6 +759,9 @@ class NatsKeyValue<T> implements KeyValue<T> {
     return keys;
   }
 }
+
+/** A responder stopping that still answers requests after this long says so in the log. */
+const SLOW_QUIESCE_MS = 2000;
 
 /** Dot-separated tokens of letters, digits, "-" and "_": safe as part of a NATS subject. */
 const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;

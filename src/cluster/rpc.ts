@@ -136,7 +136,12 @@ export interface RemoteOptions<T> {
    * HEDGE_MS; 0 turns it off.
    */
   hedgeMs?: number;
+  /** Where a batch asked again (no answer after hedgeMs) is logged, at info. */
+  logger?: Logger | undefined;
 }
+
+/** A call answered after this long is logged (RemoteOptions.logger), with how many times it found nobody to answer. */
+const SLOW_CALL_MS = 5_000;
 
 /** How long a call of a batched method waits for an answer before asking again (RemoteOptions.hedgeMs). */
 export const HEDGE_MS = 10_000;
@@ -177,10 +182,17 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
   /** A batch: asked again every hedgeMs without an answer (the batched methods are idempotent). */
   const sendBatch = (method: string, request: Request, key: string | undefined): Promise<Answer> => {
     const deadline = Date.now() + timeoutMs;
-    return hedgeMs > 0 ? hedged(() => send(method, request, key, deadline), hedgeMs, deadline) : send(method, request, key, deadline);
+    if (hedgeMs <= 0) return send(method, request, key, deadline);
+    const began = Date.now();
+    let attempts = 0;
+    return hedged(() => {
+      if (attempts++ > 0) options.logger?.info({ service: name, method, calls: 'b' in request ? request.b.length : 1, attempt: attempts, ms: Date.now() - began }, `${name}.${method} had no answer after ${Date.now() - began} ms; asking again`);
+      return send(method, request, key, deadline);
+    }, hedgeMs, deadline);
   };
   const send = async (method: string, request: Request, key: string | undefined, deadline = Date.now() + timeoutMs): Promise<Answer> => {
     const giveUp = givenUp(`${name}.${method}`);
+    const began = Date.now();
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -191,7 +203,9 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
             await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))), giveUp.promise]);
             continue;
           }
-          return unpack(answer.more ? { z: await Promise.race([fetchParts(bus, answer.z!, answer.more, deadline), giveUp.promise]) } : answer);
+          const unpacked = unpack(answer.more ? { z: await Promise.race([fetchParts(bus, answer.z!, answer.more, deadline), giveUp.promise]) } : answer);
+          if (Date.now() - began >= SLOW_CALL_MS) options.logger?.info({ service: name, method, ms: Date.now() - began, attempts: attempt + 1 }, `${name}.${method} answered after ${Date.now() - began} ms`);
+          return unpacked;
         } catch (err) {
           const absent = /no responders/.test((err as Error).message);
           if (absent && stopping?.aborted) throw new Error(`no responders for ${name}.${method}, and this process is stopping: not waiting for one`, { cause: err });
