@@ -753,10 +753,16 @@ class NatsKeyValue<T> implements KeyValue<T> {
     await this.kv.delete(encodeToken(key));
   }
 
+  /**
+   * Each key once. The server's listing is a consumer over the bucket's stream: a key written while
+   * the listing runs comes again (a member entry renewed, a lease taken), and counted twice it made
+   * a process see ten members where there were two, take a fifth of its share, and hand partitions
+   * back and forth every few seconds.
+   */
   async keys(): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(decodeToken(key));
-    return keys;
+    const keys = new Set<string>();
+    for await (const key of await this.kv.keys()) keys.add(decodeToken(key));
+    return [...keys];
   }
 }
 

@@ -128,6 +128,7 @@ export interface KeyValue<T> {
   /** Writes only when the stored revision is `revision` (0: only when absent); false otherwise. */
   update(key: string, value: T, revision: number): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /** The keys holding a value, each once (also while others write: the leases count members by it). */
   keys(): Promise<string[]>;
 }
 

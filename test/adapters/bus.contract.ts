@@ -174,6 +174,23 @@ export function busContract(name: string, open: () => Promise<Bus>): void {
       assert.equal((await kv.get('a b/c'))?.value, 1);
     });
 
+    it('lists each key-value key once, also while the keys are written during the listing', async () => {
+      const kv = await bus.kv<number>(`contract_busy_${name}_${Date.now()}`.replace(/[^a-z0-9_]/gi, '_'));
+      const keys = Array.from({ length: 1000 }, (_, i) => `member.${i}`);
+      await Promise.all(keys.map((key) => kv.put(key, 0)));
+      for (let round = 1; round <= 3; round++) {
+        // renewals landing while the listing runs, as every process's member entry and leases do
+        let listing = true;
+        const writing = (async () => {
+          for (let i = 0; listing; i++) await Promise.all(keys.slice((i * 50) % 1000, ((i * 50) % 1000) + 50).map((key) => kv.put(key, round)));
+        })();
+        const listed = await kv.keys().finally(() => (listing = false));
+        await writing;
+        assert.equal(listed.length, new Set(listed).size, `round ${round}: ${listed.length - new Set(listed).size} keys listed twice`);
+        assert.deepEqual([...listed].sort(), [...keys].sort());
+      }
+    });
+
     it('drains what handlers publish while draining, too', async () => {
       const first = fresh<number>();
       const second = fresh<number>();
