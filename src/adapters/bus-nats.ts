@@ -520,6 +520,7 @@ export class NatsBus implements Bus {
     };
     const release = () => {
       if (!backlog || (backlog.count > 0 && Date.now() < backlog.until)) return;
+      if (backlog.count > 0) this.options.logger?.info({ topic: durable.topic, consumer: partition.consumer, missing: backlog.count, upTo: backlog.upTo, held: held.size }, 'backlog of the previous owner not all back after two ack waits; starting what is here');
       backlog = undefined;
       clearInterval(holding);
       const ready = [...held.values()].sort((a, b) => a.info.streamSequence - b.info.streamSequence);

@@ -101,6 +101,8 @@ export class Evaluator {
     const last = await this.lastEvaluated(p.deviceId);
     if (last !== undefined && p.time <= last) {
       evaluations.inc({ outcome: 'skipped_late' });
+      // older than what was evaluated (not a copy of it): a device's late fix, or positions out of order
+      if (p.time < last) this.logger.info({ deviceId: p.deviceId, time: p.time, evaluatedUpTo: last }, 'position older than the last evaluated one of its device: skipped');
       if (p.time === last) await this.republish(p);
       return;
     }
