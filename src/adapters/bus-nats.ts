@@ -527,10 +527,26 @@ export class NatsBus implements Bus {
       held.clear();
       for (const m of ready) start(m);
     };
-    // While the backlog comes back, held messages keep their claim; past `until` they go anyway
-    // (the missing ones were acknowledged late by the previous owner, or given up by the server).
+    // While the backlog comes back, held messages keep their claim. Every tick the server says how
+    // many messages are handed out and not acknowledged: once those are all held here, the rest of
+    // the backlog was acknowledged late by the previous owner (finishing its last handlers) and will
+    // not come back, so waiting on for it would only stall the partition. Past `until` they go anyway.
+    let asking = false;
     const holding = setInterval(() => {
       for (const m of held.values()) m.working();
+      if (backlog && backlog.count > 0 && !asking) {
+        asking = true;
+        this.jsm.consumers
+          .info(durable.stream, partition.consumer)
+          .then((info) => {
+            if (backlog && info.num_ack_pending <= held.size) {
+              backlog.count = 0;
+              release();
+            }
+          })
+          .catch(() => undefined) // asked again at the next tick
+          .finally(() => (asking = false));
+      }
       release();
     }, Math.max(100, Math.min(1000, Math.floor(this.ackWaitMs / 3))));
     holding.unref();
