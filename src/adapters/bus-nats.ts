@@ -588,19 +588,20 @@ export class NatsBus implements Bus {
     settle();
   }
 
-  /** Runs the handler on a message until it succeeds or `maxDeliver` attempts failed (then it is dropped, logged). */
+  /** Runs the handler on a message until it succeeds or `maxDeliver` attempts in this process failed (then it is dropped, logged). */
   private async handleInLane(durable: Durable, partition: Partition, m: JsMsg, givenBack: Map<number, JsMsg>): Promise<void> {
     if (this.closed || partition.messages === undefined) {
       givenBack.set(m.info.streamSequence, m); // released before its turn: the next owner takes it, behind what its key had before
       return;
     }
-    for (let attempt = m.info.deliveryCount; ; attempt++) {
+    // the server's delivery count also counts hand-overs: attempts are counted here
+    for (let attempt = 1; ; attempt++) {
       if (!(await this.handlers.take(partition.released)) || this.closed || partition.messages === undefined) {
         givenBack.set(m.info.streamSequence, m); // released while it waited for a slot: the next owner takes it
         return;
       }
       try {
-        await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: attempt - 1 });
+        await durable.handler({ topic: durable.topic, key: keyOf(m.subject), data: m.json<unknown>(), redelivered: m.info.deliveryCount - 1 + attempt - 1 });
         m.ack();
         return;
       } catch (err) {
@@ -672,7 +673,12 @@ export class NatsBus implements Bus {
       deliver_policy: DeliverPolicy.All,
       ack_policy: AckPolicy.Explicit,
       ack_wait: this.ackWaitMs * NS,
-      max_deliver: maxDeliver,
+      // An owned partition's messages are handed out again at every hand-over (given back, or held
+      // by a killed owner), which the server counts as deliveries: with max_deliver 10, a message
+      // waiting behind its key through ten hand-overs was dropped without a handler ever failing on
+      // it. Failures are counted by the owner itself (handleInLane); the server's limit only stops a
+      // message that kills every process taking it.
+      max_deliver: window > 1 ? OWNED_MAX_DELIVER : maxDeliver,
       max_ack_pending: window,
     };
   }
@@ -782,6 +788,9 @@ class NatsKeyValue<T> implements KeyValue<T> {
     return [...keys];
   }
 }
+
+/** The server's delivery limit for owned partitions' consumers (consumerConfig): far beyond any run of hand-overs. */
+const OWNED_MAX_DELIVER = 1000;
 
 /** A responder stopping that still answers requests after this long says so in the log. */
 const SLOW_QUIESCE_MS = 2000;

@@ -163,6 +163,31 @@ describe('NATS bus', { skip: !up && 'NATS is not reachable on 127.0.0.1:4222' },
       await handOver(100_000);
     });
 
+    it('hands a message over as often as its partition moves: given back is not a failed attempt', async () => {
+      const t = fresh<number>();
+      const processes = await Promise.all(['one', 'two'].map((name) => NatsBus.connect({ servers: NATS_URL, prefix, retryDelayMs: 5, name: `process-${name}`, ackWaitMs: 1500 })));
+      const seen: number[] = [];
+      const handler = async (m: { data: number }) => {
+        await sleep(100);
+        seen.push(m.data);
+      };
+      try {
+        // One device's 12 messages; each hand-over starts the next one and gives the rest back, so
+        // the last is handed out 11 times: with the server's max_deliver at 3 it used to be dropped.
+        for (let round = 0; seen.length < 12; round++) {
+          assert.ok(round < 30, `handled after ${round} hand-overs: ${JSON.stringify(seen)}`);
+          const bus = processes[round % 2]!;
+          const sub = await bus.consume(t, 'moves', handler, { owner: everything(bus), maxDeliver: 3 });
+          if (round === 0) for (let i = 0; i < 12; i++) await bus.publish(t, 'k', i); // the stream keeps what a consumer is there for
+          await eventually(() => seen.length > round || seen.length === 12, 10_000, `message ${round} handled`);
+          await sub.close();
+        }
+        assert.deepEqual(seen, Array.from({ length: 12 }, (_, i) => i), 'each once, in order');
+      } finally {
+        await Promise.all(processes.map((p) => p.close()));
+      }
+    });
+
     it('runs at most `handlers` owned handlers at once per process; released while waiting for a slot, messages go to the next owner at once', async () => {
       // 400 messages in flight over 16 partitions, 3 slots: most are waiting when the partitions go
       const { most, stopMs } = await handOver(3);
