@@ -215,7 +215,9 @@ export class LeasedOwnership implements Ownership {
   private async renew(): Promise<void> {
     const now = Date.now();
     // Self-fencing first: a lease we could not renew for most of its ttl is no longer ours to use.
-    for (const [p, lease] of this.owned) if (lease.leaving !== 'lost' && lease.validUntil - this.ttlMs / 3 <= now) this.leave(p, 'lost');
+    const fenced = [...this.owned].filter(([, lease]) => lease.leaving !== 'lost' && lease.validUntil - this.ttlMs / 3 <= now).map(([p]) => p);
+    if (fenced.length > 0) this.options.logger?.warn({ ownership: this.name, partitions: fenced, ttlMs: this.ttlMs }, `leases not renewed for ${Math.round((2 * this.ttlMs) / 3)} ms: stopping work on ${fenced.length} partitions (their next owner takes them once they expire)`);
+    for (const p of fenced) this.leave(p, 'lost');
     // Stopping: leases being handed back are still renewed until they are deleted, nothing more.
     if (!this.stopped) await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
     await Promise.all([...this.owned].filter(([, lease]) => lease.leaving !== 'lost').map(([p]) => this.renewLease(p)));
