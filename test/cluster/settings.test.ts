@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { eventually, serviceReachable, TestDevice } from '../helpers.js';
 import { Cluster, type Proc } from '../support/cluster.js';
 import { consumersIdle } from '../support/nats.js';
+import { startReceiver } from '../support/receivers.js';
 
 const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('PostgreSQL', 5432));
 const DEVICES = 8;
@@ -173,6 +174,26 @@ describe('tracking settings changed through the api process, in a cluster', { sk
       await eventually(async () => ((await alerts('second')) === 2 * DEVICES ? true : undefined), WITHIN_MS, `a second alert per device (${2 * DEVICES}) for the rule kept`);
       await handled();
       assert.equal(await alerts('first'), DEVICES, 'the deleted rule alerted again in a process that still had it cached');
+
+      // Webhook subscriptions are cached the same way (each fence event a lookup, not a query):
+      // one created now gets every device's next enter, whichever process handles it; disabled, none.
+      const receiver = await startReceiver((_req, res) => res.writeHead(204).end());
+      try {
+        const hook = await cluster.api('POST', tp('/webhooks'), { url: receiver.url, events: ['enter'], fenceIds: [fence.body.id] });
+        assert.equal(hook.status, 201, JSON.stringify(hook.body));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await enter();
+        await eventually(() => (receiver.requests.length === DEVICES ? true : undefined), WITHIN_MS, `one webhook request per device (${DEVICES}) for the new subscription`);
+        assert.equal((await cluster.api('PATCH', tp(`/webhooks/${hook.body.id}`), { enabled: false })).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await enter();
+        await handled();
+        await eventually(() => consumersIdle(cluster.prefix, 'notification-webhooks'), WITHIN_MS, 'the webhook consumer to handle every fence event');
+        const [held] = await cluster.query<{ n: string }>('notification', `select count(*) as n from webhook_deliveries where webhook_id = '${hook.body.id}'`);
+        assert.equal(Number(held!.n), DEVICES, 'a disabled subscription took no more events in a process that still had it cached');
+      } finally {
+        await receiver.close();
+      }
     } catch (err) {
       failed = true;
       throw err;

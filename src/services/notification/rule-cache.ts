@@ -1,5 +1,5 @@
 /**
- * The enabled rules of each tenant, held per process so that a fence event or a position costs a
+ * The enabled rules of each tenant (and, through TenantCache, its webhook subscriptions), held per process so that a fence event or a position costs a
  * map lookup instead of a store query. A tenant's entry is dropped when any process changes its
  * rules (`settings.changed` {service:"notification"}: a rule created or deleted, tenant import or
  * purge) and reloaded after `ttlMs` anyway, should that signal be missed (it is at most once, e.g.
@@ -30,34 +30,45 @@ export class TenantRules {
 const NONE: readonly Rule[] = Object.freeze([]);
 const keyOf = (on: RuleTrigger, fenceId: string | null) => `${on}\u0000${fenceId ?? ''}`;
 
-/** Per-tenant rules with one load in flight per tenant; `drop` forgets a tenant (its next lookup reads the store again). */
-export class RuleCache {
-  private readonly tenants = new Map<string, { rules: Promise<TenantRules>; until: number }>();
+/**
+ * Something per tenant read from the store, with one load in flight per tenant, kept `ttlMs`;
+ * `drop` forgets a tenant (its next lookup reads the store again). The rules and the webhook
+ * subscriptions of a tenant are held this way, both dropped on `settings.changed`.
+ */
+export class TenantCache<T> {
+  private readonly tenants = new Map<string, { value: Promise<T>; until: number }>();
 
   constructor(
-    /** Reads a tenant's enabled rules from the store. */
-    private readonly load: (tenantId: string) => Promise<Rule[]>,
+    /** Reads a tenant's entry from the store. */
+    private readonly load: (tenantId: string) => Promise<T>,
     private readonly ttlMs: number,
   ) {}
 
-  /** The tenant's enabled rules: from the cache while fresh, else read once (concurrent callers share the read). */
-  get(tenantId: string, now = Date.now()): Promise<TenantRules> {
+  /** The tenant's entry: from the cache while fresh, else read once (concurrent callers share the read). */
+  get(tenantId: string, now = Date.now()): Promise<T> {
     const cached = this.tenants.get(tenantId);
-    if (cached && cached.until > now) return cached.rules;
-    const entry = { rules: this.load(tenantId).then((rules) => new TenantRules(rules)), until: now + this.ttlMs };
+    if (cached && cached.until > now) return cached.value;
+    const entry = { value: this.load(tenantId), until: now + this.ttlMs };
     this.tenants.set(tenantId, entry);
     // a failed read is not kept: the next lookup tries again (the caller sees this one's error)
-    entry.rules.catch(() => {
+    entry.value.catch(() => {
       if (this.tenants.get(tenantId) === entry) this.tenants.delete(tenantId);
     });
-    return entry.rules;
+    return entry.value;
   }
 
   /**
-   * Forgets the tenant's rules. A read already in flight keeps answering the callers that asked
+   * Forgets the tenant's entry. A read already in flight keeps answering the callers that asked
    * before (they were handling events from before the change), but is not kept for later ones.
    */
   drop(tenantId: string): void {
     this.tenants.delete(tenantId);
+  }
+}
+
+/** Per-tenant enabled rules, by trigger and fence. */
+export class RuleCache extends TenantCache<TenantRules> {
+  constructor(load: (tenantId: string) => Promise<Rule[]>, ttlMs: number) {
+    super(async (tenantId) => new TenantRules(await load(tenantId)), ttlMs);
   }
 }

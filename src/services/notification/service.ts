@@ -282,7 +282,9 @@ export class NotificationService {
     phases.begin('settings subscription');
     this.subscriptions.push(
       await this.bus.subscribe(settingsChanged, (m) => {
-        if (m.data.service === 'notification') this.rules.drop(m.data.tenantId);
+        if (m.data.service !== 'notification') return;
+        this.rules.drop(m.data.tenantId);
+        this.webhooks.forget(m.data.tenantId);
       }),
     );
     this.outbox.start();
@@ -758,6 +760,7 @@ export class NotificationService {
   /** Drops the cached rules here and, through `settings.changed`, in every other notification process. */
   private async rulesChanged(tenantId: string): Promise<void> {
     this.rules.drop(tenantId);
+    this.webhooks.forget(tenantId); // an import or purge changes the subscriptions too
     await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'notification', what: 'rules' });
   }
 

@@ -12,9 +12,10 @@ import { AppError, invalid, notFound } from '../../core/errors.js';
 import { newId, newSecret } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { systemContext, type TenantContext } from '../../core/tenancy.js';
-import type { Bus, Ownership, Subscription } from '../../ports/bus.js';
+import { settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
 import { TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
+import { TenantCache } from './rule-cache.js';
 import type { NotificationDB } from './schema.js';
 import { WebhookWorker, type WebhookSettings } from './webhook-worker.js';
 
@@ -95,9 +96,14 @@ export interface WebhookResolvers {
 type Row = NotificationDB['webhooks'];
 type DeliveryRow = NotificationDB['webhook_deliveries'];
 
+/** Cached subscriptions are read again after this long even without a `settings.changed` signal. */
+const ENABLED_TTL_MS = 60_000;
+
 export class Webhooks {
   private subscription: Subscription | undefined;
   private readonly worker: WebhookWorker;
+  /** Each tenant's enabled subscriptions: a fence event costs a lookup, not a query (24,000 events in a chaos run). */
+  private readonly enabled: TenantCache<Webhook[]>;
 
   constructor(
     private readonly store: Store<NotificationDB>,
@@ -107,6 +113,18 @@ export class Webhooks {
     settings: WebhookSettings,
   ) {
     this.worker = new WebhookWorker(store.db, settings, logger);
+    this.enabled = new TenantCache(async (tenantId) => (await new TenantScope(this.db, tenantId).selectFrom('webhooks').selectAll().where('enabled', '=', 1).execute()).map(toWebhook), ENABLED_TTL_MS);
+  }
+
+  /** Forgets a tenant's cached subscriptions (`settings.changed` from any process, a tenant imported or purged). */
+  forget(tenantId: string): void {
+    this.enabled.drop(tenantId);
+  }
+
+  /** Drops the cached subscriptions here and, through `settings.changed`, in every other notification process. */
+  private async changed(tenantId: string): Promise<void> {
+    this.enabled.drop(tenantId);
+    await this.bus.publish(settingsChanged, tenantId, { tenantId, service: 'notification', what: 'webhooks' });
   }
 
   private get db(): Kysely<NotificationDB> {
@@ -143,6 +161,7 @@ export class Webhooks {
     const now = Date.now();
     const row: Omit<Row, 'tenant_id'> = { id: newId('whk'), url: w.url, secret: `whsec_${newSecret()}`, description: w.description, events: JSON.stringify(w.events), fence_ids: ids(w.fenceIds), device_ids: ids(w.deviceIds), group_ids: ids(w.groupIds), enabled: w.enabled ? 1 : 0, created_at: now, updated_at: now };
     await this.scope(ctx).insert('webhooks', row);
+    await this.changed(ctx.tenantId);
     return { ...toWebhook({ ...row, tenant_id: ctx.tenantId }), secret: row.secret };
   }
 
@@ -171,6 +190,7 @@ export class Webhooks {
       .set({ url: w.url, description: w.description, events: JSON.stringify(w.events), fence_ids: ids(w.fenceIds), device_ids: ids(w.deviceIds), group_ids: ids(w.groupIds), enabled: w.enabled ? 1 : 0, updated_at: Date.now() })
       .where('id', '=', id)
       .execute();
+    await this.changed(ctx.tenantId);
     if (w.enabled) this.worker.kick(); // deliveries held while it was disabled go now
     return this.get(ctx, id);
   }
@@ -185,6 +205,7 @@ export class Webhooks {
       await scope.deleteFrom('webhook_deliveries').where('webhook_id', '=', id).execute();
       await scope.deleteFrom('webhooks').where('id', '=', id).execute();
     });
+    await this.changed(ctx.tenantId);
   }
 
   /** The signing secret, for an admin who lost it (as Stripe's "reveal"). */
@@ -272,7 +293,7 @@ export class Webhooks {
   /** One geofence event: a delivery for each enabled subscription that wants it, once however often the event comes. */
   private async take(event: FenceEvent): Promise<void> {
     const ctx = systemContext(event.tenantId);
-    const hooks = (await this.scope(ctx).selectFrom('webhooks').selectAll().where('enabled', '=', 1).execute()).map(toWebhook);
+    const hooks = await this.enabled.get(event.tenantId);
     const rows: DeliveryRow[] = [];
     const now = Date.now();
     for (const hook of hooks) {
