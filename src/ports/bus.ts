@@ -51,7 +51,7 @@ export interface Subscription {
 }
 
 export interface ConsumeOptions {
-  /** Give up after this many attempts and log the message as dead. Default 10. */
+  /** Give up after this many failed attempts and log the message as dead. Default 10. (With an owner: attempts in one owner; hand-overs do not count.) */
   maxDeliver?: number;
   /**
    * Cluster: consume only the partitions this process owns (see Ownership), so that the state a
