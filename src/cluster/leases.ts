@@ -3,7 +3,7 @@
  * `partitions` of a key space (`tracker`, `geofence`) is held by at most one process at a time.
  *
  * - A lease is the KV entry `<name>.p<n>` = { owner, expires }; it is taken with compare-and-set on
- *   the entry's revision (create when absent), renewed by its owner every ttl/3 the same way, and may
+ *   the entry's revision (create when absent), renewed by its owner every ttl/5 the same way, and may
  *   be taken by another process only once `expires` has passed (wall clock: hosts need clocks within
  *   a fraction of the ttl of each other, which NTP gives).
  * - Members announce themselves as `<name>.m.<id>` = { expires }; each process aims at its fair share,
@@ -11,7 +11,8 @@
  *   back partitions above it (gracefully: work stops, state is written back, then the lease is deleted).
  * - A process that cannot renew a lease (lost to another, or the KV unreachable until the lease is
  *   about to expire) stops working on that partition at once: it fences itself before anyone else
- *   may take over, as long as its handler finishes within the remaining margin (a third of the ttl).
+ *   may take over, as long as its handler finishes within the remaining margin (three tenths of the ttl, less a tick). The check runs
+ *   at every tick, also while a slow renewal round is still out.
  * - On acquiring, `state` users (per-key caches) drop what they hold for the partition before `work`
  *   users (consumers, responders) start; so a new owner always starts from the store.
  * - The lease rounds only talk to the KV store. Starting and stopping the users' work runs in a
@@ -57,6 +58,11 @@ interface Held {
 type Kind = 'state' | 'work';
 
 /** Every ownership of this process, for the gauge below. */
+/** Renewal rounds per ttl (and fencing checks: the margin below must exceed one tick, so a lease is given up before it ends). */
+const RENEWALS_PER_TTL = 5;
+/** Leases are given up (self-fencing) once less than this share of their ttl is left unrenewed. */
+const FENCE_MARGIN = 0.3;
+
 /** A user's release taking this long is named in the log line of the partition's release. */
 const SLOW_RELEASE_MS = 1000;
 
@@ -121,10 +127,13 @@ export class LeasedOwnership implements Ownership {
     await this.round('renew');
     await this.round('balance');
     await this.settled();
+    // Every tick checks the leases first, also while a slow renewal round is still out: a round that
+    // hangs must not keep this process working on partitions whose leases ran out.
     this.timer = setInterval(() => {
+      this.fence();
       void this.round('renew');
       void this.round('balance');
-    }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    }, Math.max(50, Math.floor(this.ttlMs / RENEWALS_PER_TTL)));
     this.timer.unref();
   }
 
@@ -211,13 +220,25 @@ export class LeasedOwnership implements Ownership {
     return next;
   }
 
+  /**
+   * Self-fencing: a lease not renewed for most of its ttl (all but FENCE_MARGIN of it) is no longer
+   * ours to use; work on it stops before another process may take it. The margin used to be a third
+   * of the ttl, checked only when the next renewal round began: one round slower than a tick (renewals
+   * were every third of the ttl) then fenced the process out of every partition at the start of the
+   * round after, while its leases had more than a second left (a 5,000-device run: a tracker holding
+   * all 16 partitions let them go at once and took them back a second later).
+   */
+  private fence(now = Date.now()): void {
+    const fenced = [...this.owned].filter(([, lease]) => lease.leaving !== 'lost' && lease.validUntil - this.ttlMs * FENCE_MARGIN <= now).map(([p]) => p);
+    if (fenced.length === 0) return;
+    this.options.logger?.warn({ ownership: this.name, partitions: fenced, ttlMs: this.ttlMs }, `leases not renewed for ${Math.round(this.ttlMs * (1 - FENCE_MARGIN))} ms: stopping work on ${fenced.length} partitions (their next owner takes them once they expire)`);
+    for (const p of fenced) this.leave(p, 'lost');
+  }
+
   /** KV reads and writes only; the users' work is queued per partition, not waited for. */
   private async renew(): Promise<void> {
     const now = Date.now();
-    // Self-fencing first: a lease we could not renew for most of its ttl is no longer ours to use.
-    const fenced = [...this.owned].filter(([, lease]) => lease.leaving !== 'lost' && lease.validUntil - this.ttlMs / 3 <= now).map(([p]) => p);
-    if (fenced.length > 0) this.options.logger?.warn({ ownership: this.name, partitions: fenced, ttlMs: this.ttlMs }, `leases not renewed for ${Math.round((2 * this.ttlMs) / 3)} ms: stopping work on ${fenced.length} partitions (their next owner takes them once they expire)`);
-    for (const p of fenced) this.leave(p, 'lost');
+    this.fence(now);
     // Stopping: leases being handed back are still renewed until they are deleted, nothing more.
     if (!this.stopped) await this.kv.put(this.memberKey(this.id), { owner: this.id, expires: now + this.ttlMs });
     await Promise.all([...this.owned].filter(([, lease]) => lease.leaving !== 'lost').map(([p]) => this.renewLease(p)));

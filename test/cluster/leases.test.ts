@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../../src/adapters/bus-memory.js';
 import { LeasedOwnership } from '../../src/cluster/leases.js';
-import type { PartitionUser } from '../../src/ports/bus.js';
+import type { KeyValue, PartitionUser } from '../../src/ports/bus.js';
 import { eventually, sleep } from '../helpers.js';
 
 const TTL = 1000; // the machine may be busy: a lease round can start a few hundred ms late
@@ -65,6 +65,35 @@ describe('partition leases', () => {
     assert.deepEqual(b.held, [2, 3]);
     assert.deepEqual([...slow.log].sort(), ['+0', '+1', '+2', '+3', '-2', '-3'], 'a never lost 0 or 1 while 3 was stopping (no self-fencing)');
     await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('stops working on its partitions before their leases run out while a renewal round hangs', async () => {
+    const bus = new MemoryBus();
+    let hang = false;
+    // the KV store stops answering writes (a NATS server that no longer acknowledges, a stalled connection)
+    const stalling = Object.assign(Object.create(bus) as MemoryBus, {
+      kv: async <T>(name: string): Promise<KeyValue<T>> => {
+        const kv = await bus.kv<T>(name);
+        const stall = <R>(write: () => Promise<R>): Promise<R> => (hang ? new Promise<R>(() => undefined) : write());
+        return {
+          get: (key) => kv.get(key),
+          put: (key, value) => stall(() => kv.put(key, value)),
+          update: (key, value, revision) => stall(() => kv.update(key, value, revision)),
+          delete: (key) => kv.delete(key),
+          keys: () => kv.keys(),
+        };
+      },
+    });
+    const a = await LeasedOwnership.start(stalling, { name: 't', partitions: PARTITIONS, ttlMs: TTL });
+    const user = recorder();
+    await a.attach(user, 'work');
+    assert.deepEqual([...user.held].sort(), [0, 1, 2, 3]);
+    hang = true;
+    const began = Date.now();
+    await eventually(async () => user.held.size === 0, 2 * TTL, 'work on every partition stopped');
+    assert.ok(Date.now() - began < TTL, `stopped within a lease time of the last renewal (${Date.now() - began} ms), before another process may take the partitions`);
+    hang = false;
+    await a.stop();
   });
 
   it('hands a partition on only after its work stopped, and the next owner starts it after that', async () => {
