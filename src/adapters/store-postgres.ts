@@ -31,6 +31,8 @@ export class PostgresStoreFactory implements StoreFactory {
       connectionString: this.options.connectionString,
       max: this.options.poolSize ?? 10,
       options: `-c search_path="${schema}"`,
+      // pg_stat_activity says which service (and process) holds a connection and runs what
+      application_name: `followme ${service} ${process.pid}`,
     });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     await sql`select 1`.execute(db);

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { sql } from 'kysely';
 import { SqliteStoreFactory } from '../../src/adapters/store-sqlite.js';
 import { PostgresStoreFactory } from '../../src/adapters/store-postgres.js';
 import { TenantScope, type Migration, type Store, type StoreFactory } from '../../src/ports/store.js';
@@ -109,3 +110,17 @@ storeContract(
     }
   },
 );
+
+describe('PostgreSQL store', () => {
+  it('names its connections after the service and process, for pg_stat_activity', async (t) => {
+    if (!(await serviceReachable('PostgreSQL', 5432))) return t.skip('PostgreSQL not reachable');
+    const store = await new PostgresStoreFactory({ connectionString: url, schemaPrefix: prefix, poolSize: 1 }).open<DB>('named', migrations);
+    try {
+      const { rows } = await sql<{ name: string }>`select application_name as name from pg_stat_activity where pid = pg_backend_pid()`.execute(store.db);
+      assert.equal(rows[0]?.name, `followme named ${process.pid}`);
+    } finally {
+      await sql.raw(`DROP SCHEMA IF EXISTS "${prefix}named" CASCADE`).execute(store.db);
+      await store.close();
+    }
+  });
+});
