@@ -347,10 +347,12 @@ export class NatsBus implements Bus {
     // Stops taking requests, then waits for the answers in progress (said in the log when that takes a while).
     const quiesce = async (sub: NatsSubscription): Promise<void> => {
       await sub.drain();
-      const slow = setTimeout(() => this.options.logger?.info({ subject, inFlight: inFlight.size }, `${subject}: still answering ${inFlight.size} requests after ${SLOW_QUIESCE_MS} ms of stopping`), SLOW_QUIESCE_MS);
+      const began = Date.now();
+      // said again every SLOW_QUIESCE_MS, so that a stop running over its budget shows what it still waits for
+      const slow = setInterval(() => this.options.logger?.info({ subject, inFlight: inFlight.size }, `${subject}: still answering ${inFlight.size} requests after ${Date.now() - began} ms of stopping`), SLOW_QUIESCE_MS);
       slow.unref();
       await Promise.allSettled([...inFlight]);
-      clearTimeout(slow);
+      clearInterval(slow);
     };
     let responder: { close(): Promise<void> };
     if (options.owner) {

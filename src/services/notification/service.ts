@@ -451,7 +451,7 @@ export class NotificationService {
   async receipt(ctx: TenantContext, deviceId: string, deliveryId: string, status: ReceiptKind, response?: string): Promise<Delivery> {
     const row = await this.scope(ctx).selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
     if (!row || row.device_id !== deviceId) throw invalid('deliveryId', `no delivery ${deliveryId} for this device`);
-    return this.advance(ctx, deliveryId, status, response, undefined);
+    return this.advance(ctx, deliveryId, status, response, undefined, row);
   }
 
   /** An operator records a response on someone's behalf; the record keeps who did. */
@@ -1266,12 +1266,17 @@ export class NotificationService {
     return row;
   }
 
-  private async advance(ctx: TenantContext, deliveryId: string, state: 'sent' | ReceiptKind, response: string | undefined, respondedBy: string | undefined): Promise<Delivery> {
+  /**
+   * Moves a delivery forward (never back). `read` is the row when the caller has just read it. The
+   * message is read only for what needs it (a response's options, an answer to a reminder): a plain
+   * delivered or read receipt is one read and one update, the bulk of a send's receipts.
+   */
+  private async advance(ctx: TenantContext, deliveryId: string, state: 'sent' | ReceiptKind, response: string | undefined, respondedBy: string | undefined, read?: NotificationDB['deliveries']): Promise<Delivery> {
     const scope = this.scope(ctx);
-    const row = await scope.selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
+    const row = read ?? (await scope.selectFrom('deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst());
     if (!row) throw notFound('delivery', deliveryId);
-    const message = await scope.selectFrom('messages').select(['options', 'parent_id']).where('id', '=', row.message_id).executeTakeFirstOrThrow();
-    if (response !== undefined) {
+    const message = response !== undefined || state === 'acknowledged' ? await scope.selectFrom('messages').select(['options', 'parent_id']).where('id', '=', row.message_id).executeTakeFirstOrThrow() : undefined;
+    if (response !== undefined && message) {
       if (typeof response !== 'string' || response.length > 1000) throw invalid('response', 'must be text of at most 1000 characters');
       const options = message.options ? (JSON.parse(message.options) as string[]) : null;
       if (options && !options.includes(response)) throw invalid('response', `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
@@ -1297,7 +1302,7 @@ export class NotificationService {
       if (alarmId) await this.publishSosAlarm(ctx, alarmId);
     }
     // an answer to a reminder answers the original message too
-    if (state === 'acknowledged' && message.parent_id) {
+    if (state === 'acknowledged' && message?.parent_id) {
       const original = await scope.selectFrom('deliveries').select('id').where('message_id', '=', message.parent_id).where('device_id', '=', row.device_id).executeTakeFirst();
       if (original) await this.advance(ctx, original.id, 'acknowledged', response, respondedBy ?? `reminder ${row.message_id}`);
     }
