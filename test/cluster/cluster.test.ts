@@ -22,7 +22,8 @@ const up = (await serviceReachable('NATS', 4222)) && (await serviceReachable('Po
 
 // Bigger runs (CLUSTER_TEST_DEVICES) get more time: every device adds work to a few shared cores.
 describe('a cluster of processes per role on NATS and PostgreSQL', { skip: !up && 'NATS or PostgreSQL is not reachable', timeout: 300_000 + DEVICES * 600 }, () => {
-  const cluster = new Cluster('cluster');
+  // CLUSTER_LEASE_MS: the test's leases are 5 s (quick fail-over); the deployments' default is 10 s
+  const cluster = new Cluster('cluster', process.env.CLUSTER_LEASE_MS ? { FOLLOWME_LEASE_MS: process.env.CLUSTER_LEASE_MS } : {});
   const byRole: Record<string, Proc[]> = {};
   let failed = false;
 
