@@ -418,8 +418,9 @@ export class NatsBus implements Bus {
 
   async kv<T>(bucket: string): Promise<KeyValue<T>> {
     if (!/^[A-Za-z0-9_-]+$/.test(bucket)) throw new Error(`bucket names are letters, digits, "-" and "_", got "${bucket}"`);
-    const kv = await this.kvm.create(`${this.namePrefix}_${bucket}`, { history: 1, replicas: this.options.replicas ?? 1 });
-    return new NatsKeyValue<T>(kv, (value) => this.encode(value, `bucket ${bucket}`));
+    const name = `${this.namePrefix}_${bucket}`;
+    const kv = await this.kvm.create(name, { history: 1, replicas: this.options.replicas ?? 1 });
+    return new NatsKeyValue<T>(kv, this.jsm, name, (value) => this.encode(value, `bucket ${bucket}`));
   }
 
   /**
@@ -750,6 +751,8 @@ export class NatsBus implements Bus {
 class NatsKeyValue<T> implements KeyValue<T> {
   constructor(
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
     private readonly encode: (value: T) => Uint8Array,
   ) {}
 
@@ -779,15 +782,19 @@ class NatsKeyValue<T> implements KeyValue<T> {
   }
 
   /**
-   * Each key once. The server's listing is a consumer over the bucket's stream: a key written while
-   * the listing runs comes again (a member entry renewed, a lease taken), and counted twice it made
-   * a process see ten members where there were two, take a fifth of its share, and hand partitions
-   * back and forth every few seconds.
+   * Each key holding a value, once. Not the client's listing, a consumer walking the bucket's
+   * stream: a key written while it runs either comes twice (counted twice, one process's renewed
+   * member entry made another see ten members where there were two, keep a fifth of its share and
+   * hand partitions back and forth every few seconds) or not at all (its old entry gone before the
+   * walk reached it, the new one after the walk's end). The stream's subjects are one snapshot of
+   * the server's state; each is then read, and deleted keys (a delete marker) are left out.
    */
   async keys(): Promise<string[]> {
-    const keys = new Set<string>();
-    for await (const key of await this.kv.keys()) keys.add(decodeToken(key));
-    return [...keys];
+    const prefix = `$KV.${this.bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}>` });
+    const tokens = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+    const entries = await Promise.all(tokens.map((token) => this.kv.get(token)));
+    return tokens.filter((_, i) => entries[i]?.operation === 'PUT').map(decodeToken);
   }
 }
 
