@@ -11,8 +11,8 @@
  *   back partitions above it (gracefully: work stops, state is written back, then the lease is deleted).
  * - A process that cannot renew a lease (lost to another, or the KV unreachable until the lease is
  *   about to expire) stops working on that partition at once: it fences itself before anyone else
- *   may take over, as long as its handler finishes within the remaining margin (three tenths of the ttl, less a tick). The check runs
- *   at every tick, also while a slow renewal round is still out.
+ *   may take over, as long as its handler finishes within the remaining margin (three tenths of the
+ *   ttl, less a tick). The check runs at every tick, also while a slow renewal round is still out.
  * - On acquiring, `state` users (per-key caches) drop what they hold for the partition before `work`
  *   users (consumers, responders) start; so a new owner always starts from the store.
  * - The lease rounds only talk to the KV store. Starting and stopping the users' work runs in a
@@ -57,7 +57,6 @@ interface Held {
 
 type Kind = 'state' | 'work';
 
-/** Every ownership of this process, for the gauge below. */
 /** Renewal rounds per ttl (and fencing checks: the margin below must exceed one tick, so a lease is given up before it ends). */
 const RENEWALS_PER_TTL = 5;
 /** Leases are given up (self-fencing) once less than this share of their ttl is left unrenewed. */
@@ -66,6 +65,7 @@ const FENCE_MARGIN = 0.3;
 /** A user's release taking this long is named in the log line of the partition's release. */
 const SLOW_RELEASE_MS = 1000;
 
+/** Every ownership of this process, for the gauge below. */
 const inProcess = new Set<LeasedOwnership>();
 new Gauge({
   name: 'followme_partitions_working',

@@ -200,7 +200,7 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
           const answer = await Promise.race([reply, giveUp.promise]);
           if (answer.m && !stopping?.aborted && Date.now() + 50 < deadline) {
             // the partition is changing hands: like no responders, ask again in a moment
-            await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))), giveUp.promise]);
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, backoff(attempt))), giveUp.promise]);
             continue;
           }
           const unpacked = unpack(answer.more ? { z: await Promise.race([fetchParts(bus, answer.z!, answer.more, deadline), giveUp.promise]) } : answer);
@@ -210,7 +210,7 @@ export function remote<T extends object, M extends Method<T>>(bus: Bus, name: st
           const absent = /no responders/.test((err as Error).message);
           if (absent && stopping?.aborted) throw new Error(`no responders for ${name}.${method}, and this process is stopping: not waiting for one`, { cause: err });
           if (absent && Date.now() + 50 < deadline) {
-            await Promise.race([new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))), giveUp.promise]);
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, backoff(attempt))), giveUp.promise]);
             continue;
           }
           throw err;
@@ -269,6 +269,11 @@ function hedged<T>(attempt: () => Promise<T>, everyMs: number, deadline: number)
     };
     launch();
   });
+}
+
+/** The pause before asking again while nobody (or no owner) answers: 25 ms doubled per try, at most 500 ms. */
+function backoff(attempt: number): number {
+  return Math.min(500, 25 * 2 ** attempt);
 }
 
 function unwrap(answer: Answer): unknown {
@@ -341,7 +346,7 @@ class Batcher {
       .catch((err: unknown) => calls.forEach((c) => c.reject(err)))
       .finally(() => {
         if (this.moved === 0) this.next();
-        else setTimeout(() => this.next(), Math.min(500, 25 * 2 ** (this.moved - 1)));
+        else setTimeout(() => this.next(), backoff(this.moved - 1));
       });
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The enabled rules of each tenant (and, through TenantCache, its webhook subscriptions), held per process so that a fence event or a position costs a
- * map lookup instead of a store query. A tenant's entry is dropped when any process changes its
+ * The enabled rules of each tenant (and, through TenantCache, its webhook subscriptions), held per
+ * process so that a fence event or a position costs a map lookup instead of a store query. A tenant's entry is dropped when any process changes its
  * rules (`settings.changed` {service:"notification"}: a rule created or deleted, tenant import or
  * purge) and reloaded after `ttlMs` anyway, should that signal be missed (it is at most once, e.g.
  * across a NATS reconnect).
