@@ -258,8 +258,10 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
     const tracker = local.tracker;
     local.sharing = newSharing(trackerStore, client, tracker, bus);
   }
+  // In a cluster a device's calls go to the owner of its partition, which may be another process even
+  // where a tracker runs here: that one refuses devices it does not own (NotOwner).
   const tracker: TrackerApi =
-    local.tracker ??
+    (cluster ? undefined : local.tracker) ??
     remote<TrackerService, (typeof trackerMethods)[number]>(bus, 'tracker', trackerMethods, {
       byKey: { ingest: (device) => device.deviceId, isStopped: (device) => device.deviceId },
       batch: trackerByKey,

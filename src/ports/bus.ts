@@ -97,14 +97,14 @@ export interface Ownership {
 }
 
 /**
- * Thrown by a service asked for a key whose partition is leaving this process (Ownership.leaving):
- * nothing was done, and the caller asks again, reaching the next owner. A stop does not wait for
- * calls that have not begun, and the next owner, which reads the state this one writes back, does
- * them in their order.
+ * Thrown by a service asked for a key whose partition this process does not own, or is handing on
+ * (Ownership.leaving): nothing was done, and the caller asks again, reaching the (next) owner. A
+ * stop does not wait for calls that have not begun, and the next owner, which reads the state this
+ * one writes back, does them in their order.
  */
 export class NotOwner extends Error {
   constructor(readonly partition: number) {
-    super(`partition ${partition} is being handed on: ask its next owner`);
+    super(`partition ${partition} is not worked on here: ask its owner`);
     this.name = 'NotOwner';
   }
 }

@@ -5,9 +5,11 @@
  * took the change: `settings.changed` on the bus makes each drop its copy. The same for the
  * rules every notification process caches (low-battery rules on positions, fence rules on fence
  * events). Real processes on the local NATS and
- * PostgreSQL: one with client, geofence, edge and api, two trackers sharing the devices'
- * partitions, two notification processes sharing the positions. The tracking setting is flipped
- * several times, so that changes land on both trackers while each owns some of the devices.
+ * PostgreSQL: one with client, tracker, geofence, edge and api, two more trackers sharing the
+ * devices' partitions with it, two notification processes sharing the positions. The front process's
+ * edge sends each device's fixes to the owner of its partition, not to the tracker beside it, which
+ * refuses the devices it does not own. The tracking setting is flipped
+ * several times, so that changes land on every tracker while each owns some of the devices.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,7 +38,7 @@ describe('tracking settings changed through the api process, in a cluster', { sk
   before(async () => {
     const migrated = cluster.migrate();
     assert.equal(migrated.status, 0, migrated.output);
-    front = await cluster.start('front', 'client,geofence,edge,api');
+    front = await cluster.start('front', 'client,tracker,geofence,edge,api');
     await cluster.start('tracker-0', 'tracker');
     await cluster.start('tracker-1', 'tracker');
     await cluster.start('notification-0', 'notification');

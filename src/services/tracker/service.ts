@@ -153,11 +153,11 @@ export class TrackerService {
    * fix, in the order given, once everything accepted is committed.
    */
   async ingest(device: DeviceRef, fixes: Fix[]): Promise<IngestResult[]> {
-    this.refuseIfLeaving(device);
+    this.refuseUnlessOwner(device);
     const receivedAt = Date.now();
     const [settings, state] = await Promise.all([this.settingsOf(device.tenantId), this.stateOf(device)]);
     // Nothing judged or written yet: a partition handed on meanwhile leaves these fixes to its next owner.
-    this.refuseIfLeaving(device);
+    this.refuseUnlessOwner(device);
     const results: IngestResult[] = new Array(fixes.length);
     const toStore: Pending[] = [];
     const timeOf = (i: number) => (Number.isFinite(fixes[i]!.time) ? fixes[i]!.time : -Infinity);
@@ -215,15 +215,16 @@ export class TrackerService {
   }
 
   /**
-   * Once the device's partition is being handed on (a stop, a rebalance), a new ingest is refused
-   * (NotOwner) and its caller asks the next owner: the hand-over waits only for the ingests already
-   * judged, not for every one queued behind the database.
+   * In a cluster only the owner of the device's partition judges its fixes: a process that does not
+   * own it refuses (NotOwner), and so does the owner once the partition is being handed on (a stop, a
+   * rebalance). The caller asks again and reaches the (next) owner: a hand-over waits only for the
+   * ingests already judged, not for every one queued behind the database.
    */
-  private refuseIfLeaving(device: DeviceRef): void {
+  private refuseUnlessOwner(device: DeviceRef): void {
     const owner = this.options.ownership;
     if (!owner) return;
     const p = owner.partitionOf(device.deviceId);
-    if (owner.leaving(p)) throw new NotOwner(p);
+    if (!owner.owns(p) || owner.leaving(p)) throw new NotOwner(p);
   }
 
   /** Writes back and drops the cached state of the devices in a partition (ownership moves). */
