@@ -18,7 +18,7 @@ import type { EventSource, Resolvers } from './services/notification/index.js';
 import { ClientService, clientMigrations, type ClientDB } from './services/client/index.js';
 import { reportingInterval, shareChanged, Sharing, TrackerService, trackerMigrations, type TrackerDB } from './services/tracker/index.js';
 import { GeofenceService, geofenceMigrations, type GeofenceDB } from './services/geofence/index.js';
-import { NotificationService, notificationMigrations, sosRaised, type NotificationDB, type Webhooks } from './services/notification/index.js';
+import { NotificationService, notificationMigrations, sosRaised, type NotificationDB, type SosRaised, type Webhooks } from './services/notification/index.js';
 import { createHttpServer, LISTEN_BACKLOG, type HttpServer } from './http/server.js';
 import { registerHosts } from './http/hosts.js';
 import { startEdge, type DeviceIdentity, type Edge, type EdgeDeps } from './edge/index.js';
@@ -313,7 +313,9 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
   let edge: Edge | undefined;
   let api: Api | undefined;
   if (has('edge')) {
-    edge = await startEdge(http, bus, edgeDeps(logger, bus, client, tracker, sharing, geofence, notification), {
+    // Embedded: the in-process bus keeps nothing across a crash, so an SOS is kept before its ack.
+    const keepSos = cluster ? undefined : local.notification?.keepSos.bind(local.notification);
+    edge = await startEdge(http, bus, edgeDeps(logger, bus, client, tracker, sharing, geofence, notification, keepSos), {
       maxFrameBytes: config.maxFrameBytes,
       host: config.host,
       osmandPort: config.osmandPort,
@@ -403,7 +405,16 @@ export async function startPlatform(config: Config, logger: Logger = createLogge
 }
 
 /** What the edge asks of the services, wired to their surfaces (local or remote). */
-function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerApi, sharing: SharingApi, geofence: GeofenceApi, notification: NotificationApi): EdgeDeps {
+function edgeDeps(
+  logger: Logger,
+  bus: Bus,
+  client: ClientApi,
+  tracker: TrackerApi,
+  sharing: SharingApi,
+  geofence: GeofenceApi,
+  notification: NotificationApi,
+  keepSos: ((sos: SosRaised) => Promise<void>) | undefined,
+): EdgeDeps {
   const deviceContext = (device: DeviceIdentity): TenantContext => ({ tenantId: device.tenantId, principal: { kind: 'device', ...device } });
   const deviceTopics = (ctx: TenantContext, deviceIds: string[]) =>
     Promise.all(deviceIds.map(async (deviceId) => ({ deviceId, uniqueId: (await client.getDevice(ctx, deviceId)).uniqueId })));
@@ -461,9 +472,13 @@ function edgeDeps(logger: Logger, bus: Bus, client: ClientApi, tracker: TrackerA
       await notification.receipt(deviceContext(device), device.deviceId, deliveryId, status, response);
     },
     async sos(device, { id, fix, text }) {
-      // the position goes on the map like any other; the SOS itself goes to the notification service over the bus
+      // The position goes on the map like any other; the SOS itself goes to the notification service
+      // over the bus, which in a cluster keeps it before the ack. Embedded, the notification service
+      // keeps it first (keepSos), and the bus's copy only tells the live stream.
       if (fix) await tracker.ingest(device, [fix]);
-      await bus.publish(sosRaised, device.deviceId, { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, accuracy: fix?.accuracy, text });
+      const sos: SosRaised = { id, tenantId: device.tenantId, deviceId: device.deviceId, at: Date.now(), lon: fix?.lon, lat: fix?.lat, accuracy: fix?.accuracy, text };
+      if (keepSos) await keepSos(sos);
+      await bus.publish(sosRaised, device.deviceId, keepSos ? { ...sos, kept: true } : sos);
     },
   };
 }

@@ -41,7 +41,8 @@ export class LiveHub {
     await forward(deviceStatusChanged, 'status');
     // Not sent to streams: tells them that what a viewer may see has changed.
     await forward(shareChanged, 'share');
-    await forward(sosRaised, 'sos');
+    // without `kept`, which tells the notification consumer only (embedded: kept before the ack)
+    this.subscriptions.push(await bus.subscribe(sosRaised, ({ data }) => this.emit(data.tenantId, 'sos', { ...data, kept: undefined })));
     await forward(sosAlarmChanged, 'sos-alarm');
   }
 

@@ -7,12 +7,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createECDH, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN_KEY, eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
-import { freePort } from '../support/cluster.js';
+import { eventually, seedTenant, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { startPlatformProcess, type PlatformProcess } from '../support/process.js';
 import { decryptPush, startReceiver, startSmtp } from '../support/receivers.js';
 import { startFakeTwilio, twilioEnv, TWILIO, type FakeTwilio } from '../support/twilio.js';
 import { smsReference } from '../../src/services/notification/channels/sms.js';
@@ -225,38 +224,20 @@ describe('the outbox across a restart', () => {
   it('after a crash between Twilio taking a text and the outbox recording it, the next process finds the text at Twilio and does not send it again', async () => {
     const twilio = await startFakeTwilio();
     const dataDir = mkdtempSync(join(tmpdir(), 'followme-sms-crash-'));
-    const port = await freePort();
     const env = { ...FAST, ...twilioEnv(twilio), FOLLOWME_OUTBOX_LEASE_MS: '500' };
     // the first process is a real one, killed with SIGKILL: nothing of it runs after Twilio takes the text
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port), FOLLOWME_DATA_DIR: dataDir, FOLLOWME_DEMO: 'off', FOLLOWME_ADMIN_KEY: ADMIN_KEY, FOLLOWME_SQLITE_SYNC: 'normal', FOLLOWME_OSMAND_PORT: 'off', FOLLOWME_MQTT_PORT: 'off', FOLLOWME_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = ''; // its errors, to say why if it never gets ready
-    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    let gone = false;
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => {
-      gone = true;
-      resolve(signal);
-    }));
+    let first: PlatformProcess | undefined;
     let second: TestPlatform | undefined;
     try {
-      const url = `http://127.0.0.1:${port}`;
-      await eventually(async () => {
-        if (gone) throw new Error(`the first process exited before it was ready: ${output}`);
-        return (await fetch(`${url}/readyz`)).ok;
-      }, 60_000, 'first process ready');
-      const call = async (method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        return { status: res.status, body: (await res.json()) as any };
-      };
+      first = await startPlatformProcess(env, dataDir);
+      const call = first.api;
       const tenant = (await call('POST', '/tenants', { name: 'Crash Co' })).body;
       const user = (await call('POST', `/tenants/${tenant.id}/users`, { email: 'kim@crash.test', name: 'Kim', role: 'member' })).body;
       assert.equal((await call('PUT', `/tenants/${tenant.id}/users/${user.id}/phone`, { phone: '+4915100000009' })).status, 200);
-      twilio.loseAnswer('+4915100000009', () => child.kill('SIGKILL'));
+      twilio.loseAnswer('+4915100000009', first.kill);
       const sent = await call('POST', `/tenants/${tenant.id}/messages`, { target: { userIds: [user.id] }, title: 'Evacuate building C', channels: ['sms'] });
       assert.equal(sent.status, 201, JSON.stringify(sent.body));
-      assert.equal(await exited, 'SIGKILL');
+      assert.equal(await first.exited, 'SIGKILL');
       assert.equal(twilio.messages.length, 1, 'Twilio took the text before the process died');
 
       second = await startTestPlatform(env, dataDir);
@@ -270,7 +251,7 @@ describe('the outbox across a restart', () => {
       const metrics = await (await fetch(`${second.url}/metrics`)).text();
       assert.match(metrics, /followme_notification_channel_sends_total\{channel="sms",outcome="reconciled"\} [1-9]/, 'counted (the registry is shared by every platform in this test process)');
     } finally {
-      child.kill('SIGKILL');
+      first?.kill();
       await second?.stop();
       await twilio.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,8 +1,13 @@
 /** SOS alarms through the real server and real device sockets: kept across a restart, acknowledged by a responder, resolved by an operator, readable only where they should be. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { eventually, fix, seedTenant, serviceReachable, sleep, startTestPlatform, TestDevice, type TestPlatform } from '../helpers.js';
+import { startPlatformProcess, type PlatformProcess } from '../support/process.js';
 
 const PG_URL = process.env.FOLLOWME_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PG_PREFIX = `sos${process.pid}_`;
@@ -178,3 +183,66 @@ for (const [storeName, storeEnv] of stores) {
     });
   });
 }
+
+describe('an acknowledged SOS across a crash (embedded deployment)', () => {
+  const FAST = { FOLLOWME_OUTBOX_POLL_MS: '20', FOLLOWME_NOTIFICATION_SWEEP_MS: '50' };
+
+  // The test holds the notification store's write lock while the SOS comes in: an SOS acknowledged
+  // then exists only in the in-process bus, which the SIGKILL right after the ack takes with it.
+  it('is kept before the device hears its ack: a process killed at the ack has the alarm, its alert and its rule alert at the next start, each once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'followme-sos-crash-'));
+    const setup = await startTestPlatform(FAST, dataDir);
+    const t = await seedTenant(setup);
+    const as = (method: string, path: string, body?: unknown) => setup.api(method, `/tenants/${t.tenant.id}${path}`, body);
+    const responder = t.devices[1]!;
+    assert.equal((await as('PUT', '/notification-settings', { responders: { deviceIds: [responder.device.id] } })).status, 200);
+    assert.equal((await as('POST', '/rules', { name: 'sos to the desk', on: 'sos', target: { deviceIds: [responder.device.id] }, title: '{device} {event}' })).status, 201);
+    await setup.close();
+
+    let first: PlatformProcess | undefined;
+    let second: TestPlatform | undefined;
+    const lock = new Database(join(dataDir, 'notification.db'));
+    try {
+      first = await startPlatformProcess(FAST, dataDir);
+      const { device } = await TestDevice.connect(first.url, t.devices[0]!.token);
+      lock.exec('BEGIN IMMEDIATE');
+      device.send({ type: 'sos', id: 'sos-crash', text: 'Trapped in lift B' });
+      const ack = device.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === 'sos-crash', 15_000);
+      // an ack while the store is locked would come at once; otherwise the store may write after a second
+      const early = await Promise.race([ack.then(() => true), sleep(1000).then(() => false)]);
+      if (!early) lock.exec('ROLLBACK');
+      const answer = await ack;
+      first.kill(); // nothing of the process runs after the ack
+      assert.equal(await first.exited, 'SIGKILL');
+      if (lock.inTransaction) lock.exec('ROLLBACK');
+      lock.close();
+      assert.equal(answer.type, 'ack', JSON.stringify(answer));
+      assert.equal(answer.status, 'accepted');
+
+      second = await startTestPlatform(FAST, dataDir);
+      const alarms = (await second.api('GET', `/tenants/${t.tenant.id}/sos-alarms?state=all`)).body as any[];
+      assert.equal(alarms.length, 1, `the acknowledged SOS is kept (the ack came ${early ? 'while the store was locked' : 'after the store wrote'})`);
+      assert.equal(alarms[0].sosId, 'sos-crash');
+      assert.equal(alarms[0].text, 'Trapped in lift B');
+      const { device: desk, welcome } = await TestDevice.connect(second.url, responder.token);
+      assert.equal(welcome.pending, 2, 'the SOS alert and the rule alert, each once');
+      const titles = [(await desk.next((f) => f.type === 'message')).title, (await desk.next((f) => f.type === 'message')).title].sort();
+      assert.deepEqual(titles, ['SOS from phone-1', 'phone-1 raised an SOS']);
+
+      // the phone never learns the process died after its ack, but if it resends, nothing doubles
+      const { device: again } = await TestDevice.connect(second.url, t.devices[0]!.token);
+      assert.equal((await again.request({ type: 'sos', id: 'sos-crash', text: 'Trapped in lift B' })).status, 'accepted');
+      await second.bus.drain();
+      assert.equal((await second.api('GET', `/tenants/${t.tenant.id}/sos-alarms?state=all`)).body.length, 1);
+      assert.equal((await second.api('GET', `/tenants/${t.tenant.id}/messages`)).body.length, 2);
+      device.close();
+      desk.close();
+      again.close();
+    } finally {
+      first?.kill();
+      if (lock.open) lock.close();
+      await second?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -119,6 +119,8 @@ export interface SosRaised {
   lat?: number | undefined;
   accuracy?: number | undefined;
   text?: string | undefined;
+  /** Already kept by the notification service before the device's ack (embedded, keepSos): for the live stream only. */
+  kept?: boolean | undefined;
 }
 
 export const dispatch = topic<Dispatch>('notification.dispatch');

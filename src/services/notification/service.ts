@@ -229,6 +229,8 @@ export class NotificationService {
    */
   private readonly rules: RuleCache;
   private sentFlush: Promise<void> | undefined;
+  /** SOS being kept before their acks (keepSos), by tenant, device and SOS id. */
+  private readonly sosKeeping = new Map<string, Promise<void>>();
   /** The pending deliveries of devices saying hello together (thousands connecting at once): one statement per tenant. */
   private readonly pendingLookups = new GroupCommit<{ tenantId: string; deviceId: string }, MessageFrame[]>((devices) => this.pendingOf(devices), 0, PENDING_LOOKUP_MAX);
   /** Geofence event subscriptions and their deliveries; served to other processes as `webhooks`. */
@@ -274,7 +276,7 @@ export class NotificationService {
     phases.begin('consumer notification-rules');
     this.subscriptions.push(await this.bus.consume(fenceEvent, 'notification-rules', (m) => this.handleFenceEvent(m.data), { owner }));
     phases.begin('consumer notification-sos');
-    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => this.onSos(m.data), { owner }));
+    this.subscriptions.push(await this.bus.consume(sosRaised, 'notification-sos', (m) => (m.data.kept ? undefined : this.onSos(m.data)), { owner }));
     phases.begin('consumer notification-status');
     this.subscriptions.push(await this.bus.consume(deviceStatusChanged, 'notification-status', (m) => this.onStatus(m.data), { owner }));
     phases.begin('consumer notification-battery');
@@ -910,15 +912,42 @@ export class NotificationService {
   }
 
   /**
+   * Embedded deployment: an SOS kept, alerted and through its rules before the device hears its ack.
+   * The in-process bus keeps nothing across a crash, so an SOS acknowledged on the strength of a
+   * publish alone could be lost; its copy on the bus, or a resend, finds it kept. A cluster's edge
+   * publishes to JetStream instead, which keeps it before the ack.
+   */
+  async keepSos(sos: SosRaised): Promise<void> {
+    // a resend while the first is still being kept waits for it rather than racing it to the insert
+    const key = `${sos.tenantId}/${sos.deviceId}/${sos.id}`;
+    let keeping = this.sosKeeping.get(key);
+    if (!keeping) {
+      keeping = this.onSos(sos).finally(() => this.sosKeeping.delete(key));
+      this.sosKeeping.set(key, keeping);
+    }
+    await keeping;
+  }
+
+  /**
    * An SOS from a device: kept as an SOS alarm and sent as a critical alert to the tenant's
-   * responders, in one transaction, once per SOS id; then rules on sos run.
+   * responders, in one transaction, once per SOS id; then rules on sos run. A resent SOS runs only
+   * the rules again, which find their alerts made (a crash may have come between the two).
    */
   private async onSos(sos: SosRaised): Promise<void> {
     const ctx = systemContext(sos.tenantId);
     const messageId = `msg_sos_${sos.deviceId}_${sos.id}`.slice(0, 120);
     const scope = this.scope(ctx);
-    if (await scope.selectFrom('sos_alarms').select('id').where('device_id', '=', sos.deviceId).where('sos_id', '=', sos.id).executeTakeFirst()) return; // a resent SOS
-    if (await scope.selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return; // alerted before SOS alarms were kept
+    const kept = await scope.selectFrom('sos_alarms').select('id').where('device_id', '=', sos.deviceId).where('sos_id', '=', sos.id).executeTakeFirst();
+    if (!kept) {
+      if (await scope.selectFrom('messages').select('id').where('id', '=', messageId).executeTakeFirst()) return; // alerted before SOS alarms were kept
+      await this.raiseSos(ctx, sos, messageId);
+    }
+    const vars = { event: 'raised an SOS', text: sos.text ?? '' };
+    for (const rule of (await this.rules.get(ctx.tenantId)).of('sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
+  }
+
+  /** Keeps a new SOS alarm and its alert to the responders (one transaction) and tells the live stream. */
+  private async raiseSos(ctx: TenantContext, sos: SosRaised, messageId: string): Promise<void> {
     const settings = await this.getSettings(ctx);
     const deviceName = await this.resolvers.deviceName(ctx, sos.deviceId).catch(() => sos.deviceId);
     const person = (await this.resolvers.people(ctx, [sos.deviceId], []).catch(() => [] as Person[]))[0];
@@ -946,8 +975,6 @@ export class NotificationService {
       this.logger.warn({ tenantId: sos.tenantId, deviceId: sos.deviceId, responders: deviceIds.length }, 'SOS sent to responders');
     }
     await this.publishSosAlarm(ctx, alarmId);
-    const vars = { event: 'raised an SOS', text: sos.text ?? '' };
-    for (const rule of (await this.rules.get(ctx.tenantId)).of('sos')) await this.fireRule(ctx, rule, { deviceId: sos.deviceId, key: `sos_${sos.deviceId}_${sos.id}`, at: sos.at, vars });
   }
 
   // ---- SOS alarms ----
