@@ -12,6 +12,8 @@
  * Then the geofence benchmark (bench/geofence.ts) in its own process: index with 1,000 / 100,000 /
  * 1,000,000 fences against a linear scan, and ingest through the geofence service with 100,000 fences.
  * BENCH_GEOFENCE=off skips it; BENCH_GEOFENCE_MAX=100000 leaves out the 1,000,000 case.
+ * Then the send benchmark (bench/send.ts): a send's deliveries written and `POST /messages` answered for
+ * 100,000 devices (BENCH_SEND_DEVICES), on SQLite and PostgreSQL; BENCH_SEND=off skips it.
  * BENCH_CLUSTER=on adds the cluster run (bench/cluster.ts: NATS and PostgreSQL on loopback, processes per role).
  * BENCH_FANOUT_CLUSTER=100000 adds the fan-out to that many devices over several edge processes
  * (bench/fanout-cluster.ts; off by default: it provisions and connects every device);
@@ -336,6 +338,10 @@ async function main(): Promise<void> {
   if (process.env.BENCH_PROVISIONING !== 'off') {
     const provisioning = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'provisioning.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });
     if (provisioning.status !== 0) failures.push(`provisioning: exited with ${provisioning.status ?? provisioning.signal}`);
+  }
+  if (process.env.BENCH_SEND !== 'off') {
+    const sendBench = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'send.js'), `--devices=${process.env.BENCH_SEND_DEVICES ?? 100_000}`], { cwd: repoRoot, stdio: 'inherit', env: process.env });
+    if (sendBench.status !== 0) failures.push(`send: exited with ${sendBench.status ?? sendBench.signal}`);
   }
   if (process.env.BENCH_CLUSTER === 'on') {
     const cluster = spawnSync(process.execPath, ['--enable-source-maps', join(here, 'cluster.js')], { cwd: repoRoot, stdio: 'inherit', env: process.env });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
@@ -13,16 +13,33 @@ export function newId(prefix: string): string {
     head = ALPHABET[time % 32] + head;
     time = Math.floor(time / 32);
   }
-  const bytes = randomBytes(10);
+  const at = take(10);
   let tail = '';
   for (let i = 0; i < 16; i++) {
     // 80 random bits as 16 base32 digits
     const bit = i * 5;
-    const byte = bit >> 3;
-    const value = ((bytes[byte]! << 8) | (bytes[byte + 1] ?? 0)) >> (11 - (bit & 7));
+    const byte = at + (bit >> 3);
+    const value = ((pool[byte]! << 8) | (bit >> 3 < 9 ? pool[byte + 1]! : 0)) >> (11 - (bit & 7));
     tail += ALPHABET[value & 31];
   }
   return `${prefix}_${head}${tail}`;
+}
+
+/**
+ * Random bytes for ids, drawn from the system's CSPRNG 4 KiB at a time: one call per id cost about
+ * 4.5 µs, most of a 100,000-recipient send's id making; each byte is used once.
+ */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
+/** The offset of `n` fresh bytes in the pool. */
+function take(n: number): number {
+  if (used + n > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += n;
+  return used - n;
 }
 
 /** A secret for a token: 32 random bytes, base64url. */

@@ -13,6 +13,7 @@ import { serviceReachable } from '../helpers.js';
 
 interface DB {
   notes: { id: string; tenant_id: string; text: string; at: number };
+  readings: { id: string; tenant_id: string; label: string | null; at: number; value: number | null };
 }
 
 const migrations: Migration[] = [
@@ -28,7 +29,23 @@ const migrations: Migration[] = [
         .execute();
     },
   },
+  {
+    name: '002',
+    async up(db) {
+      await db.schema
+        .createTable('readings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('label', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('value', 'double precision')
+        .execute();
+    },
+  },
 ];
+
+/** Text that quoting gets wrong: array and JSON syntax, quotes, backslashes, the word NULL, an empty string, non-ASCII. */
+const AWKWARD = ['plain', '', 'NULL', 'null', '{a,b}', '"quoted"', "it's", 'back\\slash', 'comma, and ; semicolon', '[1,2]', '{"k":"v"}', 'Zoë 🚑 東京', ' padded ', 'line\nbreak', 'tab\tstop'];
 
 function storeContract(name: string, factory: () => Promise<StoreFactory | undefined>, cleanup: () => Promise<void>): void {
   describe(`Store contract: ${name}`, () => {
@@ -78,6 +95,38 @@ function storeContract(name: string, factory: () => Promise<StoreFactory | undef
         }),
       );
       assert.equal(await new TenantScope(store.db, 'ten_tx').selectFrom('notes').select('id').where('id', '=', 'tx-1').executeTakeFirst(), undefined);
+    });
+
+    it('inserts many rows in one statement exactly as one by one, and rolls them back with their transaction', async (t) => {
+      if (!stores) return t.skip(`${name} not reachable`);
+      const rows = Array.from({ length: 600 }, (_, i) => ({
+        id: `r-${String(i).padStart(4, '0')}`,
+        label: i % 7 === 3 ? null : `${AWKWARD[i % AWKWARD.length]}#${i}`,
+        at: 1_764_584_100_123 + i * 997,
+        value: i % 5 === 0 ? null : i % 2 ? -i / 3 : i,
+      }));
+      // many rows at once (one parameter per column), and the same rows one statement each
+      await new TenantScope(store.db, 'ten_bulk').insert('readings', rows);
+      for (const row of rows) await new TenantScope(store.db, 'ten_single').insert('readings', { ...row, id: `s-${row.id}` });
+      const read = (tenant: string) => new TenantScope(store.db, tenant).selectFrom('readings').select(['id', 'label', 'at', 'value']).orderBy('id').execute();
+      const [bulk, single] = [await read('ten_bulk'), await read('ten_single')];
+      assert.deepEqual(bulk, single.map((r) => ({ ...r, id: r.id.slice(2) })));
+      assert.deepEqual(bulk.map((r) => r.label), rows.map((r) => r.label));
+      assert.deepEqual(bulk.map((r) => [r.at, r.value === null ? null : Number(r.value)]), rows.map((r) => [r.at, r.value]));
+
+      // rows that do not all have the same plain columns still go in, through Kysely's VALUES
+      const mixed = rows.slice(0, 60).map((r, i) => (i === 30 ? { id: `m-${r.id}`, at: r.at } : { ...r, id: `m-${r.id}` }));
+      await new TenantScope(store.db, 'ten_bulk').insert('readings', mixed);
+      assert.equal((await read('ten_bulk')).filter((r) => r.id.startsWith('m-')).length, 60);
+
+      await assert.rejects(
+        store.db.transaction().execute(async (trx) => {
+          const fresh = rows.map((r) => ({ ...r, id: `t-${r.id}` }));
+          await new TenantScope<DB>(trx, 'ten_bulk_tx').insert('readings', fresh);
+          await new TenantScope<DB>(trx, 'ten_bulk_tx').insert('readings', fresh.slice(0, 60));
+        }),
+      );
+      assert.deepEqual(await read('ten_bulk_tx'), [], 'the duplicate keys of the second insert took the first back with them');
     });
 
     it('applies each migration once, so reopening a store changes nothing', async (t) => {

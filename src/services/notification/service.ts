@@ -15,7 +15,7 @@ import { Phases, type Logger } from '../../core/log.js';
 import { roleAtLeast, systemContext, type TenantContext } from '../../core/tenancy.js';
 import { DELIVERY_STATES, PRIORITIES, type DeliveryState, type Principal, type Priority, type ReceiptKind } from '../../core/types.js';
 import { settingsChanged, type Bus, type Ownership, type Subscription } from '../../ports/bus.js';
-import { exportTenantRows, importTenantRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
+import { exportTenantRows, importTenantRows, insertRows, purgeTenantRows, TenantScope, type Store } from '../../ports/store.js';
 import { fenceEvent, type FenceEvent } from '../geofence/index.js';
 import { appFrame, createChannels, generateVapidKeys, type ChannelName, type ChannelSet, type ChannelSettings, type VapidKeys } from './channels/index.js';
 import { catchUpEvents, markHandled, pruneMarks, type EventSource } from './catch-up.js';
@@ -199,6 +199,8 @@ export interface NotificationOptions {
 const ORDER: Record<DeliveryState, number> = { queued: 0, sent: 1, delivered: 2, read: 3, acknowledged: 4, expired: 5, failed: 5, unknown: 5 };
 const STAMP = { sent: 'sent_at', delivered: 'delivered_at', read: 'read_at', acknowledged: 'acknowledged_at' } as const;
 const FANOUT_CHUNK = 500;
+/** Rows per insert statement of a send's deliveries and outbox rows (insertRows: one parameter per column). */
+const INSERT_CHUNK = 5000;
 const PERSON_CHANNELS: ChannelName[] = ['email', 'sms', 'push'];
 const transitions = new Counter({ name: 'followme_notification_deliveries_total', help: 'Delivery state changes, by new state', labelNames: ['state'], registers: [registry] });
 const rulesFired = new Counter({ name: 'followme_notification_rules_fired_total', help: 'Alerts sent by rules', registers: [registry] });
@@ -1277,11 +1279,11 @@ export class NotificationService {
       const scope = this.scope(ctx).with(trx);
       const { tenant_id: _tenant, ...message } = row;
       await scope.insert('messages', message);
-      for (let i = 0; i < deliveries.length; i += FANOUT_CHUNK) {
-        await scope.insert('deliveries', deliveries.slice(i, i + FANOUT_CHUNK));
-        if (deliveries.length > FANOUT_CHUNK) await yieldToLoop();
+      for (let i = 0; i < deliveries.length; i += INSERT_CHUNK) {
+        await scope.insert('deliveries', deliveries.slice(i, i + INSERT_CHUNK));
+        if (deliveries.length > INSERT_CHUNK) await yieldToLoop();
       }
-      for (let i = 0; i < outboxRows.length; i += FANOUT_CHUNK) await trx.insertInto('outbox').values(outboxRows.slice(i, i + FANOUT_CHUNK)).execute();
+      for (let i = 0; i < outboxRows.length; i += INSERT_CHUNK) await insertRows(trx, 'outbox', outboxRows.slice(i, i + INSERT_CHUNK));
     });
     transitions.inc({ state: 'queued' }, deliveries.length + outboxRows.length);
     this.outbox.kick();
