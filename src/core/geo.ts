@@ -14,7 +14,7 @@ const E2 = WGS84_F * (2 - WGS84_F);
 const RAD = Math.PI / 180;
 
 /** Smallest radius of curvature on the ellipsoid (meridional, at the equator): metres per radian, conservatively. */
-const MIN_RADIUS = WGS84_A * (1 - E2);
+export const MIN_RADIUS = WGS84_A * (1 - E2);
 /** Mean radius (IUGG R1), for the rare fallback only. */
 const MEAN_RADIUS = 6371008.8;
 

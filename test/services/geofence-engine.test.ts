@@ -344,3 +344,63 @@ void describe('hysteresis', () => {
     );
   });
 });
+
+describe('nearest boundary', () => {
+  /** Places: a city, both sides of the antimeridian, next to both poles, the equator. */
+  const PLACES: [number, number][] = [[13.4, 52.5], [179.97, -16.6], [-179.96, 65.9], [30, 89.97], [-120, -89.96], [0, 0]];
+
+  it('is the smallest |distance| of every fence near, with fences measured nearest first (circles, polygons, corridors; the antimeridian and the poles)', () => {
+    const random = seededRandom(31);
+    let compared = 0;
+    let found = 0;
+    for (const [lon, lat] of PLACES) {
+      const index = new FenceIndex();
+      const polar = Math.abs(lat) > 89;
+      const spread = polar ? 0.02 : 0.05; // degrees of latitude; near a pole, any longitude: the short way is across it
+      const at = () => [polar ? random() * 360 - 180 : normalizeLon(lon + (random() - 0.5) * spread * 2), Math.max(-89.999, Math.min(89.999, lat + (random() - 0.5) * spread))] as [number, number];
+      for (let i = 0; i < 300; i++) {
+        const [x, y] = at();
+        const kind = i % 3;
+        if (kind === 0) index.upsert(`c${i}`, { kind: 'circle', center: [x, y], radius: 5 + random() * 300 });
+        else if (kind === 1 && Math.abs(y) < 89.9) index.upsert(`p${i}`, polygon([starRing(random, x, y, 5 + Math.floor(random() * 6), 0.0005, 0.003).map(([px, py]) => [normalizeLon(px), py] as [number, number])]));
+        else {
+          const [x2, y2] = at();
+          index.upsert(`l${i}`, parseFenceShape({ type: 'LineString', coordinates: [[x, y], [x2, y2]] }, undefined, 'geometry', 10 + random() * 40));
+        }
+      }
+      for (let q = 0; q < 200; q++) {
+        const [x, y] = at();
+        for (const within of [50, 1000, 5000, 200_000]) {
+          const brute = index.near(x, y, within).map((n) => Math.abs(n.distance)).filter((d) => d <= within);
+          const expected = brute.length ? Math.min(...brute) : undefined;
+          const actual = index.nearestBoundary(x, y, within);
+          assert.equal(actual, expected, `nearest boundary at ${x}, ${y} within ${within} m`);
+          compared++;
+          if (actual !== undefined) found++;
+        }
+      }
+    }
+    assert.equal(compared, PLACES.length * 200 * 4);
+    assert.ok(found > compared / 2, `most probes have a boundary within reach (${found} of ${compared})`);
+  });
+
+  it('is undefined for an empty index and when nothing is within reach', () => {
+    const index = new FenceIndex();
+    assert.equal(index.nearestBoundary(13.4, 52.5, 5000), undefined);
+    index.upsert('c', { kind: 'circle', center: [13.4, 52.5], radius: 100 });
+    assert.equal(index.nearestBoundary(13.6, 52.5, 5000), undefined, 'about 13.5 km away');
+    assert.ok(Math.abs(index.nearestBoundary(13.4, 52.5, 5000)! - 100) < 0.01, 'at the centre: the radius');
+  });
+
+  it('finds the boundary across a pole, where degrees of longitude are metres', () => {
+    // From (180, 89.99): a circle across the pole at (0, 89.99) is about 2.2 km away, one on this
+    // side at (180, 89.96) about 3.3 km. In the projection at 89.99° the first one's box is 180° of
+    // longitude away, about 3.5 km: a bound from it alone would have skipped the nearer circle.
+    const index = new FenceIndex();
+    index.upsert('across', { kind: 'circle', center: [0, 89.99], radius: 10 });
+    index.upsert('this-side', { kind: 'circle', center: [180, 89.96], radius: 10 });
+    const expected = Math.min(...index.near(180, 89.99, 5000).map((n) => Math.abs(n.distance)));
+    assert.ok(expected > 2100 && expected < 2300, `across the pole: ${expected} m`);
+    assert.equal(index.nearestBoundary(180, 89.99, 5000), expected);
+  });
+});

@@ -339,12 +339,7 @@ export class GeofenceService {
   /** Metres from a point to the nearest boundary of an enabled fence of the tenant, if one is within `within` metres. */
   async nearestBoundary(tenantId: string, lon: number, lat: number, within: number): Promise<number | undefined> {
     const { index } = await this.evaluator.tenant(tenantId);
-    let nearest: number | undefined;
-    for (const { distance } of index.near(lon, lat, within)) {
-      const d = Math.abs(distance);
-      if (d <= within && (nearest === undefined || d < nearest)) nearest = d;
-    }
-    return nearest;
+    return index.nearestBoundary(lon, lat, within);
   }
 
   /**
