@@ -71,7 +71,7 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
     let allowed = await sharing.followedDevices(ctx);
     const refresh = setInterval(() => void sharing.followedDevices(ctx).then((d) => (allowed = d), () => (allowed = new Set())), FOLLOWED_REFRESH_MS);
     request.raw.on('close', () => clearInterval(refresh));
-    openStream(reply, hub, ctx.tenantId, { following: allowed.size }, (event, data) => event === 'position' && allowed.has((data as { deviceId: string }).deviceId));
+    await openStream(reply, hub, ctx.tenantId, { following: allowed.size }, (event, data) => event === 'position' && allowed.has((data as { deviceId: string }).deviceId));
   });
 
   // A link is for people outside the tenant: it shows where, not internal ids.
@@ -89,7 +89,7 @@ export function sharingRoutes(app: HttpServer, { client, sharing }: ApiDeps, hub
   }, async (request, reply) => {
     const link = await sharing.openLink(request.params.token);
     const devices = new Set(link.deviceIds);
-    openStream(reply, hub, link.tenantId, { name: link.name, expiresAt: link.expiresAt }, (event, data) => event === 'position' && devices.has((data as { deviceId: string }).deviceId), link.expiresAt, publicPosition);
+    await openStream(reply, hub, link.tenantId, { name: link.name, expiresAt: link.expiresAt }, (event, data) => event === 'position' && devices.has((data as { deviceId: string }).deviceId), link.expiresAt, publicPosition);
   });
 }
 
