@@ -67,7 +67,9 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
   useEffect(() => {
     let current = true;
     void loadWebConfig().then((c) => setMapStyleUrl(c.mapStyleUrl));
-    store.load().then(() => { if (current) store.connect(); }, (err: Error & { status?: number }) => {
+    // the stream first, then the lists: what happens in between comes on the stream
+    store.connect();
+    store.load().then(() => undefined, (err: Error & { status?: number }) => {
       if (!current) return;
       if (err.status === 401) logout.current();
       else setError(err.message);

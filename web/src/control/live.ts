@@ -32,10 +32,16 @@ export class LiveStore {
   private deliveryListeners = new Set<(batch: DeliveryBatch) => void>();
   private source: EventSource | undefined;
   private pending: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the lists have been loaded once: before that, a device the stream names is not news. */
+  private loaded = false;
+  private hellos = 0;
+  private statusesStreamed: Map<string, DeviceStatus> | undefined;
 
   constructor(private readonly api: TenantApi) {}
 
   async load(): Promise<void> {
+    const streamed = new Map<string, DeviceStatus>(); // status events that arrive while the lists load are newer than them
+    this.statusesStreamed = streamed;
     const [devices, positions, statuses, groups, fences, events, alarms] = await Promise.all([
       this.api.get<Device[]>('/devices'),
       this.api.get<Position[]>('/positions'),
@@ -46,32 +52,50 @@ export class LiveStore {
       this.api.get<SosAlarm[]>('/sos-alarms?state=unresolved&limit=200'),
     ]);
     this.devices = new Map(devices.map((d) => [d.id, d]));
-    this.positions = new Map(positions.map((p) => [p.deviceId, p]));
+    // The stream may have brought a newer position while the lists loaded: the newer one stays.
+    const fresh = new Map(positions.map((p) => [p.deviceId, p]));
+    for (const [id, p] of this.positions) if ((fresh.get(id)?.time ?? Infinity) < p.time) fresh.set(id, p);
+    this.positions = fresh;
+    this.loaded = true;
     this.statuses = new Map(statuses.map((s) => [s.deviceId, s]));
+    for (const [id, st] of streamed) this.statuses.set(id, { ...this.statuses.get(id), ...st });
+    if (this.statusesStreamed === streamed) this.statusesStreamed = undefined;
     this.groups = groups;
     this.fences = fences;
     this.sosAlarms = alarms;
-    this.feed = [...events.map((e) => this.fenceItem(e)), ...alarms.map((a) => this.sosItem(a))].sort((a, b) => b.time - a.time);
+    const loadedFeed = [...events.map((e) => this.fenceItem(e)), ...alarms.map((a) => this.sosItem(a))];
+    const ids = new Set(loadedFeed.map((f) => f.id));
+    this.feed = [...loadedFeed, ...this.feed.filter((f) => !ids.has(f.id))].sort((a, b) => b.time - a.time).slice(0, 500);
     this.devicesDirty = true;
     this.changed(true);
   }
 
-  /** Opens the live stream (EventSource reconnects by itself). */
+  /**
+   * Opens the live stream (EventSource reconnects by itself). Open it before loading the lists: the
+   * stream carries what happens after its hello, so nothing falls between the two. After a
+   * reconnect the lists are loaded again, for what happened while the stream was down.
+   */
   connect(): void {
     this.source?.close();
+    this.hellos = 0;
     const source = (this.source = new EventSource(this.api.url('/live')));
-    source.addEventListener('hello', () => { this.connected = true; this.changed(); });
+    source.addEventListener('hello', () => {
+      this.connected = true;
+      if (this.hellos++ > 0 && this.loaded) void this.load().catch(() => undefined);
+      this.changed();
+    });
     source.addEventListener('error', () => { this.connected = false; this.changed(); });
     source.addEventListener('position', (e) => {
       const p = JSON.parse((e as MessageEvent<string>).data) as Position;
       const old = this.positions.get(p.deviceId);
       if (!p.late && (!old || old.time <= p.time)) this.positions.set(p.deviceId, p);
-      if (!this.devices.has(p.deviceId)) void this.refreshDevices();
+      if (this.loaded && !this.devices.has(p.deviceId)) void this.refreshDevices();
       this.devicesDirty = true;
       this.changed();
     });
     source.addEventListener('status', (e) => {
       const s = JSON.parse((e as MessageEvent<string>).data) as DeviceStatus;
+      this.statusesStreamed?.set(s.deviceId, s);
       const old = this.statuses.get(s.deviceId);
       this.statuses.set(s.deviceId, { ...old, ...s });
       this.devicesDirty = true;
