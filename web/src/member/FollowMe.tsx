@@ -27,12 +27,18 @@ export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: 
   };
   useEffect(() => { reload().catch((err: Error & { status?: number }) => (err.status === 401 ? onLogout() : setError(err.message))); /* eslint-disable-line react-hooks/exhaustive-deps */ }, [api]);
 
-  // Live positions of the people who share with me.
+  // Live positions of the people who share with me; after a reconnect, the list again for what the
+  // stream missed. A late upload (an older fix) does not move anyone back.
   useEffect(() => {
     const source = new EventSource(api.url('/me/following/live'));
+    let hellos = 0;
+    source.addEventListener('hello', () => {
+      if (hellos++ > 0) void api.get<Followed[]>('/me/following').then(setFollowing, () => undefined);
+    });
     source.addEventListener('position', (e) => {
       const p = JSON.parse((e as MessageEvent<string>).data) as Position;
-      setFollowing((list) => list.map((f) => (f.positions.some((q) => q.deviceId === p.deviceId) ? { ...f, positions: f.positions.map((q) => (q.deviceId === p.deviceId ? p : q)) } : f)));
+      if (p.late) return;
+      setFollowing((list) => list.map((f) => (f.positions.some((q) => q.deviceId === p.deviceId) ? { ...f, positions: f.positions.map((q) => (q.deviceId === p.deviceId && q.time <= p.time ? p : q)) } : f)));
     });
     return () => source.close();
   }, [api]);
