@@ -6,7 +6,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually } from '../helpers.js';
+import { eventually, fix, TestDevice } from '../helpers.js';
 import { chromiumAvailable, enrolMember, loginControlCenter, browserWorldForSuite, watchErrors } from './browser.js';
 
 const available = chromiumAvailable();
@@ -201,6 +201,33 @@ describe('Control Center and member app: SOS, fence attributes, notification adm
     await page.getByRole('button', { name: 'Stop sharing with Ben Baker' }).click();
     await page.getByText('Nobody: you share with no one.').waitFor();
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('shows a person who shares with a member live, also when their first position comes on the stream', async () => {
+    const member = async (email: string, name: string) => {
+      const user = (await w.p.api('POST', t('/users'), { email, name, role: 'member', password: 'password-1' })).body;
+      const token = (await w.p.api('POST', '/auth/login', { tenant: w.world.tenant.slug, email, password: 'password-1' }, '')).body.token as string;
+      return { user, token };
+    };
+    const dora = await member('dora@acme.test', 'Dora Dean');
+    const cid = await member('cid@acme.test', 'Cid Carter');
+    const cidPhone = (await w.p.api('POST', t('/devices'), { name: 'cid-phone', userId: cid.user.id })).body;
+    assert.equal((await w.p.api('POST', t('/me/shares'), { userIds: [dora.user.id], minutes: 60 }, cid.token)).status, 201);
+
+    const context = await w.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    await page.goto(`${w.p.url}/app/`);
+    await page.getByLabel('Organisation (tenant)').fill(w.world.tenant.slug);
+    await page.getByLabel('E-mail').fill('dora@acme.test');
+    await page.getByLabel('Password').fill('password-1');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('Cid Carter: no position yet').waitFor();
+    // Cid's phone reports: the stream brings a position of a device the page has no position of yet
+    const { device } = await TestDevice.connect(w.p.url, cidPhone.token);
+    assert.equal((await device.request({ type: 'positions', id: 'p1', fixes: [fix(13.4, 52.5)] })).results[0].status, 'accepted');
+    await page.getByText(/^Cid Carter: seen \d+ s ago/).waitFor({ timeout: 10_000 });
+    device.close();
     await context.close();
   });
 });

@@ -1,5 +1,5 @@
 /** Follow me: share my location with people or groups or by link, stop sharing, see who shares with me. */
-import { lazy, Suspense, useEffect, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, type Session, type TenantApi } from '../lib/api';
 import { ago, time } from '../lib/format';
 import type { Directory, Position } from '../lib/types';
@@ -27,17 +27,27 @@ export function FollowMe({ api, session, onLogout }: { api: TenantApi; session: 
   };
   useEffect(() => { reload().catch((err: Error & { status?: number }) => (err.status === 401 ? onLogout() : setError(err.message))); /* eslint-disable-line react-hooks/exhaustive-deps */ }, [api]);
 
-  // Live positions of the people who share with me; after a reconnect, the list again for what the
-  // stream missed. A late upload (an older fix) does not move anyone back.
+  // Live positions of the people who share with me. The stream carries only their devices' positions;
+  // one from a device not on the list yet (a first position, a new share) loads the list again, and so
+  // does a reconnect, for what the stream missed. A late upload (an older fix) moves nobody back.
+  const followingNow = useRef(following);
+  followingNow.current = following;
   useEffect(() => {
     const source = new EventSource(api.url('/me/following/live'));
     let hellos = 0;
+    let loading = false;
+    const load = () => {
+      if (loading) return;
+      loading = true;
+      void api.get<Followed[]>('/me/following').then(setFollowing, () => undefined).finally(() => (loading = false));
+    };
     source.addEventListener('hello', () => {
-      if (hellos++ > 0) void api.get<Followed[]>('/me/following').then(setFollowing, () => undefined);
+      if (hellos++ > 0) load();
     });
     source.addEventListener('position', (e) => {
       const p = JSON.parse((e as MessageEvent<string>).data) as Position;
       if (p.late) return;
+      if (!followingNow.current.some((f) => f.positions.some((q) => q.deviceId === p.deviceId))) return load();
       setFollowing((list) => list.map((f) => (f.positions.some((q) => q.deviceId === p.deviceId) ? { ...f, positions: f.positions.map((q) => (q.deviceId === p.deviceId && q.time <= p.time ? p : q)) } : f)));
     });
     return () => source.close();
