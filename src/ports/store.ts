@@ -132,9 +132,7 @@ export async function insertRows(db: Kysely<any>, table: string, rows: Record<st
   if (rows.length === 0) return;
   const columns = rows.length >= BULK_FROM ? uniformColumns(rows) : undefined;
   const adapter = db.getExecutor().adapter;
-  if (!columns) {
-    await db.insertInto(table).values(rows).execute();
-  } else if (adapter instanceof PostgresAdapter) {
+  if (columns && adapter instanceof PostgresAdapter) {
     const types = await columnTypesOf(db, table);
     const arrays = columns.map((c) => {
       const type = types.get(c);
@@ -142,7 +140,7 @@ export async function insertRows(db: Kysely<any>, table: string, rows: Record<st
       return sql`${rows.map((r) => r[c] ?? null)}::${sql.raw(type)}[]`;
     });
     await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)})`.execute(db);
-  } else if (adapter instanceof SqliteAdapter) {
+  } else if (columns && adapter instanceof SqliteAdapter) {
     const json = JSON.stringify(rows.map((r) => columns.map((c) => r[c] ?? null)));
     await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select ${sql.join(columns.map((_, k) => sql`value ->> ${sql.lit(k)}`))} from json_each(${json})`.execute(db);
   } else {
